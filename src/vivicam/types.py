@@ -1,0 +1,133 @@
+"""The plain data that crosses stages and queues.
+
+Conventions, used everywhere in vivicam:
+- Images are RGB ``uint8`` arrays of shape ``H×W×3`` (OpenCV's BGR stays inside
+  the modules that talk to OpenCV I/O).
+- Landmark coordinates are in pixels of the image they were found in:
+  ``x`` right, ``y`` down, ``z`` depth in the same pixel units as ``x``
+  (MediaPipe's normalised z multiplied by the image width), smaller z = closer
+  to the camera.
+- Time stamps are ``time.perf_counter_ns()`` integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+NUM_LANDMARKS = 478  # MediaPipe face mesh with refined irises
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One captured image.
+
+    ``motion`` is set by sources that already know the motion they want
+    (the procedural idle driver); the tracking stage then skips tracking.
+    """
+
+    image: np.ndarray  # H×W×3 uint8 RGB
+    t_capture_ns: int
+    index: int = 0
+    motion: "Motion | None" = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Landmarks:
+    """478 face-mesh points of one face in one image (see module conventions)."""
+
+    points: np.ndarray  # (478, 3) float32 pixels
+    image_size: tuple[int, int]  # (width, height) of the image they belong to
+    confidence: float = 1.0  # 0..1, the tracker's presence score
+
+    def __post_init__(self) -> None:
+        if self.points.shape != (NUM_LANDMARKS, 3):
+            raise ValueError(f"landmarks must be ({NUM_LANDMARKS}, 3), got {self.points.shape}")
+
+
+@dataclass(frozen=True, eq=False)
+class Motion:
+    """What the avatar should do this frame, relative to the driver's neutral face.
+
+    All zeros (``Motion.neutral()``) means: the avatar as in its photo.
+
+    - ``rotation``: (3,) float32 degrees ``(pitch, yaw, roll)`` of the head relative
+      to neutral, right-handed rotations about the camera axes (x right, y down,
+      z away from the camera), composed as ``Rz(roll) @ Ry(yaw) @ Rx(pitch)``:
+      pitch > 0 nose moves down (nod); yaw > 0 nose moves towards image left;
+      roll > 0 head tilts clockwise in the image.
+    - ``translation``: (2,) float32 head offset in units of the face size
+      (outer-eye-corner distance), x right, y down.
+    - ``scale``: head size relative to neutral (1.0 = same; >1 closer to camera).
+    - ``expression``: (478, 3) float32 per-landmark offsets in canonical face space
+      (pose removed, unit = face size; see ``vivicam.calibrate.geometry``),
+      relative to the neutral face. Engines add it to the avatar's canonical mesh.
+    - ``eyes_closed``: (2,) float32 ``(image-left eye, image-right eye)``,
+      0 = as open as at neutral, 1 = fully shut.
+    - ``gaze``: (2,) float32 ``(x, y)`` iris offset within the eye opening,
+      -1..1, x right, y down; 0 = looking as at neutral.
+    - ``mouth_open``: 0 = closed as at neutral, 1 = wide open (inner lip gap of
+      about 0.6 face sizes).
+    - ``confidence``: 1 for tracked motion, lower while tracking is lost and the
+      motion is held or eased into idle motion.
+    """
+
+    rotation: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
+    translation: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
+    scale: float = 1.0
+    expression: np.ndarray = field(
+        default_factory=lambda: np.zeros((NUM_LANDMARKS, 3), np.float32)
+    )
+    eyes_closed: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
+    gaze: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
+    mouth_open: float = 0.0
+    confidence: float = 1.0
+
+    def __post_init__(self) -> None:
+        expected = {
+            "rotation": (3,),
+            "translation": (2,),
+            "expression": (NUM_LANDMARKS, 3),
+            "eyes_closed": (2,),
+            "gaze": (2,),
+        }
+        for name, shape in expected.items():
+            value = np.asarray(getattr(self, name), dtype=np.float32)
+            if value.shape != shape:
+                raise ValueError(f"Motion.{name} must have shape {shape}, got {value.shape}")
+            object.__setattr__(self, name, value)
+        if not np.isfinite(self.scale) or self.scale <= 0:
+            raise ValueError(f"Motion.scale must be a positive number, got {self.scale}")
+
+    @classmethod
+    def neutral(cls) -> "Motion":
+        return cls()
+
+    def with_(self, **changes: Any) -> "Motion":
+        """A copy with some fields replaced (the dataclass is frozen)."""
+        return replace(self, **changes)
+
+    def blend(self, other: "Motion", weight: float) -> "Motion":
+        """Linear blend: ``weight`` 0 gives self, 1 gives ``other``."""
+        w = float(np.clip(weight, 0.0, 1.0))
+
+        def mix(a: Any, b: Any) -> Any:
+            return (1.0 - w) * np.asarray(a, np.float32) + w * np.asarray(b, np.float32)
+
+        return Motion(
+            rotation=mix(self.rotation, other.rotation),
+            translation=mix(self.translation, other.translation),
+            scale=float(mix(self.scale, other.scale)),
+            expression=mix(self.expression, other.expression),
+            eyes_closed=mix(self.eyes_closed, other.eyes_closed),
+            gaze=mix(self.gaze, other.gaze),
+            mouth_open=float(mix(self.mouth_open, other.mouth_open)),
+            confidence=float(mix(self.confidence, other.confidence)),
+        )

@@ -1,0 +1,47 @@
+"""Shared fixtures: the real-data folder (skipped when absent) and GPU skips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _testdata_dir() -> Path | None:
+    env = os.environ.get("VIVICAM_TESTDATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT.parent / "shared" / "testdata")
+    for candidate in candidates:
+        if (candidate / "clips").is_dir() and (candidate / "portraits").is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    """../shared/testdata (or $VIVICAM_TESTDATA); the test is skipped without it."""
+    found = _testdata_dir()
+    if found is None:
+        pytest.skip("real test data not found (../shared/testdata or $VIVICAM_TESTDATA)")
+    return found
+
+
+def _has_cuda_gpu() -> bool:
+    try:
+        import cupy  # noqa: F401
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # any failure means: no usable GPU here
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _has_cuda_gpu():
+        return
+    skip_gpu = pytest.mark.skip(reason="no CUDA GPU here (GPU test skipped)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
