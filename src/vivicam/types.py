@@ -53,6 +53,17 @@ class Landmarks:
 
 
 @dataclass(frozen=True, eq=False)
+class DriverFrame:
+    """The driver's own image and landmarks, for engines that read the driving
+    face directly (LivePortrait's motion extractor) rather than only ``Motion``.
+    The pipeline attaches it only for engines whose ``wants_driver_frames`` is
+    True, so other engines pay nothing for it."""
+
+    image: np.ndarray  # H×W×3 uint8 RGB, the full captured frame
+    landmarks: Landmarks
+
+
+@dataclass(frozen=True, eq=False)
 class Motion:
     """What the avatar should do this frame, relative to the driver's neutral face.
 
@@ -77,6 +88,9 @@ class Motion:
       about 0.6 face sizes).
     - ``confidence``: 1 for tracked motion, lower while tracking is lost and the
       motion is held or eased into idle motion.
+    - ``driver`` / ``driver_neutral``: the current driver frame and the one the
+      neutral calibration ended on; set by the pipeline only for engines that
+      want them (``wants_driver_frames``), None otherwise (idle motion, demo).
     """
 
     rotation: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
@@ -89,6 +103,8 @@ class Motion:
     gaze: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     mouth_open: float = 0.0
     confidence: float = 1.0
+    driver: DriverFrame | None = None
+    driver_neutral: DriverFrame | None = None
 
     def __post_init__(self) -> None:
         expected = {
@@ -130,4 +146,6 @@ class Motion:
             gaze=mix(self.gaze, other.gaze),
             mouth_open=float(mix(self.mouth_open, other.mouth_open)),
             confidence=float(mix(self.confidence, other.confidence)),
+            driver=other.driver if w >= 0.5 else self.driver,
+            driver_neutral=other.driver_neutral if w >= 0.5 else self.driver_neutral,
         )
