@@ -1,0 +1,124 @@
+"""Arguments shared by several sub-commands, and how they turn into objects.
+
+One place for each option's name, choices and default, so ``run``, ``render``,
+``demo``, ``bench`` and ``build`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from vivicam.engines.base import Engine
+
+DEFAULT_ENGINE = "warp"
+BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp16", "fp32")
+BACKGROUNDS = ("keep", "blur", "color")
+
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` → ``(640, 480)``; an argparse ``type=`` (bad text → usage error)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got '{text}'")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"size {width}x{height} is out of range (16..8192 per side)")
+    if width % 2 or height % 2:
+        # H.264 yuv420p and most virtual cameras need even sides.
+        raise argparse.ArgumentTypeError(f"size {width}x{height}: width and height must be even")
+    return width, height
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type=`` for seconds, fps and the like."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
+    return value
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    """``--engine``, ``--backend``, ``--weights``, ``--precision``."""
+    from vivicam.engines.registry import engine_names
+
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--engine",
+        default=DEFAULT_ENGINE,
+        help=f"generator engine: {', '.join(engine_names())} (default: {DEFAULT_ENGINE})",
+    )
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="where the engine runs; auto picks TensorRT on an NVIDIA GPU, else the CPU (default: auto)",
+    )
+    group.add_argument(
+        "--weights",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="folder with the engine's weights (liveportrait needs it; warp has none)",
+    )
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp16",
+        help="compiled-engine precision on the GPU (default: fp16)",
+    )
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword options every engine factory accepts, from parsed args."""
+    return {
+        "backend": getattr(args, "backend", "auto"),
+        "weights": getattr(args, "weights", None),
+        "precision": getattr(args, "precision", "fp16"),
+    }
+
+
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    """The engine the user asked for (InputError for an unknown name)."""
+    from vivicam.engines.registry import create_engine
+
+    return create_engine(getattr(args, "engine", DEFAULT_ENGINE), **engine_options(args))
+
+
+def add_output_args(parser: argparse.ArgumentParser, *, default_size: str | None = None) -> None:
+    """``--size WxH`` and ``--background`` for commands that produce frames."""
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "--size",
+        type=parse_size,
+        default=parse_size(default_size) if default_size else None,
+        metavar="WxH",
+        help="output frame size, letterboxed (default: "
+        + (default_size if default_size else "the avatar photo's size")
+        + ")",
+    )
+    group.add_argument(
+        "--background",
+        default="keep",
+        metavar="MODE",
+        help="keep | blur | color (solid key colour for OBS chroma key) | path to an image (default: keep)",
+    )
+
+
+def background_from_args(args: argparse.Namespace) -> Any:
+    """``"keep"``/``"blur"``/``"color"`` as is; anything else is an image path,
+    loaded (InputError on a bad file) so compose gets an RGB array."""
+    value = getattr(args, "background", "keep") or "keep"
+    if value in BACKGROUNDS:
+        return value
+    from vivicam.realtime.sources.photo import load_photo
+
+    return load_photo(value)
