@@ -44,8 +44,9 @@ def grid_sample_3d(input: Any, grid: Any, *, decompose: bool = False) -> Any:
 def _grid_sample_3d_by_slices(volume: Any, grid: Any) -> Any:
     torch = require("torch")
     f = torch.nn.functional
-    n, c, d, h, w = volume.shape
-    _, do, ho, wo, _ = grid.shape
+    # Shapes are fixed per exported graph: plain ints keep the trace static.
+    n, c, d, h, w = (int(s) for s in volume.shape)
+    do, ho, wo = (int(s) for s in grid.shape[1:4])
     points = do * ho * wo
 
     # Every depth slice sampled at every output point's (x, y): N×(C·D)×(Do·Ho)×Wo.
@@ -76,6 +77,6 @@ def _slice(sampled: Any, index: Any, depth: int, channels: int) -> Any:
     torch = require("torch")
     inside = ((index >= 0.0) & (index <= depth - 1.0)).to(sampled.dtype)
     safe = torch.clamp(index, 0.0, depth - 1.0).to(torch.int64)
-    n, _, _, points = index.shape
+    n, points = int(index.shape[0]), int(index.shape[3])
     picked = torch.gather(sampled, 2, safe.expand(n, channels, 1, points))
     return picked * inside
