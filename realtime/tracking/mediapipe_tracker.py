@@ -1,0 +1,127 @@
+"""The default tracker: MediaPipe face mesh with refined irises (478 points).
+
+The face-mesh model ships inside the ``mediapipe==0.10.21`` wheel, so this
+works offline. In tracking mode (``static_image=False``) MediaPipe runs its
+face detector only until it has a face and then follows it from the previous
+frame's landmarks, which is what makes it fast (a few ms at 640×480).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import TracebackType
+
+import numpy as np
+
+from vivicam.types import NUM_LANDMARKS, Landmarks
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_mediapipe_logs() -> None:
+    # MediaPipe's C++ side (glog/absl) writes INFO/WARNING lines to stderr on
+    # every graph start; they mean nothing to a user. Only effective if set
+    # before the first graph is created; harmless otherwise.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def landmarks_from_result(face, width: int, height: int) -> np.ndarray:
+    """One MediaPipe ``NormalizedLandmarkList`` → (478, 3) float32 pixels.
+
+    x, y are scaled by the image width/height; z (normalised roughly like x)
+    by the width, so all three axes share pixel units (see ``vivicam.types``).
+    """
+    pts = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)
+    pts *= np.array([width, height, width], dtype=np.float32)
+    return pts
+
+
+def inside_share(points: np.ndarray, width: int, height: int) -> float:
+    """Share of the points that lie inside the image (0..1).
+
+    The face-mesh solution API does not expose MediaPipe's face-presence
+    score (it only drops faces below ``min_confidence``), so a found face's
+    confidence is how much of it is actually in view: a face half out of the
+    frame gives worse landmarks for the part outside.
+    """
+    x, y = points[:, 0], points[:, 1]
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    return float(inside.mean())
+
+
+def face_width(points: np.ndarray) -> float:
+    """Width of the landmark bounding box in pixels (used to pick the largest face)."""
+    return float(points[:, 0].max() - points[:, 0].min())
+
+
+class MediaPipeTracker:
+    """``Tracker`` (see ``vivicam.realtime.protocols``) on MediaPipe face mesh.
+
+    ``track(image_rgb)`` returns the largest face's 478 landmarks in pixels of
+    that image, or ``None`` when no face is found. With ``max_faces=1``
+    (the default, and the fastest: MediaPipe re-runs its detector every
+    frame while it tracks fewer faces than ``max_faces``) the tracked face is
+    the one MediaPipe locked on to.
+    """
+
+    def __init__(self, *, static_image: bool = False, max_faces: int = 1, min_confidence: float = 0.5) -> None:
+        if max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1, got {max_faces}")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in 0..1, got {min_confidence}")
+        _quiet_mediapipe_logs()
+        from mediapipe.python.solutions import face_mesh  # heavy import, done once here
+
+        self.static_image = static_image
+        self.max_faces = max_faces
+        self._mesh = face_mesh.FaceMesh(
+            static_image_mode=static_image,
+            max_num_faces=max_faces,
+            refine_landmarks=True,
+            min_detection_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+
+    def track_all(self, image: np.ndarray) -> list[Landmarks]:
+        """All faces found, largest first."""
+        if self._mesh is None:
+            raise RuntimeError("tracker is closed")
+        image = _as_rgb_uint8(image)
+        height, width = image.shape[:2]
+        result = self._mesh.process(image)
+        faces = result.multi_face_landmarks or []
+        found = []
+        for face in faces:
+            if len(face.landmark) != NUM_LANDMARKS:  # never with refine_landmarks=True
+                continue
+            pts = landmarks_from_result(face, width, height)
+            found.append(Landmarks(pts, (width, height), inside_share(pts, width, height)))
+        found.sort(key=lambda lm: face_width(lm.points), reverse=True)
+        return found
+
+    def track(self, image: np.ndarray) -> Landmarks | None:
+        faces = self.track_all(image)
+        return faces[0] if faces else None
+
+    def close(self) -> None:
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
+
+    def __enter__(self) -> "MediaPipeTracker":
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an H×W×3 uint8 RGB image, got {image.dtype} {image.shape}")
+    # MediaPipe needs a C-contiguous buffer (a cropped view is not).
+    return np.ascontiguousarray(image)
