@@ -109,7 +109,8 @@ def add_output_args(parser: argparse.ArgumentParser, *, default_size: str | None
         "--background",
         default="keep",
         metavar="MODE",
-        help="keep | blur | color (solid key colour for OBS chroma key) | path to an image (default: keep)",
+        help="keep | blur | color | color:#RRGGBB (solid key colour for OBS chroma key, default green) "
+        "| path to an image (default: keep)",
     )
 
 
@@ -117,7 +118,7 @@ def background_from_args(args: argparse.Namespace) -> Any:
     """``"keep"``/``"blur"``/``"color"`` as is; anything else is an image path,
     loaded (InputError on a bad file) so compose gets an RGB array."""
     value = getattr(args, "background", "keep") or "keep"
-    if value in BACKGROUNDS:
+    if value in BACKGROUNDS or value.startswith("color:"):
         return value
     from vivicam.realtime.sources.photo import load_photo
 

@@ -1,0 +1,451 @@
+"""The scriptable library API; the CLI commands are thin layers over it.
+
+- :func:`render_video` — animate a photo from a driving video into an mp4.
+- :func:`run_demo` — the bundled astronaut portrait driven by procedural motion.
+- :func:`run_live` — webcam → avatar → virtual camera (+ preview), until quit.
+- :func:`calibrate_profile` — record the user's neutral face into a JSON profile.
+
+Each returns a summary dict (frames, fps, per-stage milliseconds, …) and
+raises the typed errors of :mod:`vivicam.errors` on bad input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from vivicam.engines.base import Engine
+from vivicam.errors import DeviceError, InputError, NoFaceError
+from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
+from vivicam.realtime.stats import LoopStats
+from vivicam.types import DriverFrame, Frame
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_S = 1.0  # seconds of the driver's first frames averaged into the neutral face
+CALIBRATION_SCAN_S = 5.0  # how far into a driving video to look for those frames
+
+
+def make_engine(
+    engine: str | Engine = "warp",
+    *,
+    backend: str = "auto",
+    weights: str | Path | None = None,
+    precision: str = "fp16",
+) -> Engine:
+    """An engine by name (with its options) or the given instance."""
+    if not isinstance(engine, str):
+        return engine
+    from vivicam.engines.registry import create_engine
+
+    return create_engine(engine, backend=backend, weights=weights, precision=precision)
+
+
+def check_writable(path: str | Path) -> Path:
+    """InputError now, before minutes of work, when ``path`` cannot be written."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"cannot write {p}: it is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"cannot write {p}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"cannot write {p}: permission denied")
+    return p
+
+
+def default_out_size(photo: np.ndarray) -> tuple[int, int]:
+    """The photo's size with even sides (H.264 needs them), at most 1920 px."""
+    return even_size(photo.shape[1], photo.shape[0])
+
+
+def _motion_setup(profile: str | Path | None, mirror: bool | None) -> tuple[Any, Any]:
+    """(MotionConfig, Neutral | None) from an optional saved profile."""
+    from vivicam.calibrate.motion import MotionConfig
+
+    neutral, config = None, None
+    if profile is not None:
+        from vivicam.calibrate.neutral import load_profile
+
+        neutral, config = load_profile(profile)
+    config = config or MotionConfig()
+    if mirror is not None and getattr(config, "mirror", None) != mirror:
+        config = dataclasses.replace(config, mirror=mirror)
+    return config, neutral
+
+
+# -- offline ----------------------------------------------------------------------
+def calibrate_from_video(
+    path: str | Path, *, fps: float, seconds: float = CALIBRATION_S, scan_s: float = CALIBRATION_SCAN_S
+) -> tuple[Any, DriverFrame | None]:
+    """The driver's neutral face from the first frames of a video where the
+    face is seen (``(None, None)`` when it never settles within ``scan_s``)."""
+    from vivicam.calibrate.neutral import NeutralCalibrator
+    from vivicam.realtime.sources.video import VideoFileSource
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    calibrator = NeutralCalibrator(seconds=seconds)
+    source = VideoFileSource(path)
+    try:
+        with MediaPipeTracker() as tracker:
+            for frame in source.frames():
+                t_s = frame.index / fps
+                if t_s > scan_s:
+                    break
+                landmarks = tracker.track(frame.image)
+                if landmarks is None:
+                    continue
+                neutral = calibrator.add(landmarks, t_s)
+                if neutral is not None:
+                    return neutral, DriverFrame(frame.image, landmarks)
+    finally:
+        source.close()
+    return None, None
+
+
+def render_video(
+    avatar: str | Path,
+    driving: str | Path,
+    output: str | Path,
+    *,
+    engine: str | Engine = "warp",
+    backend: str = "auto",
+    weights: str | Path | None = None,
+    precision: str = "fp16",
+    size: tuple[int, int] | None = None,
+    background: Any = "keep",
+    profile: str | Path | None = None,
+    mirror: bool | None = None,
+    audio: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Animate ``avatar`` with the face in ``driving`` into ``output`` (mp4).
+
+    The output has exactly the driving video's frames and frame rate (audio
+    copied when present). The driver's neutral face comes from ``profile`` or
+    from the clip's first second with a face; every frame is rendered with it.
+    """
+    from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.realtime.sinks.mp4 import Mp4Sink
+    from vivicam.realtime.sources.photo import load_photo
+    from vivicam.realtime.sources.video import VideoFileSource, probe_video
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    info = probe_video(driving)
+    check_writable(output)
+    photo = load_photo(avatar)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
+    state = eng.prepare(photo)
+    config, neutral = _motion_setup(profile, mirror)
+    driver_neutral = None
+    if neutral is None:
+        neutral, driver_neutral = calibrate_from_video(driving, fps=info.fps)
+        if neutral is None:
+            log.warning("no steady face in the first %.0f s of %s; calibrating on the fly", CALIBRATION_SCAN_S, driving)
+    stats = LoopStats()
+    out_size = tuple(size) if size else default_out_size(state.photo)
+    with ExitStack() as stack:
+        tracker = stack.enter_context(MediaPipeTracker())
+        pipeline = Pipeline(
+            eng,
+            state,
+            tracker=tracker,
+            estimator=MotionEstimator(config=config, neutral=neutral),
+            out_size=out_size,
+            background=background,
+            stats=stats,
+        )
+        if driver_neutral is not None:
+            pipeline.set_driver_neutral(driver_neutral)
+        source = VideoFileSource(driving)
+        stack.callback(source.close)
+        sink = Mp4Sink(output, info.fps, out_size, audio_from=driving if audio and info.has_audio else None)
+        stack.enter_context(sink)
+        frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
+        for frame in frames:
+            result = pipeline.step(frame, t_s=frame.index / info.fps)
+            with stats.time("sink"):
+                sink.write(result.image, frame)
+            stats.frame_out(frame.t_capture_ns)
+    if stats.frames_out == 0:
+        raise InputError(f"{driving}: no frame could be decoded")
+    summary = stats.summary()
+    summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps, size=list(out_size))
+    return summary
+
+
+def demo_photo() -> np.ndarray:
+    """The bundled public-domain portrait (scikit-image's astronaut, 512×512)."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[..., :3])
+
+
+def run_demo(
+    output: str | Path | None = "vivicam-demo.mp4",
+    seconds: float = 8.0,
+    *,
+    fps: float = 25.0,
+    preview: bool | None = None,
+    engine: str | Engine = "warp",
+    backend: str = "auto",
+    weights: str | Path | None = None,
+    precision: str = "fp16",
+    size: tuple[int, int] | None = None,
+    background: Any = "keep",
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The astronaut portrait animated by procedural motion (blinks, head sway,
+    speech-like mouth) into ``output``, previewed when a display exists
+    (``preview=None``: automatic). No webcam, GPU or download needed."""
+    from vivicam.realtime.sinks.preview import PreviewSink, has_display
+    from vivicam.realtime.sources.idle import IdleSource
+
+    if output is None and preview is False:
+        raise InputError("nothing to do: no output file and no preview")
+    if output is not None:
+        check_writable(output)
+    show = has_display() if preview is None else preview
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
+    state = eng.prepare(demo_photo())
+    out_size = tuple(size) if size else default_out_size(state.photo)
+    stats = LoopStats()
+    pipeline = Pipeline(eng, state, out_size=out_size, background=background, stats=stats)
+    source = IdleSource(fps=fps, seconds=seconds, seed=seed, talk=True, realtime=False)
+    with ExitStack() as stack:
+        stack.callback(source.close)
+        sink = None
+        if output is not None:
+            from vivicam.realtime.sinks.mp4 import Mp4Sink
+
+            sink = stack.enter_context(Mp4Sink(output, fps, out_size))
+        window = stack.enter_context(PreviewSink(title="vivicam demo")) if show else None
+        start = time.monotonic()
+        total = int(round(seconds * fps))
+        for frame in _progress(source.frames(), total=total, enabled=progress, desc="demo"):
+            result = pipeline.step(frame, t_s=frame.index / fps)
+            with stats.time("sink"):
+                if sink is not None:
+                    sink.write(result.image, frame)
+            stats.frame_out(frame.t_capture_ns)
+            if window is not None:
+                # The preview plays in real time; the file is written as fast as rendered.
+                delay = start + (frame.index + 1) / fps - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                window.write(result.image, frame)
+                if window.poll_key() in ("q", "esc", "escape", "\x1b"):
+                    break
+    summary = stats.summary()
+    summary.update(output=None if output is None else str(output), frames=stats.frames_out, size=list(out_size))
+    return summary
+
+
+def _progress(frames: Iterator[Frame], *, total: int | None, enabled: bool, desc: str) -> Iterator[Frame]:
+    if not enabled:
+        return frames
+    from tqdm import tqdm
+
+    return iter(tqdm(frames, total=total or None, desc=desc, unit="frame", leave=True))
+
+
+# -- live -------------------------------------------------------------------------
+def avatar_paths(avatar: str | Path) -> list[Path]:
+    """One photo, or every image in a folder (for next/previous avatar)."""
+    p = Path(avatar)
+    if p.is_dir():
+        from vivicam.realtime.sources.folder import list_images
+
+        paths = list_images(p)
+        if not paths:
+            raise InputError(f"{p}: the folder has no images")
+        return list(paths)
+    return [p]
+
+
+def open_driver(spec: str | Path, *, size: tuple[int, int] = (640, 480), fps: float = 30.0) -> Any:
+    """The live driving source: a camera index or device path, a video file
+    (played in real time, looped), an image folder or ``idle``."""
+    text = str(spec)
+    if text.isdigit() or text.startswith("/dev/video"):
+        from vivicam.realtime.sources.webcam import WebcamSource
+
+        device: int | str = int(text) if text.isdigit() else text
+        return WebcamSource(device, width=size[0], height=size[1], fps=int(round(fps)))
+    if text == "idle":
+        from vivicam.realtime.sources.idle import IdleSource
+
+        return IdleSource(fps=fps, talk=False, realtime=True)
+    if Path(text).is_file():
+        from vivicam.realtime.sources.video import VideoFileSource
+
+        return VideoFileSource(text, loop=True, realtime=True)
+    from vivicam.realtime.sources import open_source
+
+    return open_source(text)
+
+
+def run_live(
+    avatar: str | Path,
+    *,
+    camera: str | int = 0,
+    engine: str | Engine = "warp",
+    backend: str = "auto",
+    weights: str | Path | None = None,
+    precision: str = "fp16",
+    size: tuple[int, int] = (640, 480),
+    fps: float = 30.0,
+    camera_size: tuple[int, int] = (640, 480),
+    virtual_camera: bool = True,
+    virtual_camera_device: str | None = None,
+    preview: bool | None = None,
+    record: str | Path | None = None,
+    profile: str | Path | None = None,
+    mirror: bool | None = None,
+    background: Any = "keep",
+    stats_every_s: float | None = None,
+    overlay: bool = False,
+    duration_s: float | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Webcam → avatar → virtual camera (+ preview window, + optional mp4
+    recording) until quit (q / Esc in the preview, Ctrl-C, or ``duration_s``).
+
+    ``avatar`` may be a folder: n/p in the preview switch between its photos.
+    """
+    from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.realtime.loop import AvatarSwitcher, LiveLoop, LoopConfig
+    from vivicam.realtime.sinks.preview import PreviewSink, has_display
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    paths = avatar_paths(avatar)
+    if record is not None:
+        check_writable(record)
+    show = has_display() if preview is None else preview
+    if not virtual_camera and not show and record is None:
+        raise DeviceError("no output: no virtual camera, no display for a preview and no --record file")
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
+    cache = AvatarCache(eng)
+    state = cache.get(paths[0])
+    config, neutral = _motion_setup(profile, mirror)
+    stats = LoopStats()
+    with ExitStack() as stack:
+        sinks = _live_sinks(stack, size, fps, virtual_camera, virtual_camera_device, record)
+        window = stack.enter_context(PreviewSink(title="vivicam")) if show else None
+        source = open_driver(camera, size=camera_size, fps=fps)
+        stack.callback(source.close)
+        tracker = stack.enter_context(MediaPipeTracker())
+        pipeline = Pipeline(
+            eng,
+            state,
+            tracker=tracker,
+            estimator=MotionEstimator(config=config, neutral=neutral),
+            out_size=tuple(size),
+            background=background,
+            stats=stats,
+        )
+        loop = LiveLoop(
+            source,
+            pipeline,
+            sinks,
+            preview=window,
+            avatars=AvatarSwitcher(paths, cache),
+            config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay),
+            on_status=on_status,
+        )
+        summary = loop.run(duration_s=duration_s)
+    return summary
+
+
+def _live_sinks(
+    stack: ExitStack,
+    size: tuple[int, int],
+    fps: float,
+    virtual_camera: bool,
+    device: str | None,
+    record: str | Path | None,
+) -> list[Any]:
+    sinks: list[Any] = []
+    if virtual_camera:
+        from vivicam.realtime.sinks.virtualcam import VirtualCameraSink
+
+        try:
+            sinks.append(stack.enter_context(VirtualCameraSink(size[0], size[1], fps, device=device)))
+        except DeviceError as exc:
+            raise DeviceError(f"{exc} (or add --no-virtual-camera to only preview)") from exc
+    if record is not None:
+        from vivicam.realtime.sinks.mp4 import Mp4Sink
+
+        sinks.append(stack.enter_context(Mp4Sink(record, fps, tuple(size))))
+    return sinks
+
+
+def calibrate_profile(
+    output: str | Path,
+    *,
+    source: str | int = 0,
+    seconds: float = 2.0,
+    mirror: bool | None = None,
+    timeout_s: float = 15.0,
+    on_status: Callable[[str], None] | None = None,
+) -> Path:
+    """Watch the user's neutral face for ``seconds`` (webcam or video) and save
+    it as a JSON profile that ``run``/``render --profile`` load."""
+    from vivicam.calibrate.neutral import NeutralCalibrator, save_profile
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    out = check_writable(output)
+    config, _ = _motion_setup(None, mirror)
+    text = str(source)
+    is_file = Path(text).is_file()
+    if is_file:
+        from vivicam.realtime.sources.video import VideoFileSource
+
+        driver = VideoFileSource(text)
+    else:
+        driver = open_driver(text)
+    fps = float(getattr(driver, "fps", 30) or 30)
+    calibrator = NeutralCalibrator(seconds=seconds)
+    (on_status or log.info)(f"calibrating for {seconds:.0f} s: look at the camera with a relaxed, neutral face")
+    start = time.monotonic()
+    seen = 0
+    neutral = None
+    try:
+        with MediaPipeTracker() as tracker:
+            for frame in driver.frames():
+                t_s = frame.index / fps if is_file else frame.t_capture_ns / 1e9
+                landmarks = tracker.track(frame.image)
+                if landmarks is not None:
+                    seen += 1
+                    neutral = calibrator.add(landmarks, t_s)
+                    if neutral is not None:
+                        break
+                elapsed = frame.index / fps if is_file else time.monotonic() - start
+                if elapsed > timeout_s:
+                    break
+    finally:
+        driver.close()
+    if neutral is None:
+        where = "the video" if is_file else "the camera"
+        if seen == 0:
+            raise NoFaceError(f"no face seen in {where}; face the camera in good light and try again")
+        raise NoFaceError(f"the face in {where} was not seen steadily for {seconds:.0f} s; hold still and try again")
+    save_profile(out, neutral, config)
+    return out
+
+
+__all__ = [
+    "calibrate_profile",
+    "make_engine",
+    "render_video",
+    "run_demo",
+    "run_live",
+]

@@ -1,0 +1,50 @@
+"""``vivicam render``: animate a photo from a driving video, offline."""
+
+from __future__ import annotations
+
+import argparse
+
+from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args
+from vivicam.realtime.stats import format_summary
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render",
+        help="offline: animate a photo from a driving video into an mp4",
+        description="Animate PHOTO with the face in VIDEO. The output has the driving video's "
+        "frame count and frame rate, and its audio.",
+    )
+    p.add_argument("--avatar", required=True, metavar="PHOTO", help="portrait photo")
+    p.add_argument("--driving", required=True, metavar="VIDEO", help="video of a face to follow")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="where to write the result")
+    p.add_argument("--profile", metavar="JSON", help="the driver's neutral face (default: the video's first second)")
+    p.add_argument("--mirror", action="store_true", help="mirror the motion")
+    p.add_argument("--no-audio", dest="audio", action="store_false", help="do not copy the driving video's audio")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_output_args(p)
+    add_engine_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vivicam.realtime.app import render_video
+
+    summary = render_video(
+        args.avatar,
+        args.driving,
+        args.output,
+        engine=args.engine,
+        backend=args.backend,
+        weights=args.weights,
+        precision=args.precision,
+        size=args.size,
+        background=background_from_args(args),
+        profile=args.profile,
+        mirror=True if args.mirror else None,
+        audio=args.audio,
+        progress=args.progress,
+    )
+    print(f"wrote {summary['output']} ({summary['frames']} frames at {summary['video_fps']:g} fps)")
+    print(format_summary(summary))
+    return 0

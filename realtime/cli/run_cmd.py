@@ -1,0 +1,75 @@
+"""``vivicam run``: webcam → avatar → virtual camera + preview."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vivicam.realtime.cli.common import (
+    add_engine_args,
+    add_output_args,
+    background_from_args,
+    parse_size,
+    positive_float,
+)
+from vivicam.realtime.stats import format_summary
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="live: webcam → avatar → virtual camera (+ preview)",
+        description="Animate a portrait from your webcam and send it to a virtual camera. "
+        "Hotkeys in the preview: c recalibrate, n/p next/previous avatar, space pause (camera "
+        "passthrough), s stats overlay, q or Esc quit.",
+    )
+    p.add_argument("--avatar", required=True, metavar="PHOTO", help="portrait photo, or a folder of photos (n/p switch)")
+    p.add_argument("--camera", default="0", help="camera index or device path; a video file or 'idle' also work (default: 0)")
+    p.add_argument("--camera-size", type=parse_size, default=(640, 480), metavar="WxH", help="requested camera size (default: 640x480)")
+    p.add_argument("--fps", type=positive_float, default=30.0, help="camera and virtual-camera frame rate (default: 30)")
+    p.add_argument("--profile", metavar="JSON", help="neutral-face profile saved by `vivicam calibrate`")
+    p.add_argument("--mirror", action="store_true", help="mirror the motion (your left is the avatar's left on screen)")
+    p.add_argument("--no-virtual-camera", dest="virtual_camera", action="store_false", help="do not open a virtual camera")
+    p.add_argument("--device", default=None, help="virtual camera device (e.g. /dev/video10 on Linux)")
+    preview = p.add_mutually_exclusive_group()
+    preview.add_argument("--preview", dest="preview", action="store_true", default=None, help="show the preview window (default: when a display exists)")
+    preview.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window")
+    p.add_argument("--record", metavar="OUT.mp4", help="also record the output to a file")
+    p.add_argument("--stats", nargs="?", const=2.0, type=positive_float, metavar="SECONDS", help="print a timing line every SECONDS (default 2)")
+    p.add_argument("--overlay", action="store_true", help="start with the stats overlay shown in the preview (toggle: s)")
+    p.add_argument("--seconds", type=positive_float, default=None, help="stop after this many seconds")
+    add_output_args(p, default_size="640x480")
+    add_engine_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vivicam.realtime.app import run_live
+
+    def status(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    summary = run_live(
+        args.avatar,
+        camera=args.camera,
+        engine=args.engine,
+        backend=args.backend,
+        weights=args.weights,
+        precision=args.precision,
+        size=args.size,
+        fps=args.fps,
+        camera_size=args.camera_size,
+        virtual_camera=args.virtual_camera,
+        virtual_camera_device=args.device,
+        preview=args.preview,
+        record=args.record,
+        profile=args.profile,
+        mirror=True if args.mirror else None,
+        background=background_from_args(args),
+        stats_every_s=args.stats,
+        overlay=args.overlay,
+        duration_s=args.seconds,
+        on_status=status,
+    )
+    print(format_summary(summary))
+    return 0

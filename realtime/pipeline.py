@@ -1,0 +1,248 @@
+"""One frame through the stages: track → motion → render → post.
+
+:class:`Pipeline` is the per-frame step shared by the live loop, ``render``,
+``demo`` and the live-loop benchmark, so all of them measure and behave the
+same. It knows nothing about threads or queues; :mod:`vivicam.realtime.loop`
+runs it concurrently with capture and output.
+
+:class:`AvatarCache` keeps prepared avatars per photo path so switching back
+to a photo (hotkeys n/p) is instant the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from vivicam.engines.base import AvatarState, Engine
+from vivicam.realtime.protocols import Tracker
+from vivicam.realtime.stats import LoopStats
+from vivicam.types import DriverFrame, Frame, Landmarks, Motion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class StepResult:
+    """What one step produced: the output image (H×W×3 uint8 RGB, host memory),
+    the motion it was rendered with and the driver's landmarks (None when the
+    face was lost or the frame carried its own motion)."""
+
+    image: np.ndarray
+    motion: Motion
+    landmarks: Landmarks | None
+
+
+def to_host(image: Any) -> np.ndarray:
+    """A NumPy array from a NumPy, CuPy or torch image (only the final frame
+    leaves the GPU)."""
+    if isinstance(image, np.ndarray):
+        return image
+    if hasattr(image, "get"):  # CuPy
+        return image.get()
+    if hasattr(image, "detach"):  # torch
+        return image.detach().cpu().numpy()
+    return np.asarray(image)
+
+
+def fit_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``image`` letterboxed into ``size`` (width, height); unchanged when None
+    or already that size. Used for passthrough frames, which skip post."""
+    if size is None or (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    width, height = size
+    scale = min(width / image.shape[1], height / image.shape[0])
+    new_w, new_h = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    out = np.zeros((height, width, 3), np.uint8)
+    x0, y0 = (width - new_w) // 2, (height - new_h) // 2
+    out[y0 : y0 + new_h, x0 : x0 + new_w] = resized
+    return out
+
+
+def even_size(width: int, height: int, *, max_side: int = 1920) -> tuple[int, int]:
+    """A video-friendly size near (width, height): even sides, at most ``max_side``."""
+    scale = min(1.0, max_side / max(width, height))
+    w, h = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
+    return max(w, 2), max(h, 2)
+
+
+class Pipeline:
+    """The per-frame step.
+
+    - ``tracker``: finds the driver's face (skipped for frames that carry
+      their own ``motion``, e.g. from the idle source); may be None when every
+      frame carries motion.
+    - ``estimator``: a ``MotionEstimator`` (``update(landmarks | None, t_s)``);
+      may be None when every frame carries motion.
+    - ``out_size``: (width, height) of the output, letterboxed; None = photo size.
+    - ``background``: passed to ``vivicam.realtime.post.compose``.
+    - ``stats``: where stage times go (``track``, ``motion``, ``render``, ``post``).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        state: AvatarState,
+        *,
+        tracker: Tracker | None = None,
+        estimator: Any = None,
+        out_size: tuple[int, int] | None = None,
+        background: Any = "keep",
+        stats: LoopStats | None = None,
+    ) -> None:
+        self.engine = engine
+        self.state = state
+        self.tracker = tracker
+        self.estimator = estimator
+        self.out_size = out_size
+        self.background = background
+        self.stats = stats if stats is not None else LoopStats()
+        self.wants_driver_frames = bool(getattr(engine, "wants_driver_frames", False))
+        self._driver_neutral: DriverFrame | None = None
+        self._was_calibrated = bool(getattr(estimator, "calibrated", False))
+
+    def set_avatar(self, state: AvatarState) -> None:
+        """Switch avatars; the driver's calibration is kept."""
+        self.state = state
+
+    def recalibrate(self) -> None:
+        """Start a new neutral calibration on the next frames (hotkey c)."""
+        if self.estimator is not None:
+            self.estimator.recalibrate()
+        self._driver_neutral = None
+        self._was_calibrated = False
+
+    # -- the stages ----------------------------------------------------------
+    def track(self, frame: Frame) -> Landmarks | None:
+        if self.tracker is None:
+            return None
+        with self.stats.time("track"):
+            landmarks = self.tracker.track(frame.image)
+        if landmarks is None:
+            self.stats.count("face lost")
+        return landmarks
+
+    def motion(self, frame: Frame | None, landmarks: Landmarks | None, t_s: float) -> Motion:
+        """Motion for this moment; ``frame`` None means no new camera frame."""
+        if frame is not None and frame.motion is not None:
+            return frame.motion
+        if self.estimator is None:
+            return Motion.neutral()
+        with self.stats.time("motion"):
+            motion = self.estimator.update(landmarks, t_s)
+        if self.wants_driver_frames:
+            motion = self._attach_driver(motion, frame, landmarks)
+        return motion
+
+    def render(self, motion: Motion) -> np.ndarray:
+        from vivicam.realtime.post import compose
+
+        with self.stats.time("render"):
+            crop = self.engine.render(self.state, motion)
+        with self.stats.time("post"):
+            image = to_host(compose(self.state, crop, out_size=self.out_size, background=self.background))
+        return image
+
+    # -- whole steps ---------------------------------------------------------
+    def step(self, frame: Frame, *, t_s: float | None = None) -> StepResult:
+        """One captured frame → output image. ``t_s`` is the motion clock
+        (defaults to the capture stamp; offline rendering passes video time)."""
+        t = frame.t_capture_ns / 1e9 if t_s is None else t_s
+        landmarks = None if frame.motion is not None else self.track(frame)
+        motion = self.motion(frame, landmarks, t)
+        return StepResult(self.render(motion), motion, landmarks)
+
+    def step_without_frame(self, t_s: float) -> StepResult:
+        """No camera frame arrived (camera lost or stalled): the estimator holds
+        the last motion, then eases into idle motion."""
+        motion = self.motion(None, None, t_s)
+        return StepResult(self.render(motion), motion, None)
+
+    def passthrough(self, frame: Frame) -> np.ndarray:
+        """The camera frame itself, at the output size (hotkey space)."""
+        with self.stats.time("post"):
+            return fit_image(frame.image, self.out_size)
+
+    def _attach_driver(self, motion: Motion, frame: Frame | None, landmarks: Landmarks | None) -> Motion:
+        """For engines that read the driver's face: the current frame, and the
+        frame on which the neutral calibration completed."""
+        calibrated = bool(getattr(self.estimator, "calibrated", False))
+        current = DriverFrame(frame.image, landmarks) if frame is not None and landmarks is not None else None
+        if calibrated and not self._was_calibrated and current is not None:
+            self._driver_neutral = current
+        self._was_calibrated = calibrated
+        if current is None and motion.driver is None:
+            return motion.with_(driver_neutral=self._driver_neutral)
+        return motion.with_(driver=current or motion.driver, driver_neutral=self._driver_neutral)
+
+    def set_driver_neutral(self, driver: DriverFrame | None) -> None:
+        """The neutral driver frame when calibration happened elsewhere (offline pre-pass)."""
+        self._driver_neutral = driver
+        self._was_calibrated = True
+
+
+class AvatarCache:
+    """Prepared avatars by photo path (most recently used kept, ``max_items`` in all).
+
+    A photo is prepared once; switching back to it is a dictionary look-up.
+    The key includes the file's modification time so an edited photo is
+    prepared again.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_items: int = 8,
+        loader: Callable[[Path], np.ndarray] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.max_items = max_items
+        self._loader = loader
+        self._items: OrderedDict[tuple[str, int], AvatarState] = OrderedDict()
+        self.prepare_ms: dict[str, float] = {}
+
+    def _load(self, path: Path) -> np.ndarray:
+        if self._loader is not None:
+            return self._loader(path)
+        from vivicam.realtime.sources.photo import load_photo
+
+        return load_photo(path)
+
+    def get(self, path: str | Path) -> AvatarState:
+        """The prepared avatar for ``path`` (InputError / NoFaceError on a bad photo)."""
+        p = Path(path)
+        try:
+            key = (str(p.resolve()), p.stat().st_mtime_ns)
+        except OSError:
+            key = (str(p), 0)  # the loader reports what is wrong with the path
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        t0 = time.perf_counter()
+        state = self.engine.prepare(self._load(p))
+        self.prepare_ms[str(p)] = (time.perf_counter() - t0) * 1e3
+        log.info("prepared avatar %s in %.0f ms", p, self.prepare_ms[str(p)])
+        self._items[key] = state
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+        return state
+
+    def __contains__(self, path: str | Path) -> bool:
+        p = Path(path)
+        try:
+            key = (str(p.resolve()), p.stat().st_mtime_ns)
+        except OSError:
+            return False
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
