@@ -1,0 +1,614 @@
+"""Quality benchmark: self-reenactment on real talking-head clips, against two
+baselines measured in the same run, plus cross-reenactment contact sheets.
+
+For each clip the first frame is the avatar photo; the clip drives it through
+the live pipeline's own stages (MediaPipe tracker → MotionEstimator with the
+first frame as the neutral face → ``engine.render`` → paste-back), and each
+output frame is compared with the real frame on a fixed face box (1.6× the
+first frame's face): PSNR, SSIM, L1. Motion fidelity tracks the output with
+MediaPipe and compares it with the driver (mouth-opening and eye-closure
+correlation, head-pose error); jitter compares landmark noise of output and
+driver where the driver holds still.
+
+    python -m vivicam.benchmarks.quality [--clips d10 d12] [--frames N] [--quick]
+        [--engine warp] [--out docs/quality]
+
+Writes ``quality.json`` (numbers + machine) and contact-sheet PNGs to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from vivicam.benchmarks import contact_sheet, metrics
+from vivicam.benchmarks.baselines import PoseOnlyWarp, StaticPhoto
+from vivicam.errors import InputError, NoFaceError, VivicamError
+from vivicam.types import Landmarks, Motion
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK_CLIPS = ("d10", "d12", "d18")
+QUICK_FRAMES = 60
+CROSS_PORTRAITS = ("s0", "s1", "s2", "s5", "s6", "s11")
+CROSS_DRIVERS = ("d10", "d12")
+SHEET_COLUMNS = 8
+FACE_BOX_SCALE = 1.6
+# A driver frame counts as "holding still" when its landmarks move less than
+# this many face sizes per frame (about 0.3 px for a 100 px face); runs of at
+# least STILL_MIN_FRAMES such frames are where jitter is measured.
+STILL_SPEED = 0.004
+STILL_MIN_FRAMES = 8
+ENGINE_KEY = "engine"  # results key of the engine under test (its name is in the report)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The issue's "done when" targets for every clip."""
+
+    psnr_gain_over_static_db: float = 3.0
+    mouth_corr: float = 0.9
+    eye_corr: float = 0.8
+    pose_err_deg: float = 3.0
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def find_testdata(explicit: str | Path | None = None) -> Path:
+    """The test-data folder: ``explicit``, $VIVICAM_TESTDATA or ../shared/testdata."""
+    candidates = [Path(explicit)] if explicit else []
+    if os.environ.get("VIVICAM_TESTDATA"):
+        candidates.append(Path(os.environ["VIVICAM_TESTDATA"]))
+    candidates += [ROOT.parent / "shared" / "testdata", Path.cwd().parent / "shared" / "testdata"]
+    for candidate in candidates:
+        if (candidate / "clips").is_dir():
+            return candidate
+    raise InputError("test data not found: pass --testdata DIR or set VIVICAM_TESTDATA")
+
+
+def clip_paths(testdata: Path, names: list[str] | None) -> list[Path]:
+    """Clips by name (``d10`` or ``d10.mp4``); all clips when ``names`` is empty."""
+    folder = testdata / "clips"
+    if not names:
+        return sorted(folder.glob("*.mp4"), key=lambda p: _natural(p.stem))
+    paths = []
+    for name in names:
+        path = folder / (name if name.endswith(".mp4") else f"{name}.mp4")
+        if not path.is_file():
+            known = ", ".join(p.stem for p in sorted(folder.glob("*.mp4")))
+            raise InputError(f"no clip '{name}' in {folder} (have: {known})")
+        paths.append(path)
+    return paths
+
+
+def _natural(stem: str) -> tuple[str, int]:
+    digits = "".join(ch for ch in stem if ch.isdigit())
+    return stem.rstrip("0123456789"), int(digits or 0)
+
+
+def probe(path: Path) -> tuple[float, int]:
+    """(fps, frame count) of a video file."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return float(stream.average_rate or 25), int(stream.frames or 0)
+
+
+def read_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Decoded RGB uint8 frames, at most ``max_frames``."""
+    import av
+
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if max_frames is not None and i >= max_frames:
+                break
+            yield frame.to_ndarray(format="rgb24")
+
+
+def load_portrait(path: Path) -> np.ndarray:
+    try:
+        from vivicam.realtime.sources.photo import load_photo
+    except ImportError:  # S's loader not in this tree yet: plain decode
+        from PIL import Image, ImageOps
+
+        return np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    return load_photo(path)
+
+
+# --------------------------------------------------------------------------- pipeline stages
+
+
+def paste_back(state: Any, crop: np.ndarray) -> np.ndarray:
+    """The engine crop pasted into the full photo (G's ``post.compose`` when present)."""
+    try:
+        from vivicam.realtime.post import compose
+    except ImportError:
+        return _paste_back_simple(state, crop)
+    return np.asarray(compose(state, crop))
+
+
+def _paste_back_simple(state: Any, crop: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = state.photo.shape[:2]
+    inverse = cv2.invertAffineTransform(np.asarray(state.crop_matrix, np.float64))
+    placed = cv2.warpAffine(np.asarray(crop), inverse, (w, h), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(state.paste_mask.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR)
+    out = state.photo.astype(np.float32) * (1 - alpha[..., None]) + placed * alpha[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def make_estimator(first: Landmarks, fps: float) -> Any:
+    """The live pipeline's motion stage, calibrated on ``first`` (the avatar IS
+    the first frame, so its face is the neutral)."""
+    return _GeometryMotion(first)
+
+
+class _GeometryMotion:
+    """Fallback motion (no smoothing): pose and canonical expression deltas
+    relative to the first frame, straight from the geometry module."""
+
+    def __init__(self, first: Landmarks) -> None:
+        from vivicam.calibrate import geometry
+
+        self._g = geometry
+        self._pose0 = geometry.face_pose(first.points)
+        self._canon0 = geometry.to_canonical(first.points, self._pose0)
+        self._last = Motion.neutral()
+
+    def update(self, landmarks: Landmarks | None, t_s: float) -> Motion:
+        if landmarks is None:
+            return self._last
+        g, p0 = self._g, self._pose0
+        pose = g.face_pose(landmarks.points)
+        self._last = Motion(
+            rotation=g.euler_from_matrix(g.relative_rotation(pose.rotation, p0.rotation)),
+            translation=(pose.center[:2] - p0.center[:2]) / p0.size,
+            scale=pose.size / p0.size,
+            expression=g.to_canonical(landmarks.points, pose) - self._canon0,
+        )
+        return self._last
+
+
+def motion_signals(points: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, 478, 3) landmarks (NaN = lost) → per-frame mouth gap, eye openness
+    (mean of both eyes) and head angles relative to the first tracked frame."""
+    mouth_gap, eye_openness = _feature_functions()
+    n = points.shape[0]
+    mouth, eyes = np.full(n, np.nan), np.full(n, np.nan)
+    for i in range(n):
+        if np.isfinite(points[i]).all():
+            mouth[i] = mouth_gap(points[i])
+            eyes[i] = float(np.mean(eye_openness(points[i])))
+    return {"mouth": mouth, "eyes": eyes, "angles": metrics.head_angles(points)}
+
+
+def _feature_functions() -> tuple[Any, Any]:
+    try:
+        from vivicam.calibrate import features
+    except ImportError:  # TEMP until T's features module lands
+        from vivicam.calibrate import mesh
+
+        def mouth_gap(p: np.ndarray) -> float:
+            size = np.linalg.norm(p[mesh.EYE_OUTER_RIGHT] - p[mesh.EYE_OUTER_LEFT])
+            return float(np.linalg.norm(p[13] - p[14]) / size)
+
+        def eye_openness(p: np.ndarray) -> np.ndarray:
+            return np.array([
+                np.linalg.norm(p[u] - p[lo]) / np.linalg.norm(p[a] - p[b])
+                for u, lo, (a, b) in zip(mesh.LID_UPPER, mesh.LID_LOWER, mesh.EYE_CORNERS)
+            ])
+
+        return mouth_gap, eye_openness
+    return features.mouth_gap, features.eye_openness
+
+
+# --------------------------------------------------------------------------- one clip
+
+
+@dataclass
+class _Method:
+    """One thing being measured on a clip: the engine or a baseline."""
+
+    name: str
+    renderer: Any
+    state: Any
+    tracker: Any = None  # MediaPipe on its output, for motion fidelity
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    l1: list[float] = field(default_factory=list)
+    render_ms: list[float] = field(default_factory=list)
+    points: list[np.ndarray | None] = field(default_factory=list)
+    tiles: list[np.ndarray] = field(default_factory=list)
+
+
+def evaluate_clip(
+    path: Path, engine: Any, engine_name: str, *, max_frames: int | None, columns: int = SHEET_COLUMNS
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Self-reenactment of one clip. Returns (results, contact sheet, driver
+    landmarks (N, 478, 3) for reuse by the cross-reenactment sheets)."""
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    fps, count = probe(path)
+    count = min(count, max_frames) if max_frames else count
+    sampled = set(contact_sheet.sample_indices(count, columns))
+    driver_tracker = MediaPipeTracker()
+    frames = read_frames(path, max_frames)
+    first = next(frames)
+    first_lm = driver_tracker.track(first)
+    if first_lm is None:
+        raise NoFaceError(f"no face on the first frame of {path.name}")
+    box = metrics.face_box(first_lm.points, (first.shape[1], first.shape[0]), scale=FACE_BOX_SCALE)
+    methods = [
+        _Method(ENGINE_KEY, engine, engine.prepare(first), MediaPipeTracker()),
+        _Method("static", StaticPhoto(), StaticPhoto().prepare(first, first_lm.points)),
+        _Method("pose-only", PoseOnlyWarp(), PoseOnlyWarp().prepare(first, first_lm.points), MediaPipeTracker()),
+    ]
+    estimator = make_estimator(first_lm, fps)
+    driver_points: list[np.ndarray | None] = []
+    driver_tiles: list[np.ndarray] = []
+    try:
+        for i, frame in enumerate(_chain(first, frames)):
+            landmarks = first_lm if i == 0 else driver_tracker.track(frame)
+            driver_points.append(None if landmarks is None else landmarks.points)
+            motion = estimator.update(landmarks, i / fps)
+            real = box.crop(frame)
+            if i in sampled:
+                driver_tiles.append(real)
+            for method in methods:
+                _step(method, motion, real, box, measure=i > 0, keep_tile=i in sampled)
+    finally:
+        driver_tracker.close()
+        for method in methods:
+            if method.tracker is not None:
+                method.tracker.close()
+    driver = metrics.stack_points(driver_points)
+    results = _clip_results(path, fps, driver, methods)
+    labels = [f"frame {i}" for i in sorted(sampled)]
+    sheet = contact_sheet.make_sheet(
+        [driver_tiles, methods[0].tiles],
+        row_labels=["driver", engine_name],
+        col_labels=labels,
+        title=f"{path.stem}: self-reenactment (avatar = frame 0), face box",
+    )
+    return results, sheet, driver
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest
+
+
+def _step(method: _Method, motion: Motion, real: np.ndarray, box: metrics.Box, *, measure: bool, keep_tile: bool) -> None:
+    t0 = time.perf_counter()
+    crop = method.renderer.render(method.state, motion)
+    method.render_ms.append((time.perf_counter() - t0) * 1e3)
+    out = paste_back(method.state, np.asarray(crop))
+    face = box.crop(out)
+    if measure:
+        method.psnr.append(min(metrics.psnr(face, real), metrics.PSNR_CAP_DB))
+        method.ssim.append(metrics.ssim(face, real))
+        method.l1.append(metrics.l1(face, real))
+    if method.tracker is not None:
+        found = method.tracker.track(out)
+        method.points.append(None if found is None else found.points)
+    if keep_tile:
+        method.tiles.append(face)
+
+
+def _clip_results(path: Path, fps: float, driver: np.ndarray, methods: list[_Method]) -> dict[str, Any]:
+    drv = motion_signals(driver)
+    speed = metrics.landmark_speed(driver)
+    runs = metrics.still_runs(speed, STILL_SPEED, min_length=STILL_MIN_FRAMES)
+    out: dict[str, Any] = {
+        "clip": path.stem,
+        "frames": int(driver.shape[0]),
+        "fps": fps,
+        "driver_tracked": float(np.isfinite(driver).all(axis=(1, 2)).mean()),
+        "still_frames": int(sum(b - a for a, b in runs)),
+        "driver_jitter": metrics.jitter(driver, runs),
+        "methods": {},
+    }
+    for method in methods:
+        entry: dict[str, Any] = {
+            "psnr": metrics.summary(method.psnr)["mean"],
+            "ssim": metrics.summary(method.ssim)["mean"],
+            "l1": metrics.summary(method.l1)["mean"],
+            "render_ms": metrics.summary(method.render_ms),
+        }
+        if method.tracker is not None:
+            entry.update(_fidelity(drv, metrics.stack_points(method.points), runs))
+        out["methods"][method.name] = entry
+    return out
+
+
+def _fidelity(drv: dict[str, np.ndarray], points: np.ndarray, runs: list[tuple[int, int]]) -> dict[str, Any]:
+    sig = motion_signals(points)
+    pose = metrics.pose_error(drv["angles"], sig["angles"])
+    return {
+        "output_tracked": float(np.isfinite(points).all(axis=(1, 2)).mean()),
+        "mouth_corr": metrics.pearson(drv["mouth"], sig["mouth"]),
+        "eye_corr": metrics.pearson(drv["eyes"], sig["eyes"]),
+        "pose_err_deg": pose.mean_deg,
+        "pose_err_axes_deg": {"pitch": pose.pitch_deg, "yaw": pose.yaw_deg, "roll": pose.roll_deg},
+        "jitter": metrics.jitter(points, runs),
+    }
+
+
+# --------------------------------------------------------------------------- verdicts, table
+
+
+def verdicts(clip: dict[str, Any], thresholds: Thresholds = Thresholds()) -> dict[str, bool]:
+    """Pass/fail of each "done when" target for one clip's results."""
+    m = clip["methods"]
+    eng, static, pose = m[ENGINE_KEY], m["static"], m["pose-only"]
+
+    def ge(value: float, limit: float) -> bool:
+        return bool(np.isfinite(value) and value >= limit)
+
+    return {
+        "psnr>=static+3": ge(eng["psnr"], static["psnr"] + thresholds.psnr_gain_over_static_db),
+        "psnr>pose-only": bool(eng["psnr"] > pose["psnr"]),
+        "ssim>both": bool(eng["ssim"] > static["ssim"] and eng["ssim"] > pose["ssim"]),
+        "mouth_corr>=0.9": ge(eng.get("mouth_corr", np.nan), thresholds.mouth_corr),
+        "eye_corr>=0.8": ge(eng.get("eye_corr", np.nan), thresholds.eye_corr),
+        "pose_err<=3": bool(np.isfinite(eng.get("pose_err_deg", np.nan)) and eng["pose_err_deg"] <= thresholds.pose_err_deg),
+    }
+
+
+def format_table(clips: list[dict[str, Any]]) -> str:
+    """A plain-text (and Markdown) table of the headline numbers per clip."""
+    head = (
+        "| clip | frames | PSNR eng / static / pose | SSIM eng / static / pose | L1 eng | mouth r | eye r "
+        "| pose err ° | jitter out/drv | pass |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    for clip in clips:
+        m = clip["methods"]
+        e, s, p = m[ENGINE_KEY], m["static"], m["pose-only"]
+        v = clip["verdicts"]
+        failed = [k for k, ok in v.items() if not ok]
+        jit = f"{_f(e.get('jitter'), 4)}/{_f(clip['driver_jitter'], 4)}"
+        lines.append(
+            f"| {clip['clip']} | {clip['frames']} | {_f(e['psnr'])} / {_f(s['psnr'])} / {_f(p['psnr'])} "
+            f"| {_f(e['ssim'], 3)} / {_f(s['ssim'], 3)} / {_f(p['ssim'], 3)} | {_f(e['l1'], 3)} "
+            f"| {_f(e.get('mouth_corr'), 2)} | {_f(e.get('eye_corr'), 2)} | {_f(e.get('pose_err_deg'), 2)} "
+            f"| {jit} | {'PASS' if not failed else 'fail: ' + ', '.join(failed)} |"
+        )
+    return "\n".join(lines)
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+# --------------------------------------------------------------------------- cross-reenactment
+
+
+def cross_sheet(
+    engine: Any, engine_name: str, portrait: Path, driver_clip: Path, driver: np.ndarray, *,
+    columns: int = SHEET_COLUMNS,
+) -> np.ndarray:
+    """A portrait driven by a clip: driver face | output around the avatar's
+    face, every Nth frame (driver landmarks precomputed, (N, 478, 3))."""
+    photo = load_portrait(portrait)
+    state = engine.prepare(photo)
+    fps, _ = probe(driver_clip)
+    n = driver.shape[0]
+    sampled = contact_sheet.sample_indices(n, columns - 1)
+    first_points = driver[0]
+    estimator = make_estimator(Landmarks(first_points.astype(np.float32), (1, 1)), fps)
+    view = _crop_region(state)
+    driver_tiles, output_tiles = [], []
+    for i, frame in enumerate(read_frames(driver_clip, n)):
+        if i == 0:
+            box = metrics.face_box(first_points, (frame.shape[1], frame.shape[0]), scale=FACE_BOX_SCALE)
+        pts = driver[i]
+        lm = Landmarks(pts.astype(np.float32), (frame.shape[1], frame.shape[0])) if np.isfinite(pts).all() else None
+        motion = estimator.update(lm, i / fps)
+        if i == 0 or i in sampled:
+            out = paste_back(state, np.asarray(engine.render(state, motion)))
+            driver_tiles.append(box.crop(frame))
+            output_tiles.append(view.crop(out))
+    labels = ["frame 0 (neutral)"] + [f"frame {i}" for i in sampled]
+    return contact_sheet.make_sheet(
+        [driver_tiles, output_tiles],
+        row_labels=[driver_clip.stem, portrait.stem],
+        col_labels=labels,
+        title=f"{portrait.stem} driven by {driver_clip.stem} ({engine_name})",
+    )
+
+
+def _crop_region(state: Any) -> metrics.Box:
+    """The photo region an axis-aligned crop_matrix maps onto the engine crop."""
+    m = np.asarray(state.crop_matrix, np.float64)
+    s, tx, ty = m[0, 0], m[0, 2], m[1, 2]
+    h, w = state.photo.shape[:2]
+    x0, y0 = -tx / s, -ty / s
+    side = state.crop_size / s
+    return metrics.Box(
+        int(max(0, x0)), int(max(0, y0)), int(min(w, x0 + side)), int(min(h, y0 + side))
+    )
+
+
+# --------------------------------------------------------------------------- run + CLI
+
+
+def machine_info() -> dict[str, Any]:
+    import cv2
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    try:
+        import mediapipe
+
+        info["mediapipe"] = mediapipe.__version__
+    except ImportError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        info["git_commit"] = commit.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info["git_commit"] = None
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def build_engine(name: str) -> Any:
+    """The engine under test: a registered engine, or a baseline by name."""
+    if name == PoseOnlyWarp.name:
+        return PoseOnlyWarp()
+    if name == StaticPhoto.name:
+        return StaticPhoto()
+    from vivicam.engines.registry import create_engine
+
+    return create_engine(name)
+
+
+def run(
+    *, clips: list[str] | None = None, frames: int | None = None, engine_name: str = "warp",
+    out_dir: Path = Path("docs/quality"), testdata: str | Path | None = None, cross: bool = True,
+    portraits: tuple[str, ...] = CROSS_PORTRAITS, cross_drivers: tuple[str, ...] = CROSS_DRIVERS,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Run the benchmark; writes ``quality.json`` and sheets to ``out_dir`` and
+    returns the results. ``progress(str)`` receives one line per step."""
+    say = progress or (lambda line: None)
+    data = find_testdata(testdata)
+    paths = clip_paths(data, clips)
+    engine = build_engine(engine_name)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results, drivers = [], {}
+    for path in paths:
+        t0 = time.perf_counter()
+        clip, sheet, driver = evaluate_clip(path, engine, engine_name, max_frames=frames)
+        clip["verdicts"] = verdicts(clip)
+        clip["sheet"] = contact_sheet.save_sheet(sheet, out_dir / f"self_{path.stem}.png").name
+        results.append(clip)
+        drivers[path.stem] = driver
+        say(f"{path.stem}: {clip['frames']} frames in {time.perf_counter() - t0:.0f} s")
+    cross_files = []
+    if cross:
+        for drv in cross_drivers:
+            drv_path = clip_paths(data, [drv])[0]
+            driver = drivers.get(drv)
+            if driver is None:
+                driver = track_clip(drv_path, frames)
+            for name in portraits:
+                portrait = data / "portraits" / f"{name}.jpg"
+                sheet = cross_sheet(engine, engine_name, portrait, drv_path, driver)
+                cross_files.append(contact_sheet.save_sheet(sheet, out_dir / f"cross_{name}_{drv}.png").name)
+                say(f"cross {name} × {drv}")
+    report = {
+        "engine": engine_name,
+        "machine": machine_info(),
+        "config": {
+            "frames_cap": frames, "face_box_scale": FACE_BOX_SCALE, "psnr_cap_db": metrics.PSNR_CAP_DB,
+            "still_speed": STILL_SPEED, "still_min_frames": STILL_MIN_FRAMES, "thresholds": vars(Thresholds()),
+            "motion": type(make_estimator(_neutral_probe(), 30.0)).__name__,
+        },
+        "seconds": time.perf_counter() - started,
+        "clips": results,
+        "all_pass": all(all(c["verdicts"].values()) for c in results),
+        "cross_sheets": cross_files,
+    }
+    (out_dir / "quality.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+    return report
+
+
+def _neutral_probe() -> Landmarks:
+    from vivicam.calibrate import geometry  # noqa: F401  (a plausible face for naming the estimator)
+
+    rng = np.random.default_rng(0)
+    return Landmarks(rng.uniform(0, 100, (478, 3)).astype(np.float32), (100, 100))
+
+
+def track_clip(path: Path, frames: int | None) -> np.ndarray:
+    """Driver landmarks (N, 478, 3), NaN where the face is lost."""
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    with MediaPipeTracker() as tracker:
+        found = [tracker.track(f) for f in read_frames(path, frames)]
+    return metrics.stack_points([None if lm is None else lm.points for lm in found])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vivicam.benchmarks.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", nargs="+", help="clip names (default: every clip in the test data)")
+    parser.add_argument("--frames", type=int, help="at most this many frames per clip (default: all)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_FRAMES} frames of {', '.join(QUICK_CLIPS)}")
+    parser.add_argument("--engine", default="warp", help="engine under test (default: warp)")
+    parser.add_argument("--out", type=Path, default=Path("docs/quality"), help="output folder (default: docs/quality)")
+    parser.add_argument("--testdata", help="test-data folder (default: $VIVICAM_TESTDATA or ../shared/testdata)")
+    parser.add_argument("--no-cross", action="store_true", help="skip the cross-reenactment sheets")
+    args = parser.parse_args(argv)
+    clips, frames = args.clips, args.frames
+    if args.quick:
+        clips, frames = clips or list(QUICK_CLIPS), frames or QUICK_FRAMES
+    if frames is not None and frames < 2:
+        parser.error("--frames must be at least 2")
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        report = run(
+            clips=clips, frames=frames, engine_name=args.engine, out_dir=args.out, testdata=args.testdata,
+            cross=not args.no_cross, progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except VivicamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(report["clips"]))
+    print(f"\nall targets met: {'yes' if report['all_pass'] else 'no'}; wrote {args.out / 'quality.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
