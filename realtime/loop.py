@@ -107,6 +107,16 @@ class NewestQueue:
                     except queue.Empty:
                         pass
 
+    def put_last(self, item: Any, stop: threading.Event) -> None:
+        """Queue an end marker without evicting the newest real item: wait for
+        room (the consumer is draining) unless the loop is stopping."""
+        while not stop.is_set():
+            try:
+                self._q.put_nowait(item)
+                return
+            except queue.Full:
+                stop.wait(0.005)
+
     def get(self, timeout: float) -> Any:
         """The oldest waiting item; raises ``queue.Empty`` after ``timeout`` s."""
         return self._q.get(timeout=timeout)
@@ -252,7 +262,7 @@ class LiveLoop:
                     self._in.put(frame)
                     backoff = 0.2
                 self._source_ended.set()
-                self._in.put(_END)
+                self._in.put_last(_END, self._stop)
                 return
             except Exception as exc:  # the loop survives a failing camera
                 self.stats.count("source errors")
@@ -284,7 +294,7 @@ class LiveLoop:
                 stalled = False
                 self._render_frame(item)
         finally:
-            self._out.put(_END)
+            self._out.put_last(_END, self._stop)
 
     def _render_frame(self, frame: Frame) -> None:
         try:
