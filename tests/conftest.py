@@ -45,3 +45,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def lp_random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LivePortrait weights folder (official layout, random values, seed 0),
+    written once per test session (~520 MB, a few seconds); skipped without torch."""
+    pytest.importorskip("torch")
+    from vivicam.engines.liveportrait.random_weights import write_random_weights
+
+    return write_random_weights(tmp_path_factory.mktemp("lp_weights"), seed=0)
