@@ -132,17 +132,19 @@ def render_video(
     copied when present). The driver's neutral face comes from ``profile`` or
     from the clip's first second with a face; every frame is rendered with it.
     """
-    from vivicam.calibrate.motion import MotionEstimator
-    from vivicam.realtime.sinks.mp4 import Mp4Sink
     from vivicam.realtime.sources.photo import load_photo
     from vivicam.realtime.sources.video import VideoFileSource, probe_video
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
 
     info = probe_video(driving)
     check_writable(output)
     photo = load_photo(avatar)
     eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
     state = eng.prepare(photo)
+
+    from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.realtime.sinks.mp4 import Mp4Sink
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
     config, neutral = _motion_setup(profile, mirror)
     driver_neutral = None
     if neutral is None:
@@ -332,16 +334,18 @@ def run_live(
     show = has_display() if preview is None else preview
     if not virtual_camera and not show and record is None:
         raise DeviceError("no output: no virtual camera, no display for a preview and no --record file")
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
-    cache = AvatarCache(eng)
-    state = cache.get(paths[0])
     config, neutral = _motion_setup(profile, mirror)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
     stats = LoopStats()
     with ExitStack() as stack:
-        sinks = _live_sinks(stack, size, fps, virtual_camera, virtual_camera_device, record)
-        window = stack.enter_context(PreviewSink(title="vivicam")) if show else None
+        # Devices first: a missing camera or virtual camera is reported in a
+        # moment, before the avatar is prepared.
         source = open_driver(camera, size=camera_size, fps=fps)
         stack.callback(source.close)
+        sinks = _live_sinks(stack, size, fps, virtual_camera, virtual_camera_device, record)
+        cache = AvatarCache(eng)
+        state = cache.get(paths[0])
+        window = stack.enter_context(PreviewSink(title="vivicam")) if show else None
         tracker = stack.enter_context(MediaPipeTracker())
         pipeline = Pipeline(
             eng,

@@ -1,0 +1,85 @@
+"""End to end through the CLI with the real parts: ``vivicam demo`` writes a
+video whose face moves; ``vivicam render`` keeps the driving clip's frame
+count, frame rate and audio, and the avatar's head follows the driver's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vivicam.realtime.cli.main import main
+
+
+def track_video(path: Path, step: int = 1) -> list[np.ndarray | None]:
+    """Landmark points of every ``step``-th frame (None where no face)."""
+    from vivicam.realtime.sources.video import VideoFileSource
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    found: list[np.ndarray | None] = []
+    source = VideoFileSource(path)
+    try:
+        with MediaPipeTracker() as tracker:
+            for frame in source.frames():
+                if frame.index % step:
+                    continue
+                lm = tracker.track(frame.image)
+                found.append(None if lm is None else lm.points.copy())
+    finally:
+        source.close()
+    return found
+
+
+def head_angles(points: np.ndarray) -> np.ndarray:
+    """(pitch, yaw, roll) degrees of the face in the image."""
+    from vivicam.calibrate.geometry import euler_from_matrix, face_pose
+
+    return euler_from_matrix(face_pose(points).rotation)
+
+
+def test_demo_writes_a_video_whose_face_blinks_and_moves(tmp_path, capsys) -> None:
+    from vivicam.calibrate.features import eye_openness
+    from vivicam.realtime.sources.video import probe_video
+
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "-o", str(out), "--seconds", "6", "--no-preview"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    info = probe_video(out)
+    assert info.frame_count == 150 and info.fps == pytest.approx(25)
+
+    tracked = track_video(out, step=2)
+    faces = [p for p in tracked if p is not None]
+    assert len(faces) >= 0.9 * len(tracked), "the astronaut's face is lost in the demo"
+    angles = np.array([head_angles(p) for p in faces])
+    assert np.ptp(angles[:, :2], axis=0).max() > 2.0, "the head does not move"
+    openness = np.array([eye_openness(p).mean() for p in faces])
+    assert openness.min() < 0.6 * np.median(openness), "the eyes never blink"
+    shift = np.abs(np.array(faces) - faces[0])[:, :, :2].mean(axis=(1, 2))
+    assert shift.max() > 1.5  # landmarks move by more than tracking noise
+
+
+@pytest.mark.testdata
+@pytest.mark.slow
+def test_render_follows_the_driver_with_its_frame_count_fps_and_audio(testdata, tmp_path, capsys) -> None:
+    from vivicam.realtime.sources.video import probe_video
+
+    clip = testdata / "clips" / "d12.mp4"
+    out = tmp_path / "render.mp4"
+    rc = main(["render", "--avatar", str(testdata / "portraits" / "s1.jpg"), "--driving", str(clip),
+               "-o", str(out), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    src, dst = probe_video(clip), probe_video(out)
+    assert dst.frame_count == src.frame_count
+    assert dst.fps == pytest.approx(src.fps)
+    assert dst.has_audio == src.has_audio
+
+    driver = track_video(clip, step=2)
+    avatar = track_video(out, step=2)
+    both = [(d, a) for d, a in zip(driver, avatar) if d is not None and a is not None]
+    assert len(both) >= 0.8 * len(driver)
+    d_angles = np.array([head_angles(d) for d, _ in both])
+    a_angles = np.array([head_angles(a) for _, a in both])
+    for axis, name in ((1, "yaw"), (0, "pitch")):
+        corr = np.corrcoef(d_angles[:, axis], a_angles[:, axis])[0, 1]
+        assert corr > 0.6, f"avatar {name} does not follow the driver (r={corr:.2f})"
