@@ -5,22 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-try:  # L's shared engine options; the local copy below is the fallback until it lands
-    from vivicam.realtime.cli.common import add_engine_args as _add_engine_args
-except ImportError:  # pragma: no cover - only while common.py does not exist yet
-    _add_engine_args = None
-
-
-def _add_own_engine_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", default="warp", help="engine to build (default: warp)")
-    parser.add_argument(
-        "--backend",
-        choices=("auto", "cpu", "onnxruntime", "tensorrt"),
-        default="auto",
-        help="auto: TensorRT plans when a GPU and TensorRT are present, else ONNX only",
-    )
-    parser.add_argument("--weights", metavar="DIR", default=None, help="weights folder (liveportrait)")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
+from vivicam.realtime.cli.common import add_engine_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "and build TensorRT plans for this GPU (cached; rebuilt when stale)."
         ),
     )
-    (_add_engine_args or _add_own_engine_args)(parser)
+    add_engine_args(parser)
     parser.add_argument("--force", action="store_true", help="rebuild even when a cached plan is valid")
     parser.set_defaults(func=run)
 
