@@ -1,0 +1,187 @@
+"""Mp4Sink: a playable H.264 file with exactly the frames and frame rate it was
+given, the driving video's sound when asked, and a one-line InputError at
+construction for every place a video cannot be written."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vivicam.errors import InputError
+from vivicam.realtime.protocols import Sink
+from vivicam.realtime.sinks.mp4 import Mp4Sink, as_rate
+from vivicam.realtime.sources.video import VideoFileSource, probe_video
+from vivicam.types import Frame
+
+
+def _frame(i: int, size=(64, 48)) -> np.ndarray:
+    image = np.zeros((size[1], size[0], 3), np.uint8)
+    image[..., 0] = 10 * i
+    image[..., 2] = 200 - 5 * i
+    return image
+
+
+def _write(path: Path, frames: int, fps, size=(64, 48), **kw) -> Mp4Sink:
+    with Mp4Sink(path, fps, size, **kw) as sink:
+        for i in range(frames):
+            sink.write(_frame(i, size), Frame(_frame(i, size), t_capture_ns=0, index=i))
+    return sink
+
+
+def _clip_with_sound(path: Path, *, frames: int = 25, fps: int = 25, codec: str = "aac",
+                     sample_rate: int = 16000) -> Path:
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        sound = out.add_stream(codec, rate=sample_rate)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 8 * i, np.uint8),
+                                               format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        samples = sample_rate * frames // fps
+        tone = (0.3 * np.sin(np.arange(samples) * 2 * np.pi * 440 / sample_rate))
+        fmt = "s16" if codec.startswith("pcm") else "fltp"
+        data = (tone * 32767).astype(np.int16) if fmt == "s16" else tone.astype(np.float32)
+        chunk = av.AudioFrame.from_ndarray(data[None, :], format=fmt, layout="mono")
+        chunk.sample_rate, chunk.pts = sample_rate, 0
+        out.mux(sound.encode(chunk))
+        out.mux(sound.encode())
+    return path
+
+
+def _sound(path: Path) -> tuple[str, float] | None:
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        seconds = sum(frame.samples for frame in container.decode(stream)) / stream.rate
+        return stream.codec_context.name, seconds
+
+
+@pytest.mark.parametrize("fps", [25, Fraction(30000, 1001), 30000 / 1001])
+def test_round_trip_frame_count_and_fps(tmp_path: Path, fps) -> None:
+    path = tmp_path / "out.mp4"
+    sink = _write(path, 17, fps)
+    assert isinstance(sink, Sink) and sink.frames_written == 17
+    info = probe_video(path)
+    assert info.frame_count == 17
+    assert info.rate == as_rate(fps)
+    assert info.duration_s == pytest.approx(17 / float(fps))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+
+
+def test_pictures_survive_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    _write(path, 8, 24)
+    frames = list(VideoFileSource(path).frames())
+    assert len(frames) == 8
+    for i, frame in enumerate(frames):
+        assert np.abs(frame.image.astype(int) - _frame(i)).mean() < 4, i
+
+
+def test_odd_size_made_even_and_other_sizes_resized(tmp_path: Path) -> None:
+    path = tmp_path / "odd.mp4"
+    with Mp4Sink(path, 25, (65, 49)) as sink:
+        sink.write(_frame(1, (65, 49)))
+        sink.write(_frame(2, (130, 98)))  # a different size is fitted, not an error
+    info = probe_video(path)
+    assert (info.width, info.height, info.frame_count) == (64, 48, 2)
+
+
+def test_sound_copied_from_the_driving_video(tmp_path: Path) -> None:
+    driving = _clip_with_sound(tmp_path / "talk.mp4", frames=25, fps=25)
+    path = tmp_path / "out.mp4"
+    sink = _write(path, 25, 25, audio_from=driving)
+    assert sink.has_audio
+    codec, seconds = _sound(path)
+    assert codec == "aac" and seconds == pytest.approx(1.0, abs=0.1)
+    assert probe_video(path).frame_count == 25
+
+
+def test_sound_transcoded_when_the_container_cannot_hold_it(tmp_path: Path) -> None:
+    driving = _clip_with_sound(tmp_path / "talk.mkv", codec="pcm_s16le")
+    path = tmp_path / "out.mp4"
+    _write(path, 25, 25, audio_from=driving)
+    codec, seconds = _sound(path)
+    assert codec == "aac" and seconds == pytest.approx(1.0, abs=0.1)
+
+
+def test_sound_cut_at_the_end_of_a_shorter_video(tmp_path: Path) -> None:
+    driving = _clip_with_sound(tmp_path / "talk.mp4", frames=50, fps=25)
+    path = tmp_path / "out.mp4"
+    _write(path, 10, 25, audio_from=driving)  # the user stopped after 0.4 s
+    _, seconds = _sound(path)
+    assert seconds == pytest.approx(0.4, abs=0.1)
+
+
+def test_silent_driving_video_gives_silent_output(tmp_path: Path) -> None:
+    silent = tmp_path / "silent.mp4"
+    _write(silent, 5, 25)
+    path = tmp_path / "out.mp4"
+    sink = _write(path, 5, 25, audio_from=silent)
+    assert not sink.has_audio and _sound(path) is None
+
+
+def test_existing_file_replaced_only_when_complete(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"old video")
+    sink = Mp4Sink(path, 25, (32, 32))
+    sink.write(_frame(0, (32, 32)))
+    assert path.read_bytes() == b"old video"  # still untouched while writing
+    sink.close()
+    assert probe_video(path).frame_count == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no leftovers
+
+
+def test_no_frames_no_file(tmp_path: Path) -> None:
+    Mp4Sink(tmp_path / "out.mp4", 25, (32, 32)).close()
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- places a video cannot be written ------------------------------------------
+
+
+def _refused(path: Path, *words: str, **kw) -> None:
+    with pytest.raises(InputError) as excinfo:
+        Mp4Sink(path, 25, (32, 32), **kw)
+    message = str(excinfo.value)
+    assert "\n" not in message and str(path) in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_folder_does_not_exist(tmp_path: Path) -> None:
+    _refused(tmp_path / "no" / "such" / "out.mp4", "does not exist")
+
+
+def test_path_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "out.mp4").mkdir()
+    _refused(tmp_path / "out.mp4", "folder")
+
+
+def test_parent_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    _refused(tmp_path / "file" / "out.mp4", "not a folder")
+
+
+def test_place_that_cannot_hold_files() -> None:
+    _refused(Path("/proc/vivicam-out.mp4"), "cannot be created")
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    _refused(tmp_path / "out.avi", ".mp4")
+
+
+def test_refuses_to_overwrite_the_driving_video(tmp_path: Path) -> None:
+    driving = _clip_with_sound(tmp_path / "talk.mp4")
+    before = driving.read_bytes()
+    _refused(driving, "input video", audio_from=driving)
+    assert driving.read_bytes() == before
