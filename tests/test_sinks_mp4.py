@@ -185,3 +185,24 @@ def test_refuses_to_overwrite_the_driving_video(tmp_path: Path) -> None:
     before = driving.read_bytes()
     _refused(driving, "input video", audio_from=driving)
     assert driving.read_bytes() == before
+
+
+def test_failed_render_leaves_the_old_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"yesterday's render")
+    with pytest.raises(RuntimeError):
+        with Mp4Sink(path, 25, (32, 32)) as sink:
+            sink.write(_frame(0, (32, 32)))
+            raise RuntimeError("the engine crashed")
+    assert path.read_bytes() == b"yesterday's render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_interrupted_recording_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "rec.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with Mp4Sink(path, 25, (32, 32)) as sink:
+            for i in range(3):
+                sink.write(_frame(i, (32, 32)))
+            raise KeyboardInterrupt
+    assert probe_video(path).frame_count == 3

@@ -104,6 +104,20 @@ def test_huge_png_refused_from_header_without_decoding(tmp_path: Path) -> None:
     assert 20000 * 20000 > MAX_PIXELS
 
 
+def test_huge_jpeg_refused_from_header(tmp_path: Path) -> None:
+    # A real 16×16 JPEG whose frame header (SOF0) is patched to claim 30000×20000.
+    small = tmp_path / "small.jpg"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(small, "JPEG")
+    data = bytearray(small.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5: sof + 9] = struct.pack(">HH", 20000, 30000)  # height, width
+    path = tmp_path / "huge.jpg"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError) as excinfo:
+        load_photo(path)
+    _assert_one_line_error(excinfo, path, "30000×20000", "megapixels")
+
+
 # --- awkward but valid photos ---------------------------------------------------
 
 

@@ -168,6 +168,19 @@ class Mp4Sink(SinkBase):
             self._abort()
             raise _error(self.path, _short(e)) from e
 
+    def discard(self) -> None:
+        """Stop without keeping anything: the target file stays as it was."""
+        if not self._closed:
+            self._abort()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        # A render that failed half-way must not leave a short video under the
+        # user's name; an interrupted recording (Ctrl-C) keeps what was recorded.
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+            self.discard()
+        else:
+            self.close()
+
     def _abort(self) -> None:
         self._closed = True
         for closer in (getattr(self, "_audio", None), self._out):
