@@ -172,6 +172,18 @@ def test_parent_is_a_file(tmp_path: Path) -> None:
     _refused(tmp_path / "file" / "out.mp4", "not a folder")
 
 
+def test_folder_not_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # chmod cannot take write access away from root (tests may run as root):
+    # pretend the folder is read-only the way the check asks about it.
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path
+                        else real_access(p, mode))
+    _refused(tmp_path / "out.mp4", "not writable")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_place_that_cannot_hold_files() -> None:
     _refused(Path("/proc/vivicam-out.mp4"), "cannot be created")
 

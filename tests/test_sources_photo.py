@@ -71,6 +71,14 @@ def test_text_file_renamed_jpg(tmp_path: Path) -> None:
     _assert_one_line_error(excinfo, path, "not an image", ".jpg")
 
 
+def test_unsupported_format_named(tmp_path: Path) -> None:
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 100)
+    with pytest.raises(InputError) as excinfo:
+        load_photo(path)
+    _assert_one_line_error(excinfo, path, ".heic", "jpeg")
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_file(tmp_path: Path, fmt: str) -> None:
     rng = np.random.default_rng(0)

@@ -91,6 +91,8 @@ def _check_file(path: Path) -> None:
 
 def _not_an_image_reason(path: Path) -> str:
     suffix = path.suffix.lower()
+    if suffix in {".heic", ".heif", ".avif", ".jxl", ".svg", ".raw", ".cr2", ".nef", ".dng"}:
+        return f"{suffix} images cannot be read here; save the photo as JPEG or PNG"
     if suffix in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}:
         return f"not an image: the name ends in {suffix} but the contents are not a readable image"
     return "not an image file (use a JPEG, PNG, WebP, BMP or TIFF photo)"

@@ -271,6 +271,7 @@ class WebcamSource:
                     _safe_release(capture)
                     return
                 self._capture, self._pending = capture, _to_rgb(image)
+                self.size = (int(image.shape[1]), int(image.shape[0]))
                 self.state = CameraState.STREAMING
                 self.reconnects += 1
             log.warning("%s is back", self.name)
