@@ -16,6 +16,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "onnx": ("export", "ONNX export"),
     "onnxruntime": ("export", "the ONNX Runtime backend"),
     "safetensors": ("export", "loading .safetensors checkpoints"),
+    "onnxconverter_common": ("export", "FP16 graphs for TensorRT"),
     "cupy": ("gpu", "CUDA-side post-processing"),
     "tensorrt_rtx": ("gpu", "TensorRT for RTX plans"),
     "tensorrt": ("gpu", "TensorRT plans (install it from NVIDIA's index)"),
