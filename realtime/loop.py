@@ -56,6 +56,7 @@ HOTKEYS: dict[str, Command] = {
     "esc": Command.QUIT,
     "escape": Command.QUIT,
     "\x1b": Command.QUIT,
+    "closed": Command.QUIT,  # the preview window was closed
 }
 
 

@@ -115,10 +115,10 @@ class Pipeline:
 
     def recalibrate(self) -> None:
         """Start a new neutral calibration on the next frames (hotkey c)."""
+        # The old neutral (and its driver frame) stays in use until the new
+        # calibration completes, as MotionEstimator does.
         if self.estimator is not None:
             self.estimator.recalibrate()
-        self._driver_neutral = None
-        self._was_calibrated = False
 
     # -- the stages ----------------------------------------------------------
     def track(self, frame: Frame) -> Landmarks | None:
@@ -175,10 +175,13 @@ class Pipeline:
         """For engines that read the driver's face: the current frame, and the
         frame on which the neutral calibration completed."""
         calibrated = bool(getattr(self.estimator, "calibrated", False))
-        current = DriverFrame(frame.image, landmarks) if frame is not None and landmarks is not None else None
-        if calibrated and not self._was_calibrated and current is not None:
-            self._driver_neutral = current
+        just = getattr(self.estimator, "just_calibrated", None)
+        if just is None:  # estimators without the flag: notice calibrated turning True
+            just = calibrated and not self._was_calibrated
         self._was_calibrated = calibrated
+        current = DriverFrame(frame.image, landmarks) if frame is not None and landmarks is not None else None
+        if just and current is not None:
+            self._driver_neutral = current
         if current is None and motion.driver is None:
             return motion.with_(driver_neutral=self._driver_neutral)
         return motion.with_(driver=current or motion.driver, driver_neutral=self._driver_neutral)

@@ -83,6 +83,7 @@ class FakeEstimator:
         self.updates: list[tuple[bool, float]] = []
         self.recalibrations = 0
         self.calibrate_after = calibrate_after
+        self.just_calibrated = False  # True for the one update that completed calibration
         self.lock = threading.Lock()
 
     @property
@@ -91,11 +92,14 @@ class FakeEstimator:
 
     def update(self, lm: Landmarks | None, t_s: float) -> Motion:
         with self.lock:
+            was = self.calibrated
             self.updates.append((lm is not None, t_s))
+            self.just_calibrated = self.calibrated and not was
         yaw = 200.0 if lm is None else 10.0 + min(len(self.updates), 100)
         return Motion(rotation=np.array([0, yaw, 0], np.float32))
 
     def recalibrate(self) -> None:
+        """Like MotionEstimator: a new calibration over the next frames."""
         self.recalibrations += 1
         self.updates.clear()
 

@@ -73,7 +73,9 @@ def test_driver_frames_are_attached_only_for_engines_that_want_them() -> None:
     assert motions[4].driver_neutral.image[0, 0, 0] == 2  # the frame calibration completed on
     pipeline.recalibrate()
     assert estimator.recalibrations == 1
-    assert pipeline.step(frame(7)).motion.driver_neutral is None
+    after = [pipeline.step(frame(i)).motion for i in range(10, 14)]
+    # the old neutral frame stays until the new calibration completes (3rd update)
+    assert [int(m.driver_neutral.image[0, 0, 0]) for m in after] == [2, 2, 12, 12]
 
 
 def test_avatar_cache_prepares_each_photo_once(tmp_path) -> None:
