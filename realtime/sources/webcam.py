@@ -245,10 +245,13 @@ class WebcamSource:
                 self.state = CameraState.RECONNECTING
         _safe_release(capture)
         self._failures = 0
-        self._reopener = threading.Thread(
-            target=self._reopen_loop, name="vivicam-webcam-reopen", daemon=True
-        )
-        self._reopener.start()
+        with self._lock:  # close() reads _reopener under the same lock
+            if self._closed.is_set():
+                return
+            self._reopener = threading.Thread(
+                target=self._reopen_loop, name="vivicam-webcam-reopen", daemon=True
+            )
+            self._reopener.start()
 
     def _reopen_loop(self) -> None:
         while not self._closed.wait(self.reopen_interval_s):
@@ -280,9 +283,11 @@ class WebcamSource:
     # --- closing ---------------------------------------------------------------
 
     def close(self) -> None:
-        self._closed.set()
-        if self._reopener is not None:
-            self._reopener.join(timeout=2.0)
+        with self._lock:
+            self._closed.set()
+            reopener = self._reopener
+        if reopener is not None:
+            reopener.join(timeout=2.0)
         # Never release while another thread is inside read().
         got_it = self._read_lock.acquire(timeout=2.0)
         try:
