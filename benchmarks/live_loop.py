@@ -127,13 +127,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     avatar = args.avatar or (str(data / "portraits" / "s1.jpg") if data else None)
     stats = LoopStats(history=100000)
     inner, fps = _inner_source(driving, args.fps)  # a bad video is reported before the slow part
-    engine = make_engine(args.engine, backend=args.backend, weights=args.weights, precision=args.precision)
-    t0 = time.perf_counter()
-    state = engine.prepare(load_photo(avatar) if avatar else demo_photo())
-    prepare_ms = (time.perf_counter() - t0) * 1e3
     source = PacedSource(inner, fps, stats, max_frames=args.frames)
-    tracker = MediaPipeTracker() if driving else None
+    tracker = None
     try:
+        engine = make_engine(args.engine, backend=args.backend, weights=args.weights, precision=args.precision)
+        t0 = time.perf_counter()
+        state = engine.prepare(load_photo(avatar) if avatar else demo_photo())
+        prepare_ms = (time.perf_counter() - t0) * 1e3
+        tracker = MediaPipeTracker() if driving else None
         pipeline = Pipeline(
             engine,
             state,
