@@ -124,6 +124,14 @@ class Mp4Sink(SinkBase):
             stream = self._out.add_stream("mpeg4", rate=self.rate, options={"qscale": "3"})
         stream.width, stream.height = self.width, self.height
         stream.pix_fmt = "yuv420p"
+        # Say which colour matrix the RGB→YUV conversion used (FFmpeg's default,
+        # BT.601, limited range): untagged HD video is shown as BT.709 by most
+        # players, which would shift skin tones.
+        context = stream.codec_context
+        context.colorspace = 6  # AVCOL_SPC_SMPTE170M (BT.601)
+        context.color_primaries = 6  # AVCOL_PRI_SMPTE170M
+        context.color_trc = 6  # AVCOL_TRC_SMPTE170M
+        context.color_range = 1  # AVCOL_RANGE_MPEG (limited)
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
         return stream

@@ -71,6 +71,8 @@ def load_photo(path: str | os.PathLike[str], *, max_side: int = 2048) -> np.ndar
             raise _error(path, "permission denied (the file cannot be read)") from e
         except MemoryError as e:
             raise _error(path, "not enough memory to decode this image") from e
+        except OSError as e:  # the disk or network share failed while reading
+            raise _error(path, f"the file cannot be read ({_short(e)})") from e
     return image
 
 
