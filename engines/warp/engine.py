@@ -1,0 +1,71 @@
+"""The ``warp`` engine: animates a photo by warping it with the face mesh.
+
+No weights, no GPU needed. ``backend="cpu"`` (and ``"auto"`` without a GPU) is
+the OpenCV/NumPy reference; ``"onnxruntime"``/``"tensorrt"`` run the same
+per-frame math as a tensor graph (:mod:`vivicam.engines.warp.graph`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vivicam.engines.base import BackendName
+from vivicam.engines.warp.avatar import WarpAvatar
+from vivicam.engines.warp.prepare import prepare_avatar
+from vivicam.engines.warp.render import StepTimes, render_cpu
+from vivicam.errors import InputError
+from vivicam.types import Motion
+
+_BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt")
+
+
+class WarpEngine:
+    """Mesh-warp engine (see docs/warp.md)."""
+
+    name: ClassVar[str] = "warp"
+    backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt")
+
+    def __init__(
+        self,
+        *,
+        backend: str = "auto",
+        weights: Any = None,
+        precision: str = "fp16",
+        crop_size: int = 512,
+    ) -> None:
+        if weights is not None:
+            raise InputError("the warp engine needs no weights")
+        if backend not in _BACKENDS:
+            raise InputError(f"unknown backend '{backend}'; choose one of: {', '.join(_BACKENDS)}")
+        if precision not in ("fp16", "fp32"):
+            raise InputError(f"unknown precision '{precision}'; choose fp16 or fp32")
+        if crop_size < 128 or crop_size % 8:
+            raise InputError(f"crop_size must be a multiple of 8 and at least 128, got {crop_size}")
+        self.crop_size = int(crop_size)
+        self.precision = precision
+        self.backend = self._choose_backend(backend)
+        self.last_times = StepTimes()
+        self._runner = None
+
+    def _choose_backend(self, requested: str) -> str:
+        if requested == "cpu":
+            return "cpu"
+        try:
+            from vivicam.engines.backends import select_backend  # G's chooser, when present
+        except ImportError:
+            if requested == "auto":
+                return "cpu"
+            return requested
+        return select_backend(requested, self.backends).name
+
+    def prepare(self, photo: np.ndarray) -> WarpAvatar:
+        return prepare_avatar(photo, self.crop_size)
+
+    def render(self, state: WarpAvatar, motion: Motion) -> np.ndarray:
+        if self.backend == "cpu":
+            return render_cpu(state, motion, self.last_times)
+        from vivicam.engines.warp.graph_runner import render_graph
+
+        return render_graph(self, state, motion)

@@ -1,0 +1,245 @@
+"""The target control mesh for a motion: expression deltas added in the
+avatar's canonical face space, eyelids and jaw made geometrically faithful,
+head pose applied in 3-D with the landmarks' depth (softly limited), then
+projected to the crop.
+
+The control mesh is the 478 face landmarks, 14 "eye-interior" points, two
+rings of band points around the face (hair, ears, neck) and fixed points on the
+crop border. Everything per frame is a few small matrix products, mirrored
+one-for-one by :mod:`vivicam.engines.warp.graph`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vivicam.calibrate import mesh
+from vivicam.calibrate.geometry import face_pose, matrix_from_euler, to_canonical
+from vivicam.types import Motion
+
+NUM_FACE = 478
+IRIS = tuple(range(468, 478))
+# (pitch, yaw, roll) degrees beyond which a 2-D warp tears: motions saturate softly there.
+POSE_LIMITS = (20.0, 28.0, 40.0)
+MOUTH_FULL_GAP = 0.6  # canonical inner-lip gap of Motion.mouth_open == 1 (types.Motion)
+LID_SKIN_REACH = 0.25  # face sizes above the upper lid over which lid skin stretches
+EYE_INNER_FRACTION = 0.25  # eye-interior points sit this far from the lower lid
+# band rings: (radius factor around the face oval, pose weight at top, at bottom, expression share)
+BAND_RINGS = ((1.3, 1.0, 0.55, 0.6), (1.8, 0.5, 0.2, 0.2))
+BORDER_STEPS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class MeshRig:
+    """Per-avatar constants of the target-mesh computation (M = all points)."""
+
+    canon0: np.ndarray  # (M,3) float32 canonical points of the avatar
+    src: np.ndarray  # (M,2) float32 crop pixels of the points at neutral
+    pose_weight: np.ndarray  # (M,) float32: 1 follows the head fully, 0 fixed
+    expr_map: np.ndarray  # (M,478) float32: Motion.expression → per-point deltas
+    lid_upper: np.ndarray  # (14,) int64 upper-lid points (7 per eye)
+    lid_lower: np.ndarray  # (14,) int64 matching lower-lid points
+    lid_gap0: np.ndarray  # (14,3) float32 canonical lower→upper lid vector at neutral
+    lid_eye: np.ndarray  # (14,) int64 0 = image-left eye, 1 = image-right eye
+    lid_spread: np.ndarray  # (M,14) float32: lid correction → per-point deltas
+    jaw_weight: np.ndarray  # (M,) float32: share of a jaw drop each point takes
+    mouth_gap0: float  # canonical inner-lip gap at neutral
+    center0: np.ndarray  # (3,) float32 face centre, crop pixels
+    rotation0: np.ndarray  # (3,3) float32 face axes
+    size0: float  # face size in crop pixels
+    controls: np.ndarray  # (Nc,) int64 points that drive the warp (iris excluded)
+
+    @property
+    def num_points(self) -> int:
+        return int(self.canon0.shape[0])
+
+
+def soft_limit(angles: np.ndarray) -> np.ndarray:
+    lim = np.asarray(POSE_LIMITS, np.float32)
+    return (lim * np.tanh(np.asarray(angles, np.float32) / lim)).astype(np.float32)
+
+
+def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
+    """(M,2) float32 crop-pixel positions of every rig point for ``motion``."""
+    canon = rig.canon0 + rig.expr_map @ motion.expression
+    closed = np.clip(motion.eyes_closed, -0.5, 1.0)[rig.lid_eye]
+    upper, lower = canon[rig.lid_upper], canon[rig.lid_lower]
+    lid_fix = lower + rig.lid_gap0 * (1.0 - closed)[:, None] - upper
+    canon = canon + rig.lid_spread @ lid_fix
+    gap = canon[mesh.LIP_INNER_LOWER_MID, 1] - canon[mesh.LIP_INNER_UPPER_MID, 1]
+    opening = MOUTH_FULL_GAP * float(np.clip(motion.mouth_open, 0.0, 1.5))
+    wanted = max(gap, opening + min(rig.mouth_gap0, gap), 0.0)
+    canon[:, 1] += (wanted - gap) * rig.jaw_weight
+    pitch, yaw, roll = soft_limit(motion.rotation)
+    rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
+    scale = rig.size0 * float(motion.scale)
+    moved = (canon @ rot.T) * scale + rig.center0
+    moved2 = moved[:, :2] + motion.translation * rig.size0
+    return (rig.src + rig.pose_weight[:, None] * (moved2 - rig.src)).astype(np.float32)
+
+
+def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
+    """The rig for face landmarks ``points`` (478,3) in crop pixels."""
+    pts = np.asarray(points, np.float64)
+    pose = face_pose(pts)
+    face_canon = to_canonical(pts, pose).astype(np.float64)
+    upper = np.array([i for e in range(2) for i in mesh.UPPER_LID[e][1:-1]], np.int64)
+    lower = np.array([i for e in range(2) for i in mesh.LOWER_LID[e][1:-1]], np.int64)
+    eye = np.repeat(np.arange(2), len(upper) // 2)
+
+    # eye-interior points near the lower lid, carried down with the upper lid
+    # so a closing lid covers the eye instead of squashing it (see docs/warp.md)
+    inner_canon = face_canon[lower] + EYE_INNER_FRACTION * (face_canon[upper] - face_canon[lower])
+    inner_rows = np.zeros((len(upper), NUM_FACE))
+    inner_rows[np.arange(len(upper)), lower] = 1.0 - EYE_INNER_FRACTION
+    inner_rows[np.arange(len(upper)), upper] = EYE_INNER_FRACTION
+
+    band_xyz, band_pose_w, band_anchor, band_share = _band(pts, pose, crop_size)
+    band_canon = to_canonical(band_xyz, pose).astype(np.float64)
+    border = _border(crop_size)
+
+    n_in, n_band, n_border = len(upper), len(band_xyz), len(border)
+    m = NUM_FACE + n_in + n_band + n_border
+    canon = np.zeros((m, 3))
+    canon[:NUM_FACE] = face_canon
+    canon[NUM_FACE : NUM_FACE + n_in] = inner_canon
+    canon[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_canon
+    src = np.zeros((m, 2))
+    src[:NUM_FACE] = pts[:, :2]
+    src[NUM_FACE : NUM_FACE + n_in] = pts[lower, :2] + EYE_INNER_FRACTION * (pts[upper, :2] - pts[lower, :2])
+    src[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_xyz[:, :2]
+    src[NUM_FACE + n_in + n_band :] = border
+    # the border has no canonical meaning; weight 0 keeps it exactly in place
+    canon[NUM_FACE + n_in + n_band :] = 0.0
+
+    pose_w = np.ones(m)
+    pose_w[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_pose_w
+    pose_w[NUM_FACE + n_in + n_band :] = 0.0
+
+    expr_map = np.zeros((m, NUM_FACE))
+    expr_map[:NUM_FACE] = np.eye(NUM_FACE)
+    expr_map[NUM_FACE : NUM_FACE + n_in] = inner_rows
+    expr_map[NUM_FACE + n_in + np.arange(n_band), band_anchor] = band_share
+
+    spread = np.zeros((m, len(upper)))
+    spread[:NUM_FACE] = _lid_skin_weights(face_canon, upper, lower, eye)
+    spread[upper, np.arange(len(upper))] = 1.0
+    spread[NUM_FACE + np.arange(n_in), np.arange(n_in)] = 1.0
+
+    jaw = np.zeros(m)
+    jaw[:NUM_FACE] = _jaw_weights(face_canon)
+    jaw[NUM_FACE : NUM_FACE + n_in] = 0.0
+    jaw[NUM_FACE + n_in + np.arange(n_band)] = band_share * jaw[band_anchor]
+
+    controls = np.array([i for i in range(m) if i not in IRIS], np.int64)
+    f32 = np.float32
+    return MeshRig(
+        canon0=canon.astype(f32),
+        src=src.astype(f32),
+        pose_weight=pose_w.astype(f32),
+        expr_map=expr_map.astype(f32),
+        lid_upper=upper,
+        lid_lower=lower,
+        lid_gap0=(face_canon[upper] - face_canon[lower]).astype(f32),
+        lid_eye=eye.astype(np.int64),
+        lid_spread=spread.astype(f32),
+        jaw_weight=jaw.astype(f32),
+        mouth_gap0=float(face_canon[mesh.LIP_INNER_LOWER_MID, 1] - face_canon[mesh.LIP_INNER_UPPER_MID, 1]),
+        center0=pose.center.astype(f32),
+        rotation0=pose.rotation.astype(f32),
+        size0=float(pose.size),
+        controls=controls,
+    )
+
+
+def _band(pts: np.ndarray, pose, crop_size: int):
+    """Rings of points around the face oval (hair, ears, neck): positions
+    (3-D, crop pixels), pose weights, anchor landmark and expression share."""
+    oval = np.array(mesh.FACE_OVAL)
+    centre = pts[list(mesh.RIGID), :2].mean(axis=0)
+    rel = pts[oval, :2] - centre
+    radius = np.linalg.norm(rel, axis=1, keepdims=True)
+    top = 0.5 * (1.0 - rel[:, 1:2] / np.maximum(radius, 1e-6))[:, 0]  # 1 top, 0 bottom
+    margin = 0.06 * crop_size
+    xyz, weight, anchor, share = [], [], [], []
+    for factor, w_top, w_bottom, expr_share in BAND_RINGS:
+        ring = centre + rel * factor
+        for k, (x, y) in enumerate(ring):
+            if not (margin <= x <= crop_size - margin and margin <= y <= crop_size - margin):
+                continue
+            xyz.append((x, y, pts[oval[k], 2]))
+            weight.append(w_bottom + (w_top - w_bottom) * top[k])
+            anchor.append(oval[k])
+            share.append(expr_share)
+    return np.array(xyz).reshape(-1, 3), np.array(weight), np.array(anchor, np.int64), np.array(share)
+
+
+def _border(crop_size: int) -> np.ndarray:
+    """Fixed points just outside the crop so every pixel lies inside the mesh."""
+    lo, hi = -2.0, crop_size + 1.0
+    t = np.linspace(lo, hi, BORDER_STEPS + 1)
+    top = np.stack([t, np.full_like(t, lo)], 1)
+    bottom = np.stack([t, np.full_like(t, hi)], 1)
+    left = np.stack([np.full_like(t[1:-1], lo), t[1:-1]], 1)
+    right = np.stack([np.full_like(t[1:-1], hi), t[1:-1]], 1)
+    return np.concatenate([top, bottom, left, right])
+
+
+def _lid_skin_weights(canon: np.ndarray, upper: np.ndarray, lower: np.ndarray, eye: np.ndarray) -> np.ndarray:
+    """(478,14): how much of each upper-lid correction a point above the lid
+    takes (1 at the lid, 0 at LID_SKIN_REACH above it), so the lid skin
+    stretches smoothly over a closing eye instead of tearing."""
+    out = np.zeros((NUM_FACE, len(upper)))
+    skip = set(upper) | set(lower) | set(IRIS)
+    for e in range(2):
+        cols = np.nonzero(eye == e)[0]
+        xs, ys = canon[upper[cols], 0], canon[upper[cols], 1]
+        order = np.argsort(xs)
+        xs, ys, cols = xs[order], ys[order], cols[order]
+        for i in range(NUM_FACE):
+            if i in skip:
+                continue
+            x, y = canon[i, 0], canon[i, 1]
+            if not (xs[0] <= x <= xs[-1]):
+                continue
+            lid_y = np.interp(x, xs, ys)
+            above = lid_y - y
+            if not (0.0 < above < LID_SKIN_REACH):
+                continue
+            j = int(np.clip(np.searchsorted(xs, x) - 1, 0, len(xs) - 2))
+            t = (x - xs[j]) / max(xs[j + 1] - xs[j], 1e-9)
+            fall = 1.0 - above / LID_SKIN_REACH
+            out[i, cols[j]] += fall * (1.0 - t)
+            out[i, cols[j + 1]] += fall * t
+    return out
+
+
+def _jaw_weights(canon: np.ndarray) -> np.ndarray:
+    """(478,): 1 for the chin, 0 above the lip seam, falling off towards the
+    jaw angles (the jaw hinges near the ears) and, near the lips, towards the
+    mouth corners (so the opening is an oval, not a box)."""
+    inner = np.array(mesh.LIPS_INNER)
+    upper_inner = set(inner[1:10].tolist())
+    lower_inner = set(inner[11:].tolist())
+    seam_pts = canon[inner]
+    order = np.argsort(seam_pts[:, 0])
+    seam_x = seam_pts[order, 0]
+    seam_y = seam_pts[order, 1]
+    left, right = canon[mesh.MOUTH_CORNERS[0], 0], canon[mesh.MOUTH_CORNERS[1], 0]
+    mid_x, half = 0.5 * (left + right), max(0.5 * abs(right - left), 1e-3)
+    out = np.zeros(NUM_FACE)
+    for i in range(NUM_FACE):
+        if i in IRIS or i in upper_inner:
+            continue
+        x, y = canon[i, 0], canon[i, 1]
+        rel = y - np.interp(x, seam_x, seam_y)
+        below = 1.0 if i in lower_inner else np.clip(rel / 0.04, 0.0, 1.0)
+        lateral = np.clip(1.0 - (abs(x - mid_x) - 0.3) / 0.45, 0.0, 1.0)
+        u = min(abs(x - mid_x) / half, 1.0)
+        oval = 1.0 - 0.75 * u**2 * (1.0 - np.clip(rel / 0.25, 0.0, 1.0))
+        out[i] = below * lateral * oval
+    for i in (*mesh.MOUTH_CORNERS, inner[0], inner[10]):
+        out[i] = 0.2
+    return out

@@ -1,0 +1,125 @@
+"""The mouth interior: a synthesised dark cavity with shading, an upper
+teeth band following the upper lip, lower teeth and a tongue hint, drawn in
+the *target* inner-lip polygon so it opens and moves with the lips.
+
+Colours come from the photo (lip colour for the cavity and tongue, the face's
+brightness and saturation for the teeth), so paintings and black-and-white
+photos get a matching interior. Why synthesised rather than the driver's own
+mouth: see docs/warp.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vivicam.calibrate import mesh
+from vivicam.engines.warp.eyes import AA_SHIFT, Patch
+
+TEETH_HEIGHT = 0.085  # upper teeth band, face sizes
+LOWER_TEETH_HEIGHT = 0.05
+TOOTH_WIDTH = 0.075
+
+
+@dataclass(frozen=True, eq=False)
+class MouthModel:
+    lips: np.ndarray  # (3,) float32 mean lip colour
+    teeth: np.ndarray  # (3,) float32 teeth colour
+    gap0: float  # inner-lip gap of the photo, crop pixels
+
+
+def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
+    n = crop.shape[0]
+    outer = np.zeros((n, n), np.uint8)
+    inner = np.zeros((n, n), np.uint8)
+    cv2.fillPoly(outer, [np.round(pts[list(mesh.LIPS_OUTER), :2]).astype(np.int32)], 1)
+    cv2.fillPoly(inner, [np.round(pts[list(mesh.LIPS_INNER), :2]).astype(np.int32)], 1)
+    lip_px = crop[(outer > 0) & (inner == 0)].astype(np.float32)
+    lips = lip_px.mean(axis=0) if len(lip_px) else np.array([150, 80, 80], np.float32)
+    face = crop[int(pts[:, 1].min()) : int(pts[:, 1].max()), int(pts[:, 0].min()) : int(pts[:, 0].max())]
+    face = face.reshape(-1, 3).astype(np.float32)
+    bright = float(np.median(face.mean(axis=1))) if len(face) else 140.0
+    sat = float(np.median(face.max(axis=1) - face.min(axis=1))) if len(face) else 40.0
+    base = np.array([236.0, 230.0, 214.0], np.float32) * float(np.clip(bright / 150.0, 0.55, 1.05))
+    grey = np.full(3, base.mean(), np.float32)
+    mix = float(np.clip(sat / 40.0, 0.0, 1.0))
+    teeth = grey + (base - grey) * mix
+    gap0 = float(np.linalg.norm(pts[mesh.LIP_INNER_LOWER_MID, :2] - pts[mesh.LIP_INNER_UPPER_MID, :2]))
+    return MouthModel(lips=lips.astype(np.float32), teeth=teeth.astype(np.float32), gap0=gap0)
+
+
+def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: int) -> Patch | None:
+    """The interior for target points ``target`` (M,2); ``size`` = target face size px."""
+    poly = target[list(mesh.LIPS_INNER)].astype(np.float32)
+    gap = float(np.linalg.norm(target[mesh.LIP_INNER_LOWER_MID] - target[mesh.LIP_INNER_UPPER_MID]))
+    show = float(np.clip((gap - model.gap0 - 0.5) / max(3.0, 0.04 * size), 0.0, 1.0))
+    if show <= 0.0:
+        return None
+    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    w, h = x1 - x0, y1 - y0
+    local = poly - (x0, y0)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
+    # one pixel past the lip line: the warp's inverse is least exact at the
+    # lip seam, and a thin dark shadow there is what a real mouth shows
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    upper_y, lower_y = _lip_curves(local, xs[0])
+    corner_l, corner_r = local[0, 0], local[10, 0]
+    half_w = max(0.5 * (corner_r - corner_l), 1.0)
+    across = np.clip(np.abs(xs - 0.5 * (corner_l + corner_r)) / half_w, 0.0, 1.0)  # 0 centre, 1 corners
+
+    depth = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    depth = np.clip(depth / max(0.3 * gap, 1.0), 0.0, 1.0)
+    # a dark, warm cavity: darkest in the lips' shadow at the edge, a little
+    # lighter towards the middle, darker towards the corners
+    shade = (0.5 + 0.5 * depth) * (1.0 - 0.4 * across)
+    rgb = model.lips * 0.3 * shade[..., None]
+    centre_x = 0.5 * (corner_l + corner_r)
+    if gap > 0.1 * size:
+        tongue_c = (centre_x, float(np.max(lower_y)) - 0.05 * gap)
+        r = ((xs - tongue_c[0]) / (0.7 * half_w)) ** 2 + ((ys - tongue_c[1]) / (0.35 * gap)) ** 2
+        t_alpha = (np.clip((1.0 - r) * 2.0, 0.0, 1.0) * np.clip((gap / size - 0.1) * 8, 0, 0.75))[..., None]
+        rgb = rgb * (1 - t_alpha) + (model.lips * 0.62) * t_alpha
+    th = min(TEETH_HEIGHT * size, 0.42 * gap)
+    rgb = _teeth(rgb, xs, ys, upper_y[None, :], th, 1.0, model, across, size, centre_x, down=True)
+    if gap > 0.28 * size:  # lower teeth only show in a wide-open mouth, and only in front
+        tl = min(LOWER_TEETH_HEIGHT * size, 0.12 * gap)
+        front = np.minimum(1.0, across / 0.6)
+        rgb = _teeth(rgb, xs, ys, lower_y[None, :], tl, 0.55, model, front, size, centre_x, down=False)
+    rgb = cv2.GaussianBlur(rgb.astype(np.float32), (3, 3), 0)
+    alpha = mask.astype(np.float32) / 255.0 * show
+    return Patch(x0, y0, rgb.astype(np.float32), alpha)
+
+
+def _lip_curves(local: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower inner-lip y for every column (patch coordinates)."""
+    upper = local[0:11]
+    lower = np.concatenate([local[10:], local[:1]])
+    def along(curve: np.ndarray) -> np.ndarray:
+        order = np.argsort(curve[:, 0])
+        return np.interp(xs, curve[order, 0], curve[order, 1])
+    return along(upper).astype(np.float32), along(lower).astype(np.float32)
+
+
+def _teeth(rgb, xs, ys, edge_y, height, light, model, across, size, centre_x, *, down):
+    """A teeth band of ``height`` px hanging from (or standing on) ``edge_y``."""
+    if height < 1.0:
+        return rgb
+    depth = (ys - edge_y) / height if down else (edge_y - ys) / height
+    band = np.clip((depth + 0.1) * 5.0, 0.0, 1.0) * np.clip((1.0 - depth) * 4.0, 0.0, 1.0)
+    band *= np.clip((1.0 - across) * 2.0, 0.0, 0.92)  # teeth recede into shadow at the corners
+    tooth = max(TOOTH_WIDTH * size, 2.0)
+    seams = np.abs(((xs - centre_x) / tooth) % 1.0 - 0.5) * 2.0  # 0 at a seam, 1 mid-tooth
+    groove = 0.86 + 0.14 * np.clip(seams * 4.0, 0.0, 1.0)
+    shade = (0.72 + 0.28 * np.clip(depth, 0.0, 1.0)) * groove * light * (1.0 - 0.45 * across)
+    teeth = model.teeth * shade[..., None]
+    a = band[..., None]
+    return rgb * (1.0 - a) + teeth * a

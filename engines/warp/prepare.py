@@ -1,0 +1,79 @@
+"""Avatar preparation: face → crop → control mesh, matte, plate, eye and
+mouth models. Runs once per photo (well under 2 s on a laptop CPU)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vivicam.calibrate import mesh
+from vivicam.engines.warp import crop as cropping
+from vivicam.engines.warp.avatar import WarpAvatar
+from vivicam.engines.warp.detect import find_face
+from vivicam.engines.warp.eyes import build_eyes
+from vivicam.engines.warp.field import build_field
+from vivicam.engines.warp.mesh_motion import build_rig
+from vivicam.engines.warp.mouth import build_mouth
+from vivicam.engines.warp.plate import background_plate, person_matte, segment_person
+from vivicam.errors import InputError
+
+
+def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) -> WarpAvatar:
+    """Analyse ``photo`` (H×W×3 uint8 RGB). Raises NoFaceError/InputError."""
+    photo = _check_photo(photo)
+    landmarks, note = find_face(photo)
+    box = cropping.place_crop(landmarks.points, photo.shape)
+    matrix = box.matrix(crop_size)
+    crop = cropping.cut_crop(photo, box, crop_size)
+    pts = cropping.points_to_crop(landmarks.points, box, crop_size)
+
+    person_full = segment_person(photo)
+    person = cropping.cut_crop(person_full[..., None].repeat(3, -1), box, crop_size)[..., 0]
+    rig = build_rig(pts, crop_size)
+    hull = cv2.convexHull(pts[list(mesh.FACE_OVAL), :2].astype(np.float32))[:, 0]
+    matte = person_matte(person, hull, feather=0.15 * rig.size0)
+    plate = background_plate(crop, matte)
+    layer = np.concatenate([crop, np.round(matte * 255).astype(np.uint8)[..., None]], axis=-1)
+
+    field = build_field(_separated(rig.src, rig.controls), crop_size, cell=grid_cell)
+    return WarpAvatar(
+        photo=photo,
+        crop_matrix=matrix,
+        crop_size=crop_size,
+        paste_mask=cropping.paste_mask(crop_size),
+        person_mask=person_full,
+        crop=crop,
+        layer=np.ascontiguousarray(layer),
+        plate=plate,
+        landmarks=pts,
+        rig=rig,
+        field=field,
+        eyes=build_eyes(crop, pts),
+        mouth=build_mouth(crop, pts, rig.size0),
+        note=note,
+    )
+
+
+def _check_photo(photo: np.ndarray) -> np.ndarray:
+    arr = np.asarray(photo)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise InputError(f"the photo must be an H×W×3 uint8 RGB image, got {arr.dtype} {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _separated(src: np.ndarray, controls: np.ndarray) -> np.ndarray:
+    """Control positions for triangulation, with the inner lips of a closed
+    mouth pulled 0.5 px apart so upper and lower lip are distinct vertices
+    (their displacements stay those of the true positions)."""
+    pts = src[controls].astype(np.float64).copy()
+    where = {int(c): k for k, c in enumerate(controls)}
+    inner = mesh.LIPS_INNER
+    for up, lo in zip(inner[1:10], reversed(inner[11:])):
+        a, b = where[up], where[lo]
+        gap = pts[b, 1] - pts[a, 1]
+        if gap < 1.0:
+            mid = 0.5 * (pts[a, 1] + pts[b, 1])
+            pts[a, 1], pts[b, 1] = mid - 0.5, mid + 0.5
+    # tiny deterministic jitter: Delaunay needs distinct points
+    rng = np.random.default_rng(0)
+    return pts + rng.uniform(-1e-3, 1e-3, pts.shape)

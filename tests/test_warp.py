@@ -1,0 +1,173 @@
+"""The warp engine: preparation, failures, extreme motions, and that motions
+do what they say (tracked back with MediaPipe on the output)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vivicam.calibrate import features
+from vivicam.calibrate.geometry import euler_from_matrix, face_pose
+from vivicam.engines.registry import create_engine
+from vivicam.engines.warp.avatar import WarpAvatar
+from vivicam.errors import InputError, NoFaceError
+from vivicam.types import Motion
+
+skdata = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return create_engine("warp", backend="cpu")
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return skdata.astronaut()
+
+
+@pytest.fixture(scope="module")
+def state(engine, astronaut) -> WarpAvatar:
+    return engine.prepare(astronaut)
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
+    with MediaPipeTracker(static_image=True) as t:
+        yield t
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-9)))
+
+
+def test_engine_contract(engine):
+    assert engine.name == "warp"
+    assert engine.backends == ("cpu", "onnxruntime", "tensorrt")
+    assert engine.backend == "cpu"
+
+
+def test_weights_are_refused():
+    with pytest.raises(InputError, match="needs no weights"):
+        create_engine("warp", weights="/some/dir")
+
+
+def test_prepared_state(state, astronaut):
+    n = state.crop_size
+    assert n == 512
+    m = state.crop_matrix
+    assert m.shape == (2, 3) and m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] == m[1, 1] > 0
+    assert state.paste_mask.shape == (n, n) and 0 <= state.paste_mask.min() and state.paste_mask.max() == 1
+    assert state.paste_mask[0, 0] < 0.1 and state.paste_mask[n // 2, n // 2] == 1
+    assert state.person_mask.shape == astronaut.shape[:2]
+    # the person mask covers the face and not the top corners of the photo
+    assert state.person_mask[200, 220] > 0.5 and state.person_mask[5, 5] < 0.5
+    # the crop really is the photo under crop_matrix
+    s, tx, ty = float(m[0, 0]), float(m[0, 2]), float(m[1, 2])
+    y, x = 250, 250
+    src = astronaut[int(round((y - ty) / s)), int(round((x - tx) / s))].astype(int)
+    assert np.abs(state.crop[y, x].astype(int) - src).max() < 40
+
+
+def test_no_face_is_refused(engine):
+    yy, xx = np.mgrid[0:300, 0:400]
+    plain = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    with pytest.raises(NoFaceError, match="no face"):
+        engine.prepare(plain)
+
+
+@pytest.mark.parametrize("dx, dy", [(200, 0), (0, 100)])
+def test_face_at_the_border_is_refused(engine, astronaut, dx, dy):
+    shifted = np.full_like(astronaut, 128)
+    shifted[: 512 - dy, : 512 - dx] = astronaut[dy:, dx:]  # the face is cut by the edge
+    with pytest.raises(NoFaceError, match="edge of the photo"):
+        engine.prepare(shifted)
+
+
+def test_tiny_face_is_refused(engine, astronaut):
+    import cv2
+
+    canvas = np.full((900, 900, 3), 200, np.uint8)
+    canvas[400:464, 400:464] = cv2.resize(astronaut, (64, 64), interpolation=cv2.INTER_AREA)
+    with pytest.raises(NoFaceError, match="px wide|no face"):
+        engine.prepare(canvas)
+
+
+def test_neutral_motion_gives_the_photo(engine, state):
+    out = engine.render(state, Motion.neutral())
+    assert out.shape == (512, 512, 3) and out.dtype == np.uint8
+    assert psnr(out, state.crop) > 33
+
+
+EXTREMES = {
+    "eyes shut": Motion(eyes_closed=np.ones(2, np.float32)),
+    "mouth wide open": Motion(mouth_open=1.0),
+    "beyond wide open": Motion(mouth_open=3.0, eyes_closed=np.full(2, 2.0, np.float32)),
+    "pose limit": Motion(rotation=np.array([20, 28, 40], np.float32)),
+    "beyond the pose limit": Motion(rotation=np.array([-90, 120, -180], np.float32), scale=1.6),
+    "far off": Motion(translation=np.array([3.0, -3.0], np.float32), scale=0.3),
+    "wild expression": Motion(expression=np.random.default_rng(0).normal(0, 0.2, (478, 3)).astype(np.float32)),
+    "gaze corners": Motion(gaze=np.array([5.0, -5.0], np.float32)),
+}
+
+
+@pytest.mark.parametrize("name", list(EXTREMES))
+def test_extreme_motions_give_whole_images(engine, state, name):
+    out = engine.render(state, EXTREMES[name])
+    assert out.shape == (512, 512, 3) and out.dtype == np.uint8
+    assert np.isfinite(out).all()
+    # no holes: no new empty (pure black) areas beyond the photo's own black
+    # (the astronaut's suit stretches a little when the head turns)
+    black = np.all(out == 0, axis=-1).sum()
+    assert black <= np.all(state.crop == 0, axis=-1).sum() + 0.01 * out.shape[0] * out.shape[1]
+    # the fixed border keeps the crop's edge where it was (seamless paste-back)
+    assert np.abs(out[0].astype(int) - state.crop[0].astype(int)).mean() < 6
+
+
+def _track(tracker, image):
+    found = tracker.track(image)
+    assert found is not None, "MediaPipe lost the face on the output"
+    return found.points
+
+
+def test_yaw_turns_the_head(engine, state, tracker):
+    ref = face_pose(_track(tracker, engine.render(state, Motion.neutral()))).rotation
+    for yaw in (-20.0, 20.0):
+        out = engine.render(state, Motion(rotation=np.array([0, yaw, 0], np.float32)))
+        pts = _track(tracker, out)
+        measured = euler_from_matrix(face_pose(pts).rotation @ ref.T)[1]
+        assert np.sign(measured) == np.sign(yaw) and abs(measured) > 6, measured
+
+
+def test_nod_moves_the_nose_down(engine, state, tracker):
+    base = _track(tracker, engine.render(state, Motion.neutral()))
+    pts = _track(tracker, engine.render(state, Motion(rotation=np.array([15, 0, 0], np.float32))))
+    # nose tip moves down relative to the eyes
+    drop = (pts[1, 1] - pts[[33, 263], 1].mean()) - (base[1, 1] - base[[33, 263], 1].mean())
+    assert drop > 2
+
+
+def test_blink_closes_the_eyes(engine, state, tracker):
+    open_ = features.eye_openness(_track(tracker, engine.render(state, Motion.neutral())))
+    shut = features.eye_openness(_track(tracker, engine.render(state, Motion(eyes_closed=np.ones(2, np.float32)))))
+    assert np.all(shut < 0.5 * open_), (open_, shut)
+
+
+def test_mouth_opens_with_an_interior(engine, state, tracker):
+    closed = _track(tracker, engine.render(state, Motion.neutral()))
+    out = engine.render(state, Motion(mouth_open=0.6))
+    opened = _track(tracker, out)
+    assert features.mouth_gap(opened) > features.mouth_gap(closed) + 0.15
+    # the inside of the mouth is darker than the lips around it
+    mid = ((opened[13, :2] + opened[14, :2]) / 2).astype(int)
+    inside = out[mid[1] - 2 : mid[1] + 3, mid[0] - 2 : mid[0] + 3].mean()
+    assert inside < 0.6 * state.crop[int(closed[0, 1]), int(closed[0, 0])].mean()
+
+
+def test_gaze_moves_the_irises(engine, state, tracker):
+    base = features.iris_offset(_track(tracker, engine.render(state, Motion.neutral())))
+    right = features.iris_offset(_track(tracker, engine.render(state, Motion(gaze=np.array([1, 0], np.float32)))))
+    assert np.all(right[:, 0] > base[:, 0] + 0.1), (base, right)
