@@ -76,6 +76,7 @@ def test_round_trip_frame_count_and_fps(tmp_path: Path, fps) -> None:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.codec_context.colorspace == 6  # tagged BT.601, as converted
 
 
 def test_pictures_survive_encoding(tmp_path: Path) -> None:
