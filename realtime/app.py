@@ -342,7 +342,8 @@ def run_live(
         # moment, before the avatar is prepared.
         source = open_driver(camera, size=camera_size, fps=fps)
         stack.callback(source.close)
-        sinks = _live_sinks(stack, size, fps, virtual_camera, virtual_camera_device, record)
+        out_fps = float(getattr(source, "fps", 0) or fps)  # what the camera really delivers
+        sinks = _live_sinks(stack, size, out_fps, virtual_camera, virtual_camera_device, record)
         cache = AvatarCache(eng)
         state = cache.get(paths[0])
         window = stack.enter_context(PreviewSink(title="vivicam")) if show else None

@@ -87,3 +87,26 @@ def test_render_follows_the_driver_with_its_frame_count_fps_and_audio(testdata, 
     for axis, name, least in ((1, "yaw", 0.8), (2, "roll", 0.8), (0, "pitch", 0.25)):
         corr = np.corrcoef(d_angles[:, axis], a_angles[:, axis])[0, 1]
         assert corr > least, f"avatar {name} does not follow the driver (r={corr:.2f})"
+
+
+def test_run_live_from_a_video_records_frames_and_prints_a_summary(tmp_path, capsys) -> None:
+    """The live command end to end without a webcam: a video plays the camera
+    (no face in it: the avatar idles), the output is recorded."""
+    from PIL import Image
+    from skimage import data
+    from test_cli_errors import write_clip
+
+    from vivicam.realtime.sources.video import probe_video
+
+    avatar = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(avatar)
+    clip = write_clip(tmp_path / "camera.mp4", 50)
+    record = tmp_path / "live.mp4"
+    rc = main(["run", "--avatar", str(avatar), "--camera", str(clip), "--no-virtual-camera", "--no-preview",
+               "--record", str(record), "--seconds", "2", "--size", "320x240"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "frames" in out and "latency" in out and "render" in out
+    info = probe_video(record)
+    assert info.frame_count >= 10 and (info.width, info.height) == (320, 240)
+    assert info.fps == pytest.approx(25)  # the camera's rate, not the default 30
