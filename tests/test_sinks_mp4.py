@@ -219,3 +219,16 @@ def test_interrupted_recording_is_kept(tmp_path: Path) -> None:
                 sink.write(_frame(i, (32, 32)))
             raise KeyboardInterrupt
     assert probe_video(path).frame_count == 3
+
+
+@pytest.mark.testdata
+def test_real_clip_rewritten_keeps_frames_fps_and_sound(testdata: Path, tmp_path: Path) -> None:
+    driving = testdata / "clips" / "d20.mp4"
+    info = probe_video(driving)
+    path = tmp_path / "copy.mp4"
+    with Mp4Sink(path, info.rate, (info.width, info.height), audio_from=driving) as sink:
+        for frame in VideoFileSource(driving).frames():
+            sink.write(frame.image, frame)
+    out = probe_video(path)
+    assert (out.frame_count, out.rate, out.has_audio) == (info.frame_count, info.rate, True)
+    assert _sound(path)[1] == pytest.approx(info.duration_s, abs=0.1)

@@ -114,6 +114,7 @@ def test_requests_mjpg_and_mode_and_yields_rgb() -> None:
     assert props[cv2.CAP_PROP_FOURCC] == cv2.VideoWriter_fourcc(*"MJPG")
     assert (props[cv2.CAP_PROP_FRAME_WIDTH], props[cv2.CAP_PROP_FRAME_HEIGHT]) == (1280, 720)
     assert source.fps == 60 and source.size == (32, 24)
+    assert source.mode == "32×24 @ 60 fps MJPG"
     frames = source.frames()
     first, second = next(frames), next(frames)
     assert (first.index, second.index) == (0, 1)

@@ -152,6 +152,14 @@ class WebcamSource:
         granted_fps = _get(capture, cv2.CAP_PROP_FPS)
         self.fps = granted_fps if 1.0 <= granted_fps <= 240.0 else float(fps)
         self.size = (int(first.shape[1]), int(first.shape[0]))
+        self.fourcc = _fourcc_text(_get(capture, cv2.CAP_PROP_FOURCC))
+        log.info("%s: %s", self.name, self.mode)
+
+    @property
+    def mode(self) -> str:
+        """What the camera granted, e.g. "1280×720 @ 30 fps MJPG"."""
+        text = f"{self.size[0]}×{self.size[1]} @ {self.fps:g} fps"
+        return f"{text} {self.fourcc}" if self.fourcc else text
 
     @property
     def name(self) -> str:
@@ -323,6 +331,13 @@ def _safe_release(capture: Capture) -> None:
         capture.release()
     except Exception as e:  # releasing a vanished device can fail; nothing to do
         log.debug("camera release failed: %s", e)
+
+
+def _fourcc_text(value: float) -> str:
+    """OpenCV's numeric FOURCC as text ("MJPG", "YUYV"); "" when unknown."""
+    code = int(value)
+    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+    return text if code > 0 and text.isprintable() and text.strip() else ""
 
 
 def _get(capture: Capture, prop: int) -> float:
