@@ -82,3 +82,30 @@ def euler_from_matrix(rotation: np.ndarray) -> np.ndarray:
 def relative_rotation(current: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     """Rotation taking the neutral head orientation to the current one."""
     return np.asarray(current) @ np.asarray(neutral).T
+
+
+def fit_pose(points: np.ndarray, canonical: np.ndarray, indices=mesh.RIGID) -> FacePose:
+    """Least-squares similarity fit ``points ≈ center + size * rotation @ canon``
+    over the rigid landmarks ``indices`` (Umeyama 1991).
+
+    With ``canonical`` from :func:`to_canonical` of a reference face, the
+    result's ``center``/``size`` follow :func:`face_pose`'s conventions, and
+    ``rotation`` is the head's orientation measured against that reference
+    with all rigid points at once (steadier than the four-point frame of
+    :func:`face_pose`).
+    """
+    idx = list(indices)
+    p = np.asarray(points, dtype=np.float64)[idx]
+    c = np.asarray(canonical, dtype=np.float64)[idx]
+    p_mean, c_mean = p.mean(axis=0), c.mean(axis=0)
+    p0, c0 = p - p_mean, c - c_mean
+    u, s, vt = np.linalg.svd(p0.T @ c0)
+    d = np.ones(3)
+    d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0  # a rotation, never a reflection
+    rotation = u @ np.diag(d) @ vt
+    var = float((c0**2).sum())
+    if var < 1e-12:
+        raise ValueError("degenerate canonical mesh (coincident landmarks)")
+    size = float((s * d).sum() / var)
+    center = p_mean - size * rotation @ c_mean
+    return FacePose(rotation=rotation, center=center, size=size)

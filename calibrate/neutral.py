@@ -1,0 +1,275 @@
+"""The driver's neutral face: what "no motion" looks like for this user.
+
+``NeutralCalibrator`` averages about a second of tracked frames (robustly:
+frames where the head moves fast are dropped, and the per-point median is
+taken, so a blink or a twitch during calibration does not end up in the
+neutral). ``save_profile``/``load_profile`` keep it as a small JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vivicam.calibrate import features, geometry
+from vivicam.calibrate.config import MotionConfig
+from vivicam.errors import InputError
+from vivicam.types import NUM_LANDMARKS, Landmarks
+
+PROFILE_FORMAT = "vivicam-profile"
+PROFILE_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Neutral:
+    """The neutral face of a driver.
+
+    ``canonical`` is the face in canonical space (face sizes, pose removed, see
+    ``geometry``); ``rotation``/``center``/``size`` are where the head was in
+    the camera image (``points ≈ center + size * rotation @ canonical``).
+    The feature values are those of ``vivicam.calibrate.features`` at neutral.
+    """
+
+    canonical: np.ndarray  # (478, 3) float32
+    rotation: np.ndarray  # (3, 3) float64
+    center: np.ndarray  # (3,) float64 pixels
+    size: float  # pixels
+    eye_openness: np.ndarray  # (2,)
+    mouth_gap: float
+    mouth_width: float
+    iris_offset: np.ndarray  # (2, 2)
+    brow_raise: np.ndarray  # (2,)
+    image_size: tuple[int, int] = (0, 0)  # (width, height) of the driver's frames
+
+    def __post_init__(self) -> None:
+        shapes = {
+            "canonical": (NUM_LANDMARKS, 3),
+            "rotation": (3, 3),
+            "center": (3,),
+            "eye_openness": (2,),
+            "iris_offset": (2, 2),
+            "brow_raise": (2,),
+        }
+        for name, shape in shapes.items():
+            value = np.asarray(getattr(self, name), dtype=np.float32 if name == "canonical" else np.float64)
+            if value.shape != shape:
+                raise ValueError(f"Neutral.{name} must have shape {shape}, got {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"Neutral.{name} has non-finite values")
+            object.__setattr__(self, name, value)
+        for name in ("size", "mouth_gap", "mouth_width"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value):
+                raise ValueError(f"Neutral.{name} must be finite, got {value}")
+            object.__setattr__(self, name, value)
+        if self.size <= 0 or np.any(self.eye_openness <= 0):
+            raise ValueError("Neutral.size and eye_openness must be positive")
+        object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
+
+    @classmethod
+    def from_points(cls, points: np.ndarray, image_size: tuple[int, int] = (0, 0)) -> "Neutral":
+        """The neutral of a single frame (a photo, or a test)."""
+        return cls._from_frames([np.asarray(points, np.float64)], image_size)
+
+    @classmethod
+    def _from_frames(cls, frames: list[np.ndarray], image_size: tuple[int, int]) -> "Neutral":
+        # Canonical shape: median of each frame in its own four-point frame,
+        # then once more after aligning every frame to that median with all
+        # rigid points (steadier than four points).
+        canon = np.median([geometry.to_canonical(p) for p in frames], axis=0)
+        poses = [geometry.fit_pose(p, canon) for p in frames]
+        canon = np.median([geometry.to_canonical(p, pose) for p, pose in zip(frames, poses)], axis=0)
+        poses = [geometry.fit_pose(p, canon) for p in frames]
+        rotation = _project_to_rotation(np.median([pose.rotation for pose in poses], axis=0))
+        feats = [_features(p) for p in frames]
+
+        def med(key: str) -> np.ndarray:
+            return np.median([f[key] for f in feats], axis=0)
+
+        # A driver who talks while calibrating closes the lips between
+        # syllables: the neutral mouth is the lower quartile of the gap.
+        mouth_gap = float(np.percentile([f["mouth_gap"] for f in feats], 25))
+
+        return cls(
+            canonical=canon.astype(np.float32),
+            rotation=rotation,
+            center=np.median([pose.center for pose in poses], axis=0),
+            size=float(np.median([pose.size for pose in poses])),
+            eye_openness=med("eye_openness"),
+            mouth_gap=mouth_gap,
+            mouth_width=float(med("mouth_width")),
+            iris_offset=med("iris_offset"),
+            brow_raise=med("brow_raise"),
+            image_size=image_size,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "canonical": np.round(self.canonical.astype(np.float64), 6).tolist(),
+            "rotation": self.rotation.tolist(),
+            "center": self.center.tolist(),
+            "size": self.size,
+            "eye_openness": self.eye_openness.tolist(),
+            "mouth_gap": self.mouth_gap,
+            "mouth_width": self.mouth_width,
+            "iris_offset": self.iris_offset.tolist(),
+            "brow_raise": self.brow_raise.tolist(),
+            "image_size": list(self.image_size),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Neutral":
+        return cls(
+            canonical=np.asarray(data["canonical"], np.float32),
+            rotation=np.asarray(data["rotation"], np.float64),
+            center=np.asarray(data["center"], np.float64),
+            size=float(data["size"]),
+            eye_openness=np.asarray(data["eye_openness"], np.float64),
+            mouth_gap=float(data["mouth_gap"]),
+            mouth_width=float(data["mouth_width"]),
+            iris_offset=np.asarray(data["iris_offset"], np.float64),
+            brow_raise=np.asarray(data["brow_raise"], np.float64),
+            image_size=tuple(data.get("image_size", (0, 0))),
+        )
+
+
+def _features(points: np.ndarray) -> dict[str, np.ndarray | float]:
+    return {
+        "eye_openness": features.eye_openness(points),
+        "mouth_gap": features.mouth_gap(points),
+        "mouth_width": features.mouth_width(points),
+        "iris_offset": features.iris_offset(points),
+        "brow_raise": features.brow_raise(points),
+    }
+
+
+def _project_to_rotation(m: np.ndarray) -> np.ndarray:
+    """The rotation matrix nearest to ``m`` (e.g. an element-wise median)."""
+    u, _, vt = np.linalg.svd(m)
+    d = np.sign(np.linalg.det(u @ vt)) or 1.0
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle of the rotation between two orientations, degrees."""
+    cos = (np.trace(np.asarray(a) @ np.asarray(b).T) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+class NeutralCalibrator:
+    """Collects frames for ``seconds`` and returns the neutral face.
+
+    ``add(landmarks, t_s)`` returns ``None`` until enough steady frames span
+    ``seconds``, then the ``Neutral`` (and the same one on later calls).
+    A frame is dropped when the head turns faster than ``max_turn_deg_s`` or
+    moves faster than ``max_move_face_s`` face sizes per second since the
+    previous frame. If the user never holds still, after ``give_up_factor`` ×
+    ``seconds`` every frame seen is used (the median still ignores outliers).
+    """
+
+    MIN_FRAMES = 5
+
+    def __init__(
+        self,
+        seconds: float = 1.0,
+        *,
+        max_turn_deg_s: float = 40.0,
+        max_move_face_s: float = 0.6,
+        give_up_factor: float = 3.0,
+    ) -> None:
+        if seconds <= 0:
+            raise ValueError(f"calibration needs a positive duration, got {seconds}")
+        self.seconds = float(seconds)
+        self.max_turn_deg_s = max_turn_deg_s
+        self.max_move_face_s = max_move_face_s
+        self.give_up_factor = give_up_factor
+        self._steady: list[tuple[float, np.ndarray]] = []
+        self._seen: list[tuple[float, np.ndarray]] = []
+        self._last: tuple[float, geometry.FacePose] | None = None
+        self._image_size = (0, 0)
+        self.result: Neutral | None = None
+        self.rejected = 0  # frames dropped for moving too fast
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def add(self, landmarks: Landmarks, t_s: float) -> Neutral | None:
+        if self.result is not None:
+            return self.result
+        points = np.asarray(landmarks.points, np.float64)
+        self._image_size = landmarks.image_size
+        pose = geometry.face_pose(points)
+        self._seen.append((t_s, points))
+        steady = True
+        if self._last is not None:
+            t0, last = self._last
+            dt = t_s - t0
+            if dt > 0:
+                turn = rotation_angle_deg(pose.rotation, last.rotation) / dt
+                move = float(np.linalg.norm(pose.center[:2] - last.center[:2])) / pose.size / dt
+                scale = abs(math.log(pose.size / last.size)) / dt
+                steady = turn <= self.max_turn_deg_s and move <= self.max_move_face_s and scale <= self.max_move_face_s
+        self._last = (t_s, pose)
+        if steady:
+            self._steady.append((t_s, points))
+        else:
+            self.rejected += 1
+        frames = None
+        if len(self._steady) >= self.MIN_FRAMES and self._steady[-1][0] - self._steady[0][0] >= self.seconds * 0.95:
+            frames = self._steady
+        elif len(self._seen) >= self.MIN_FRAMES and t_s - self._seen[0][0] >= self.seconds * self.give_up_factor:
+            frames = self._seen
+        if frames is None:
+            return None
+        self.result = Neutral._from_frames([p for _, p in frames], self._image_size)
+        return self.result
+
+
+def save_profile(path: str | Path, neutral: Neutral, config: MotionConfig | None = None) -> Path:
+    """Write the calibration (and optionally the motion settings) as JSON."""
+    path = Path(path)
+    data = {
+        "format": PROFILE_FORMAT,
+        "version": PROFILE_VERSION,
+        "neutral": neutral.to_dict(),
+        "config": config.to_dict() if config is not None else None,
+    }
+    try:
+        path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the profile {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def load_profile(path: str | Path) -> tuple[Neutral, MotionConfig | None]:
+    """Read a profile written by :func:`save_profile`; ``InputError`` (one line,
+    naming the file) when it is missing, unreadable or not a vivicam profile."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"profile {path} does not exist")
+    if path.is_dir():
+        raise InputError(f"profile {path} is a directory, not a file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"profile {path} is not a readable JSON file ({type(exc).__name__})") from exc
+    if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
+        raise InputError(f"{path} is not a vivicam profile")
+    if data.get("version") != PROFILE_VERSION:
+        raise InputError(
+            f"profile {path} has version {data.get('version')!r}; this vivicam reads version {PROFILE_VERSION}"
+            " (recalibrate and save it again)"
+        )
+    try:
+        neutral = Neutral.from_dict(data["neutral"])
+        config = MotionConfig.from_dict(data["config"]) if data.get("config") is not None else None
+    except KeyError as exc:
+        raise InputError(f"profile {path} is damaged: {exc.args[0]!r} is missing") from exc
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"profile {path} is damaged: {exc}") from exc
+    return neutral, config
