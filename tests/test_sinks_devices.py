@@ -148,6 +148,7 @@ def test_key_names(code: int, name: str | None) -> None:
 
 def test_headless_linux_has_no_display(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(preview_mod, "X11_SOCKET_DIR", tmp_path)
+    monkeypatch.setattr(preview_mod, "_xcb_connects", lambda display: None)  # no libxcb
     assert not has_display({}, "linux")
     assert not has_display({"DISPLAY": ":0"}, "linux")  # set, but no X server there
     (tmp_path / "X0").touch()  # an X server's socket
@@ -155,6 +156,15 @@ def test_headless_linux_has_no_display(tmp_path: Path, monkeypatch: pytest.Monke
     assert has_display({"DISPLAY": ":0"}, "linux") is has_gui
     assert has_display({"DISPLAY": ":0.0"}, "linux") is has_gui
     assert has_display({}, "win32") is has_gui
+
+
+def test_x_socket_without_a_server_that_lets_us_in(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if preview_mod._xcb_connects(":97") is None:
+        pytest.skip("libxcb not installed")
+    monkeypatch.setattr(preview_mod, "X11_SOCKET_DIR", tmp_path)
+    (tmp_path / "X97").touch()  # a stale socket file: no server behind it
+    assert not has_display({"DISPLAY": ":97"}, "linux")
 
 
 def test_forwarded_x_display_checked_over_tcp() -> None:

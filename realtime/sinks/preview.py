@@ -70,12 +70,41 @@ def _x11_reachable(display: str) -> bool:
         return False
     host, number = match.group("host"), int(match.group("num"))
     if host in ("", "unix"):
-        return (X11_SOCKET_DIR / f"X{number}").exists()
+        if not (X11_SOCKET_DIR / f"X{number}").exists():
+            return False
+        connects = _xcb_connects(display)
+        return True if connects is None else connects
     try:  # ssh -X forwarding and remote servers: localhost:10.0 → TCP 6010
         with socket.create_connection((host, 6000 + number), timeout=0.3):
             return True
     except OSError:
         return False
+
+
+def _xcb_connects(display: str) -> bool | None:
+    """Whether the X server lets us in (a socket can exist while access is
+    refused, e.g. another user's session): connect with libxcb, as Qt will.
+    None when libxcb is not installed. Only used for local displays, whose
+    server answers at once."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("xcb")
+    if name is None:
+        return None
+    try:
+        xcb = ctypes.CDLL(name)
+        xcb.xcb_connect.restype = ctypes.c_void_p
+        xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+        xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+        xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+        connection = xcb.xcb_connect(display.encode(), None)
+        try:
+            return xcb.xcb_connection_has_error(connection) == 0
+        finally:
+            xcb.xcb_disconnect(connection)
+    except (OSError, AttributeError):
+        return None
 
 
 def _wayland_reachable(env: Mapping[str, str]) -> bool:
