@@ -110,3 +110,27 @@ def test_run_live_from_a_video_records_frames_and_prints_a_summary(tmp_path, cap
     info = probe_video(record)
     assert info.frame_count >= 10 and (info.width, info.height) == (320, 240)
     assert info.fps == pytest.approx(25)  # the camera's rate, not the default 30
+
+
+@pytest.mark.testdata
+def test_calibrate_saves_a_profile_that_render_and_run_accept(testdata, tmp_path, capsys) -> None:
+    from vivicam.calibrate.neutral import load_profile
+
+    profile = tmp_path / "me.json"
+    assert main(["calibrate", "--camera", str(testdata / "clips" / "d19.mp4"), "-o", str(profile)]) == 0
+    neutral, _ = load_profile(profile)
+    assert neutral.canonical.shape == (478, 3)
+    assert neutral.image_size == (480, 480)
+    out = tmp_path / "short.mp4"
+    rc = main(["render", "--avatar", str(testdata / "portraits" / "s2.jpg"), "--driving",
+               str(testdata / "clips" / "d19.mp4"), "-o", str(out), "--profile", str(profile),
+               "--size", "256x256", "--no-progress", "--no-audio"])
+    assert rc == 0, capsys.readouterr().err
+
+
+def test_doctor_reports_every_section(capsys) -> None:
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for section in ("python:", "packages:", "cameras:", "virtual camera:", "display:", "gpu:"):
+        assert section in out
+    assert "mediapipe" in out and "0.10.21" in out
