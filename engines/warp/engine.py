@@ -47,17 +47,17 @@ class WarpEngine:
         self.precision = precision
         self.backend = self._choose_backend(backend)
         self.last_times = StepTimes()
-        self._runner = None
+        self._graph = None
+        if self.backend != "cpu":
+            from vivicam.engines.warp.graph_runner import GraphRenderer
+
+            self._graph = GraphRenderer(self.backend, precision, self.crop_size)
 
     def _choose_backend(self, requested: str) -> str:
         if requested == "cpu":
             return "cpu"
-        try:
-            from vivicam.engines.backends import select_backend  # G's chooser, when present
-        except ImportError:
-            if requested == "auto":
-                return "cpu"
-            return requested
+        from vivicam.engines.backends import select_backend
+
         return select_backend(requested, self.backends).name
 
     def prepare(self, photo: np.ndarray) -> WarpAvatar:
@@ -66,6 +66,4 @@ class WarpEngine:
     def render(self, state: WarpAvatar, motion: Motion) -> np.ndarray:
         if self.backend == "cpu":
             return render_cpu(state, motion, self.last_times)
-        from vivicam.engines.warp.graph_runner import render_graph
-
-        return render_graph(self, state, motion)
+        return self._graph.render(state, motion)

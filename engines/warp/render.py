@@ -38,10 +38,15 @@ def warp_composite(state: WarpAvatar, target: np.ndarray) -> np.ndarray:
     """Warp the layer by the target mesh and composite over the plate (uint8)."""
     rig = state.rig
     disp = (target - rig.src)[rig.controls]
-    back = backward_map(state.field, disp, state.crop_size)
+    return warp_layer(state.field, disp, state.layer, state.plate)
+
+
+def warp_layer(field, disp: np.ndarray, layer: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """Backward map from control displacements, one remap, composite."""
+    back = backward_map(field, disp, layer.shape[0])
     map1, map2 = cv2.convertMaps(back, None, cv2.CV_16SC2)  # fixed-point maps remap much faster
-    warped = cv2.remap(state.layer, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return composite(warped, state.plate)
+    warped = cv2.remap(layer, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return composite(warped, plate)
 
 
 def composite(warped: np.ndarray, plate: np.ndarray) -> np.ndarray:

@@ -1,0 +1,112 @@
+"""The warp engine's exportable graph for the build machinery
+(:mod:`vivicam.engines.build`): one :class:`ExportSpec` named ``warp``.
+
+The reference is the CPU path itself (OpenCV/NumPy, uint8 intermediates,
+fixed-point remap), run from the same inputs. Tolerance, on the 0–255 output:
+``atol`` 12 levels per pixel at worst (OpenCV's remap interpolates with
+1/32-pixel weights and rounds to uint8 at each blend; the graph stays in
+float) — in practice the mean difference is far below one level.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from vivicam.engines.build.spec import ExportSpec
+from vivicam.engines.warp import graph
+from vivicam.engines.warp.field import FieldRig
+from vivicam.engines.warp.mesh_motion import MeshRig, target_points
+from vivicam.types import Motion
+
+TOLERANCE = (12.0, 0.0)  # 0–255 levels
+FP16_TOLERANCE = "24,0"  # TensorRT FP16 sampling/blending, coordinates kept FP32
+# node-name fragments kept FP32 in FP16 plans: the mesh, the map and the
+# sampling coordinates need more than FP16's 11-bit mantissa at 512 px
+FP32_LAYERS = ("target", "backward", "grid_sample", "GridSample", "Gather", "MatMul")
+
+
+def export_specs(*, crop_size: int = 512, cell: int = 4, **_: object) -> list[ExportSpec]:
+    """The warp engine's graphs (one) at ``crop_size``."""
+    return [
+        ExportSpec(
+            name=f"warp-{crop_size}",
+            make_module=lambda: graph.make_module(crop_size, cell),
+            make_inputs=lambda: example_inputs(crop_size, cell),
+            output_names=graph.OUTPUT_NAMES,
+            reference=cpu_reference,
+            fp32_layers=FP32_LAYERS,
+            tolerance=TOLERANCE,
+            opset=17,
+            metadata={"crop_size": str(crop_size), "cell": str(cell), "fp16_tolerance": FP16_TOLERANCE},
+        )
+    ]
+
+
+@lru_cache(maxsize=2)
+def _example_state(crop_size: int, cell: int):
+    from skimage import data
+
+    from vivicam.engines.warp.prepare import prepare_avatar
+
+    return prepare_avatar(data.astronaut(), crop_size, grid_cell=cell)
+
+
+EXAMPLE_MOTION = dict(
+    rotation=np.array([6.0, 14.0, -5.0], np.float32),
+    translation=np.array([0.05, -0.03], np.float32),
+    scale=1.04,
+    eyes_closed=np.array([0.6, 0.4], np.float32),
+    gaze=np.array([0.4, -0.2], np.float32),
+    mouth_open=0.35,
+)
+
+
+def example_inputs(crop_size: int = 512, cell: int = 4) -> dict[str, np.ndarray]:
+    """Realistic inputs: the astronaut avatar turning, blinking, talking."""
+    from vivicam.engines.warp.render import overlays
+
+    state = _example_state(crop_size, cell)
+    rng = np.random.default_rng(1)
+    motion = Motion(expression=rng.normal(0, 0.004, (478, 3)).astype(np.float32), **EXAMPLE_MOTION)
+    target = target_points(state.rig, motion)
+    inputs = {**graph.avatar_inputs(state), **graph.motion_inputs(motion)}
+    inputs["overlay"] = graph.overlay_input(overlays(state, target, motion), crop_size)
+    return {name: inputs[name] for name in graph.INPUT_NAMES}
+
+
+def cpu_reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The CPU render (mesh → map → remap → composite) on graph inputs."""
+    from scipy.sparse import csr_matrix
+
+    from vivicam.engines.warp.render import warp_layer
+
+    face = inputs["face"]
+    m = inputs["canon0"].shape[0]
+    rig = MeshRig(
+        canon0=inputs["canon0"], src=inputs["src"], pose_weight=inputs["pose_weight"],
+        expr_map=inputs["expr_map"], lid_upper=inputs["lid_upper_sel"].argmax(1),
+        lid_lower=inputs["lid_lower_sel"].argmax(1), lid_gap0=inputs["lid_gap0"],
+        lid_eye=inputs["lid_eye_sel"].argmax(1), lid_spread=inputs["lid_spread"],
+        jaw_weight=inputs["jaw_weight"], mouth_gap0=float(face[1]), center0=face[2:5],
+        rotation0=inputs["rotation0"], size0=float(face[0]), controls=np.arange(m),
+    )
+    index, weight = inputs["field_index"], inputs["field_weight"]
+    g = int(round(np.sqrt(index.shape[0])))
+    n = inputs["layer"].shape[0]
+    rows = np.repeat(np.arange(index.shape[0]), 3)
+    matrix = csr_matrix((weight.ravel(), (rows, index.ravel())), shape=(index.shape[0], m))
+    fld = FieldRig(grid=g, cell=n // g, index=index, weight=weight, matrix=matrix)
+    motion = Motion(
+        rotation=inputs["rotation"], translation=inputs["translation"], scale=float(inputs["scale"][0]),
+        expression=inputs["expression"], eyes_closed=inputs["eyes_closed"],
+        mouth_open=float(inputs["mouth_open"][0]),
+    )
+    target = target_points(rig, motion)
+    layer = np.clip(np.round(inputs["layer"]), 0, 255).astype(np.uint8)
+    plate = np.clip(np.round(inputs["plate"]), 0, 255).astype(np.uint8)
+    out = warp_layer(fld, target - rig.src, layer, plate).astype(np.float32)
+    ov = inputs["overlay"]
+    out = out * (1.0 - ov[..., 3:]) + ov[..., :3]
+    return {"crop": out.astype(np.float32)}

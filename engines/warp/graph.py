@@ -1,0 +1,190 @@
+"""The warp engine's per-frame math as a PyTorch module (exportable to ONNX,
+buildable with TensorRT), mirroring the CPU reference step for step:
+:func:`~vivicam.engines.warp.mesh_motion.target_points` →
+:func:`~vivicam.engines.warp.field.backward_map` → remap → composite over the
+plate → eye/mouth overlay.
+
+Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
+
+- avatar: ``layer`` n×n×4 (0–255, RGB + matte), ``plate`` n×n×3 (0–255),
+  ``canon0`` M×3, ``src`` M×2, ``pose_weight`` M, ``expr_map`` M×478,
+  ``lid_upper_sel``/``lid_lower_sel`` 14×M one-hot, ``lid_gap0`` 14×3,
+  ``lid_eye_sel`` 14×2 one-hot, ``lid_spread`` M×14, ``mouth_sel`` 2×M one-hot
+  (upper, lower inner-lip mid point), ``jaw_weight`` M, ``face`` 5
+  (size0, mouth_gap0, centre x, y, z), ``rotation0`` 3×3, ``field_index`` G×3
+  int64 (rig point indices), ``field_weight`` G×3.
+- motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
+  ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1.
+- ``overlay`` n×n×4: eyes and mouth drawn on the CPU, premultiplied RGB
+  (0–255) + alpha (0–1). Drawing small anti-aliased polygons is cheap on the
+  CPU and awkward as a tensor graph; everything per-pixel stays in the graph.
+
+Output: ``crop`` n×n×3 float32 0–255 (RGB, not rounded).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vivicam.engines.warp.avatar import WarpAvatar
+from vivicam.engines.warp.field import FIXED_POINT_STEPS, grid_nodes
+from vivicam.engines.warp.mesh_motion import MOUTH_FULL_GAP, POSE_LIMITS
+from vivicam.engines.warp.eyes import Patch
+from vivicam.calibrate import mesh
+from vivicam.optional import require
+from vivicam.types import Motion
+
+AVATAR_INPUTS = (
+    "layer", "plate", "canon0", "src", "pose_weight", "expr_map", "lid_upper_sel",
+    "lid_lower_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
+    "face", "rotation0", "field_index", "field_weight",
+)
+MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open")
+INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS + ("overlay",)
+OUTPUT_NAMES = ("crop",)
+
+
+RIG_POINTS = 640  # rig arrays are zero-padded to this many points so one graph fits every avatar
+
+
+def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
+    """The per-avatar graph inputs (constant while the avatar stays)."""
+    rig, fld = state.rig, state.field
+    m = RIG_POINTS
+    if rig.num_points > m:
+        raise ValueError(f"rig has {rig.num_points} points, the graph takes {m}")
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((m, *a.shape[1:]), np.float32)
+        out[: a.shape[0]] = a
+        return out
+
+    def onehot(idx: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(idx), m), np.float32)
+        out[np.arange(len(idx)), idx] = 1.0
+        return out
+
+    eye_sel = np.zeros((len(rig.lid_eye), 2), np.float32)
+    eye_sel[np.arange(len(rig.lid_eye)), rig.lid_eye] = 1.0
+    face = np.array([rig.size0, rig.mouth_gap0, *rig.center0], np.float32)
+    return {
+        "layer": state.layer.astype(np.float32),
+        "plate": state.plate.astype(np.float32),
+        "canon0": pad(rig.canon0),
+        "src": pad(rig.src),
+        "pose_weight": pad(rig.pose_weight),
+        "expr_map": pad(rig.expr_map),
+        "lid_upper_sel": onehot(rig.lid_upper),
+        "lid_lower_sel": onehot(rig.lid_lower),
+        "lid_gap0": rig.lid_gap0,
+        "lid_eye_sel": eye_sel,
+        "lid_spread": pad(rig.lid_spread),
+        "mouth_sel": onehot(np.array([mesh.LIP_INNER_UPPER_MID, mesh.LIP_INNER_LOWER_MID])),
+        "jaw_weight": pad(rig.jaw_weight),
+        "face": face,
+        "rotation0": rig.rotation0,
+        "field_index": rig.controls[fld.index].astype(np.int64),
+        "field_weight": fld.weight,
+    }
+
+
+def motion_inputs(motion: Motion) -> dict[str, np.ndarray]:
+    return {
+        "rotation": motion.rotation.astype(np.float32),
+        "translation": motion.translation.astype(np.float32),
+        "scale": np.array([motion.scale], np.float32),
+        "expression": motion.expression.astype(np.float32),
+        "eyes_closed": motion.eyes_closed.astype(np.float32),
+        "mouth_open": np.array([motion.mouth_open], np.float32),
+    }
+
+
+def overlay_input(patches: list[Patch], crop_size: int) -> np.ndarray:
+    """Patches → one n×n×4 premultiplied overlay (later patches on top)."""
+    out = np.zeros((crop_size, crop_size, 4), np.float32)
+    for p in patches:
+        h, w = p.alpha.shape
+        roi = out[p.y0 : p.y0 + h, p.x0 : p.x0 + w]
+        a = p.alpha[..., None]
+        roi[..., :3] = roi[..., :3] * (1.0 - a) + p.rgb * a
+        roi[..., 3:] = roi[..., 3:] * (1.0 - a) + a
+    return out
+
+
+def make_module(crop_size: int = 512, cell: int = 4):
+    """The torch module (eval mode) for one crop size and grid cell."""
+    torch = require("torch")
+    F = torch.nn.functional
+
+    class WarpGraph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            grid = crop_size // cell
+            self.crop_size, self.grid, self.cell = crop_size, grid, cell
+            self.register_buffer("nodes", torch.from_numpy(grid_nodes(grid, cell)))
+            self.register_buffer("pixels", torch.from_numpy(grid_nodes(crop_size, 1)))
+            self.register_buffer("limits", torch.tensor(POSE_LIMITS, dtype=torch.float32))
+
+        def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel,
+                   lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0,
+                   rotation, translation, scale, expression, eyes_closed, mouth_open):
+            canon = canon0 + expr_map @ expression
+            closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
+            lid_fix = lid_lower_sel @ canon + lid_gap0 * (1.0 - closed)[:, None] - lid_upper_sel @ canon
+            canon = canon + lid_spread @ lid_fix
+            lips_y = mouth_sel @ canon[:, 1]
+            gap = lips_y[1] - lips_y[0]
+            opening = MOUTH_FULL_GAP * mouth_open.clamp(0.0, 1.5)[0]
+            wanted = torch.maximum(torch.maximum(gap, opening + torch.minimum(face[1], gap)), torch.zeros_like(gap))
+            drop = (wanted - gap) * jaw_weight
+            canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
+            angles = self.limits * torch.tanh(rotation / self.limits) * (math.pi / 180.0)
+            rot = _euler(torch, angles) @ rotation0
+            moved = (canon @ rot.transpose(0, 1)) * (face[0] * scale[0]) + face[2:5]
+            moved2 = moved[:, :2] + translation * face[0]
+            return src + pose_weight[:, None] * (moved2 - src)
+
+        def backward(self, disp, field_index, field_weight):
+            g, c = self.grid, self.cell
+            fwd = (disp[field_index] * field_weight[..., None]).sum(dim=1).reshape(1, g, g, 2)
+            fwd_img = fwd.permute(0, 3, 1, 2)
+            src = self.nodes[None] - fwd
+            offset = (c - 1) / 2.0
+            for _ in range(FIXED_POINT_STEPS - 1):
+                norm = ((src - offset) / c) * (2.0 / (g - 1)) - 1.0
+                sampled = F.grid_sample(fwd_img, norm, mode="bilinear", padding_mode="border", align_corners=True)
+                src = self.nodes[None] - sampled.permute(0, 2, 3, 1)
+            back = (src - self.nodes[None]).permute(0, 3, 1, 2)
+            up = F.interpolate(back, size=(self.crop_size, self.crop_size), mode="bilinear", align_corners=False)
+            pos = up.permute(0, 2, 3, 1) + self.pixels[None]
+            return pos * (2.0 / (self.crop_size - 1)) - 1.0
+
+        def forward(self, layer, plate, canon0, src, pose_weight, expr_map, lid_upper_sel,
+                    lid_lower_sel, lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face,
+                    rotation0, field_index, field_weight, rotation, translation, scale, expression,
+                    eyes_closed, mouth_open, overlay):
+            q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel,
+                            lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0,
+                            rotation, translation, scale, expression, eyes_closed, mouth_open)
+            grid = self.backward(q - src, field_index, field_weight)
+            img = layer.permute(2, 0, 1)[None]
+            warped = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
+            alpha = warped[3:4] * (1.0 / 255.0)
+            out = warped[:3] * alpha + plate.permute(2, 0, 1) * (1.0 - alpha)
+            ov = overlay.permute(2, 0, 1)
+            out = out * (1.0 - ov[3:4]) + ov[:3]
+            return out.permute(1, 2, 0)
+
+    return WarpGraph().eval()
+
+
+def _euler(torch, angles):
+    """``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` from radians (pitch, yaw, roll)."""
+    c, s = torch.cos(angles), torch.sin(angles)
+    one, zero = torch.ones_like(c[0]), torch.zeros_like(c[0])
+    rx = torch.stack([one, zero, zero, zero, c[0], -s[0], zero, s[0], c[0]]).reshape(3, 3)
+    ry = torch.stack([c[1], zero, s[1], zero, one, zero, -s[1], zero, c[1]]).reshape(3, 3)
+    rz = torch.stack([c[2], -s[2], zero, s[2], c[2], zero, zero, zero, one]).reshape(3, 3)
+    return rz @ ry @ rx
