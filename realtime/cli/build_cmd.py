@@ -35,4 +35,4 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in result.summary_lines():
         print(line)
-    return 0
+    return 0 if result.ok else 1

@@ -1,0 +1,212 @@
+"""ExportSpec → ONNX file, cached in the user cache directory.
+
+The cache key covers everything that changes the graph: the spec's name, its
+input names/shapes/dtypes, output names, opset, metadata (engines put weight
+hashes and graph versions there), the source file that builds the module, and
+the vivicam version. Files are written atomically with a JSON sidecar holding
+the key and the SHA-256 of the ONNX bytes, so a stale or truncated file is
+re-exported, never used.
+
+FP16 graphs for TensorRT are derived from the FP32 export
+(:func:`export_fp16`): both TensorRT for RTX and TensorRT 11 build only
+*strongly typed* networks, where precision comes from the graph's own tensor
+types rather than from a builder flag, so one FP16 ONNX serves every flavour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vivicam.engines.build.spec import ExportSpec
+from vivicam.paths import atomic_write, cache_dir
+
+log = logging.getLogger(__name__)
+
+EXPORTER = "torch.onnx-legacy"  # TorchScript-based exporter (dynamo=False): fixed shapes, mature op coverage
+
+
+def _source_digest(spec: ExportSpec) -> str:
+    """Hash of the file that defines ``make_module`` (edits to the graph code
+    there invalidate the cache without anyone bumping a version)."""
+    try:
+        path = inspect.getsourcefile(spec.make_module)
+        if path:
+            return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):
+        pass
+    return "unknown"
+
+
+def input_signature(inputs: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    return {name: [list(np.shape(arr)), str(np.asarray(arr).dtype)] for name, arr in inputs.items()}
+
+
+def export_key(spec: ExportSpec, inputs: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The fields the ONNX cache is keyed by (JSON-serialisable)."""
+    from vivicam import __version__
+
+    inputs = spec.make_inputs() if inputs is None else inputs
+    return {
+        "name": spec.name,
+        "inputs": input_signature(inputs),
+        "outputs": list(spec.output_names),
+        "opset": int(spec.opset),
+        "metadata": {str(k): str(v) for k, v in sorted(spec.metadata.items())},
+        "source": _source_digest(spec),
+        "vivicam": __version__,
+        "exporter": EXPORTER,
+    }
+
+
+def digest(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def cached_file_valid(path: Path, key: dict[str, Any]) -> bool:
+    """True when ``path`` exists, its sidecar names ``key`` and the bytes hash matches."""
+    side = _sidecar(path)
+    if not path.is_file() or not side.is_file():
+        return False
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return False
+    if meta.get("key") != key:
+        return False
+    if meta.get("size") != path.stat().st_size or meta.get("sha256") != file_sha256(path):
+        log.warning("cached %s is corrupt (size or hash mismatch); rebuilding", path.name)
+        return False
+    return True
+
+
+def write_cached(path: Path, data: bytes, key: dict[str, Any]) -> None:
+    atomic_write(path, data)
+    meta = {"key": key, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write(_sidecar(path), json.dumps(meta, indent=1, sort_keys=True).encode())
+
+
+def onnx_path(spec: ExportSpec, out_dir: Path | None = None, *, suffix: str = "") -> Path:
+    """Where the export of ``spec`` lives (``<cache>/onnx/<name>-<key><suffix>.onnx``)."""
+    folder = Path(out_dir) if out_dir is not None else cache_dir("onnx")
+    return folder / f"{spec.name}-{digest(export_key(spec))}{suffix}.onnx"
+
+
+def _to_tensors(torch: Any, inputs: dict[str, np.ndarray]) -> tuple[Any, ...]:
+    return tuple(torch.from_numpy(np.ascontiguousarray(arr)) for arr in inputs.values())
+
+
+def export_onnx(spec: ExportSpec, out_dir: Path | None = None, *, force: bool = False) -> Path:
+    """The FP32 ONNX file of ``spec`` (exported on first use, then cached).
+
+    Graph inputs and outputs carry exactly ``spec.input_names`` and
+    ``spec.output_names``, with the fixed shapes of ``spec.make_inputs()``.
+    """
+    from vivicam.optional import require
+
+    inputs = spec.make_inputs()
+    key = export_key(spec, inputs)
+    folder = Path(out_dir) if out_dir is not None else cache_dir("onnx")
+    path = folder / f"{spec.name}-{digest(key)}.onnx"
+    if not force and cached_file_valid(path, key):
+        return path
+    torch = require("torch", "exporting engine graphs to ONNX")
+    onnx = require("onnx", "exporting engine graphs to ONNX")
+    log.info("exporting %s to ONNX (opset %d)", spec.name, spec.opset)
+    module = spec.make_module()
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            _to_tensors(torch, inputs),
+            buf,
+            input_names=list(inputs),
+            output_names=list(spec.output_names),
+            opset_version=int(spec.opset),
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    model = onnx.load_from_string(buf.getvalue())
+    _check_io_names(model, list(inputs), list(spec.output_names), spec.name)
+    for field, value in (("vivicam_spec", spec.name), ("vivicam_key", digest(key))):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = field, value
+    onnx.checker.check_model(model)
+    write_cached(path, model.SerializeToString(), key)
+    return path
+
+
+def _check_io_names(model: Any, inputs: list[str], outputs: list[str], name: str) -> None:
+    got_in = [i.name for i in model.graph.input]
+    got_out = [o.name for o in model.graph.output]
+    # constant-folded inputs disappear from the graph; every graph input must be a spec input
+    if not set(got_in) <= set(inputs) or got_out != outputs:
+        raise ValueError(
+            f"ONNX export of {name} has inputs {got_in} and outputs {got_out}; "
+            f"the spec says {inputs} and {outputs}"
+        )
+
+
+def _fp32_nodes(model: Any, patterns: tuple[str, ...]) -> list[str]:
+    """Names of nodes whose name or op type contains one of ``patterns``."""
+    names = []
+    for node in model.graph.node:
+        if any(p and (p in node.name or p == node.op_type) for p in patterns):
+            names.append(node.name)
+    return names
+
+
+def export_fp16(spec: ExportSpec, out_dir: Path | None = None, *, force: bool = False) -> Path:
+    """Mixed-precision ONNX: FP16 weights and activations, FP32 graph inputs and
+    outputs, and the nodes named by ``spec.fp32_layers`` (name substrings or op
+    types) kept in FP32 behind Cast nodes. Derived from (and keyed by) the FP32 export."""
+    from vivicam.optional import require
+
+    fp32_path = export_onnx(spec, out_dir, force=force)
+    key = {
+        "from": file_sha256(fp32_path),
+        "fp32_layers": list(spec.fp32_layers),
+        "converter": "onnxconverter-common",
+    }
+    path = fp32_path.with_name(fp32_path.stem + "-fp16.onnx")
+    if not force and cached_file_valid(path, key):
+        return path
+    onnx = require("onnx", "FP16 graphs")
+    float16 = require("onnxconverter_common.float16", "FP16 graphs for TensorRT")
+    model = onnx.load(str(fp32_path))
+    blocked = _fp32_nodes(model, tuple(spec.fp32_layers))
+    log.info("converting %s to FP16 (%d nodes kept FP32)", spec.name, len(blocked))
+    converted = float16.convert_float_to_float16(
+        model, keep_io_types=True, node_block_list=blocked, disable_shape_infer=False
+    )
+    onnx.checker.check_model(converted)
+    write_cached(path, converted.SerializeToString(), key)
+    return path
+
+
+def graph_for(spec: ExportSpec, precision: str, out_dir: Path | None = None, *, force: bool = False) -> Path:
+    """The ONNX file to build or run for ``precision`` ("fp16" or "fp32")."""
+    if precision == "fp16":
+        return export_fp16(spec, out_dir, force=force)
+    if precision == "fp32":
+        return export_onnx(spec, out_dir, force=force)
+    raise ValueError(f"unknown precision '{precision}'; choose fp16 or fp32")
