@@ -184,3 +184,30 @@ def test_every_human_portrait_has_one_face_and_the_dog_none(testdata) -> None:
         assert lm[mesh.FOREHEAD, 1] < lm[mesh.CHIN, 1], name
     with pytest.raises(NoFaceError, match="no face found"):
         find_avatar_face(_load(testdata / "portraits" / "s30.jpg"))
+
+
+def test_tracker_survives_tiny_frames_and_size_changes(astronaut: np.ndarray) -> None:
+    with MediaPipeTracker() as tracker:
+        assert tracker.track(np.zeros((0, 0, 3), np.uint8)) is None
+        assert tracker.track(np.zeros((5, 400, 3), np.uint8)) is None
+        for size in ((640, 480), (320, 240), (1280, 720)):
+            found = tracker.track(cv2.resize(astronaut, size))
+            assert found is not None and found.image_size == size
+
+
+def test_tracker_restarts_after_a_mediapipe_failure(astronaut: np.ndarray) -> None:
+    tracker = MediaPipeTracker()
+    try:
+
+        class Broken:
+            def process(self, image):
+                raise RuntimeError("CalculatorGraph::Run() failed\nmore text")
+
+            def close(self):
+                raise RuntimeError("CalculatorGraph::Run() failed")
+
+        tracker._mesh = Broken()
+        assert tracker.track(astronaut) is None  # the failure is a lost frame, not a crash
+        assert tracker.track(astronaut) is not None  # and the next frame is tracked again
+    finally:
+        tracker.close()

@@ -18,6 +18,8 @@ from vivicam.types import NUM_LANDMARKS, Landmarks
 
 log = logging.getLogger(__name__)
 
+MIN_SIDE = 16  # px; smaller images are answered "no face" without asking MediaPipe
+
 
 def _quiet_mediapipe_logs() -> None:
     # MediaPipe's C++ side (glog/absl) writes INFO/WARNING lines to stderr on
@@ -72,16 +74,20 @@ class MediaPipeTracker:
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in 0..1, got {min_confidence}")
         _quiet_mediapipe_logs()
-        from mediapipe.python.solutions import face_mesh  # heavy import, done once here
-
         self.static_image = static_image
         self.max_faces = max_faces
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=static_image,
-            max_num_faces=max_faces,
+        self.min_confidence = min_confidence
+        self._mesh = self._new_graph()
+
+    def _new_graph(self):
+        from mediapipe.python.solutions import face_mesh
+
+        return face_mesh.FaceMesh(
+            static_image_mode=self.static_image,
+            max_num_faces=self.max_faces,
             refine_landmarks=True,
-            min_detection_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
+            min_detection_confidence=self.min_confidence,
+            min_tracking_confidence=self.min_confidence,
         )
 
     def track_all(self, image: np.ndarray) -> list[Landmarks]:
@@ -90,7 +96,16 @@ class MediaPipeTracker:
             raise RuntimeError("tracker is closed")
         image = _as_rgb_uint8(image)
         height, width = image.shape[:2]
-        result = self._mesh.process(image)
+        if min(height, width) < MIN_SIDE:
+            return []  # nothing a face could be found in (and MediaPipe's graph fails on it)
+        try:
+            result = self._mesh.process(image)
+        except RuntimeError as exc:
+            # A failed MediaPipe graph stays failed: start a fresh one so a
+            # live loop keeps tracking on the next frame.
+            log.warning("face tracker failed (%s); restarting it", str(exc).splitlines()[0])
+            self._restart()
+            return []
         faces = result.multi_face_landmarks or []
         found = []
         for face in faces:
@@ -105,10 +120,17 @@ class MediaPipeTracker:
         faces = self.track_all(image)
         return faces[0] if faces else None
 
+    def _restart(self) -> None:
+        self.close()
+        self._mesh = self._new_graph()
+
     def close(self) -> None:
         if self._mesh is not None:
-            self._mesh.close()
-            self._mesh = None
+            mesh, self._mesh = self._mesh, None
+            try:
+                mesh.close()
+            except RuntimeError:  # a graph that failed earlier reports it again on close
+                pass
 
     def __enter__(self) -> "MediaPipeTracker":
         return self
