@@ -1,0 +1,2 @@
+"""Neutral-face calibration, motion estimation and retargeting, smoothing,
+profiles, procedural idle motion, and the face geometry they share."""

@@ -39,8 +39,10 @@ class OneEuroFilter:
     """Element-wise One-Euro filter over arrays of any fixed shape.
 
     ``f(x, t_s)`` returns the filtered array (float64 copy of ``x``'s shape).
-    The first call returns ``x`` unchanged; a call with a time that does not
-    advance returns the previous output; ``reset()`` forgets the past.
+    The first call returns ``x`` unchanged; a call at the same time as the
+    previous one returns the previous output; time going backwards (a looping
+    video, a restarted clock) restarts the filter at ``x``; ``reset()``
+    forgets the past.
     """
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0) -> None:
@@ -58,7 +60,7 @@ class OneEuroFilter:
 
     def __call__(self, x: np.ndarray, t_s: float) -> np.ndarray:
         x = np.array(x, dtype=np.float64)  # a copy: callers may reuse their buffer
-        if self._x is None or self._t is None or self._dx is None:
+        if self._x is None or self._t is None or self._dx is None or float(t_s) < self._t:
             self._x, self._dx, self._t = x, np.zeros_like(x), float(t_s)
             return x.copy()
         if x.shape != self._x.shape:

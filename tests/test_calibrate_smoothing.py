@@ -36,12 +36,15 @@ def test_a_fast_move_is_followed_with_little_lag_when_beta_is_set() -> None:
     assert abs(adaptive[-1] - 30.0) < 0.5  # and it settles on the target
 
 
-def test_first_call_passes_through_and_time_that_does_not_advance_repeats() -> None:
+def test_first_call_passes_through_and_the_clock_is_handled() -> None:
     f = OneEuroFilter()
     x = np.array([1.0, 2.0])
     np.testing.assert_array_equal(f(x, 0.0), x)
     y = f(np.array([3.0, 3.0]), 0.1)
     np.testing.assert_array_equal(f(np.array([100.0, 100.0]), 0.1), y)
+    # a clock that jumps back (a looping video) restarts the filter instead of freezing it
+    np.testing.assert_array_equal(f(np.array([5.0, 6.0]), 0.0), [5.0, 6.0])
+    assert np.all(f(np.array([6.0, 7.0]), 1 / FPS) > [5.0, 6.0])
 
 
 def test_output_is_a_copy_and_reset_forgets() -> None:

@@ -1,0 +1,2 @@
+"""Face tracking: MediaPipe face mesh for live frames (``mediapipe_tracker``)
+and face finding on avatar photos (``detect``)."""
