@@ -198,6 +198,7 @@ class LiveLoop:
         self._commands: queue.Queue[Any] = queue.Queue()
         self._in = NewestQueue(config.capture_queue, lambda: self.stats.drop("capture"))
         self._out = NewestQueue(config.output_queue, lambda: self.stats.drop("output"))
+        self._to_preview = NewestQueue(1)  # the preview skips frames rather than slow the output
         self._max_frames: int | None = None
         self._errors_logged = 0
         self._preparing: threading.Thread | None = None
@@ -236,8 +237,13 @@ class LiveLoop:
             t.start()
         deadline = None if duration_s is None else time.monotonic() + duration_s
         try:
+            # The preview window lives on this (the main) thread: macOS and Qt
+            # want GUI calls there. Without a preview this only waits.
             while threads[2].is_alive():
-                threads[2].join(timeout=0.1)
+                if self.preview is not None:
+                    self._show_preview()
+                else:
+                    threads[2].join(timeout=0.1)
                 if deadline is not None and time.monotonic() >= deadline:
                     self.stop()
         except KeyboardInterrupt:
@@ -348,13 +354,22 @@ class LiveLoop:
                     self.stats.count("sink errors")
                     self._log_error(type(sink).__name__, exc)
         self.stats.frame_out(out.t_capture_ns)
-        if self.preview is None:
-            return
+        if self.preview is not None:
+            self._to_preview.put(out)
+
+    def _show_preview(self) -> None:
+        """Show the newest output (overlay drawn here, on the preview only) and
+        read the window's keys; called on the main thread."""
         try:
-            shown = self._overlay(out) if (self.show_overlay or out.passthrough) else out.image
-            self.preview.write(shown, out.frame)
+            out = self._to_preview.get(timeout=0.02)
+        except queue.Empty:
+            out = None
+        try:
+            if out is not None:
+                shown = self._overlay(out) if (self.show_overlay or out.passthrough) else out.image
+                self.preview.write(shown, out.frame)
             self.key(self.preview.poll_key())
-        except Exception as exc:
+        except Exception as exc:  # a broken window never stops the loop
             self.stats.count("preview errors")
             self._log_error("preview", exc)
 
