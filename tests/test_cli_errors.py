@@ -183,3 +183,17 @@ def test_a_bad_size_is_a_usage_error(capsys) -> None:
         main(["demo", "--size", "big"])
     assert exc.value.code == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_run_without_a_virtual_camera_backend_says_what_to_install(files, capsys, monkeypatch) -> None:
+    import pyvirtualcam
+
+    class NoBackend:
+        def __init__(self, *args, **kwargs) -> None:
+            raise RuntimeError("no backend on this test machine")
+
+    # whatever this machine has, pretend no virtual camera can be opened
+    monkeypatch.setattr(pyvirtualcam, "Camera", NoBackend)
+    rc, err = cli(capsys, "run", "--avatar", files["portrait"], "--camera", "idle", "--no-preview",
+                  "--seconds", "1")
+    assert_error(rc, err, 3, "virtual camera", "--no-virtual-camera")
