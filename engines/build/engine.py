@@ -60,7 +60,9 @@ class BuildResult:
         for name, plan in self.plans.items():
             verb = f"built in {plan.seconds:.0f} s" if plan.built else "cached"
             lines.append(f"plan {name} ({self.precision}, {plan.tensorrt.label}, {plan.gpu.name}): {verb} → {plan.path}")
-        lines.append(("all within tolerance" if self.ok else "SOME OUTPUTS OUT OF TOLERANCE") + f" ({self.seconds:.0f} s)")
+        if self.parity:
+            verdict = "all within tolerance" if self.ok else "SOME OUTPUTS OUT OF TOLERANCE"
+            lines.append(f"{verdict} ({self.seconds:.0f} s)")
         return lines
 
 
