@@ -152,69 +152,29 @@ def _paste_back_simple(state: Any, crop: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def make_estimator(first: Landmarks, fps: float) -> Any:
-    """The live pipeline's motion stage, calibrated on ``first`` (the avatar IS
-    the first frame, so its face is the neutral)."""
-    return _GeometryMotion(first)
+def make_estimator(first: Landmarks) -> Any:
+    """The live pipeline's motion stage (default config, smoothing included),
+    with the neutral face taken from ``first``: the avatar IS the first frame,
+    so its face is the neutral, given directly instead of calibrating over a
+    second of video."""
+    from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.calibrate.neutral import Neutral
 
-
-class _GeometryMotion:
-    """Fallback motion (no smoothing): pose and canonical expression deltas
-    relative to the first frame, straight from the geometry module."""
-
-    def __init__(self, first: Landmarks) -> None:
-        from vivicam.calibrate import geometry
-
-        self._g = geometry
-        self._pose0 = geometry.face_pose(first.points)
-        self._canon0 = geometry.to_canonical(first.points, self._pose0)
-        self._last = Motion.neutral()
-
-    def update(self, landmarks: Landmarks | None, t_s: float) -> Motion:
-        if landmarks is None:
-            return self._last
-        g, p0 = self._g, self._pose0
-        pose = g.face_pose(landmarks.points)
-        self._last = Motion(
-            rotation=g.euler_from_matrix(g.relative_rotation(pose.rotation, p0.rotation)),
-            translation=(pose.center[:2] - p0.center[:2]) / p0.size,
-            scale=pose.size / p0.size,
-            expression=g.to_canonical(landmarks.points, pose) - self._canon0,
-        )
-        return self._last
+    return MotionEstimator(neutral=Neutral.from_points(first.points, first.image_size))
 
 
 def motion_signals(points: np.ndarray) -> dict[str, np.ndarray]:
     """(N, 478, 3) landmarks (NaN = lost) → per-frame mouth gap, eye openness
     (mean of both eyes) and head angles relative to the first tracked frame."""
-    mouth_gap, eye_openness = _feature_functions()
+    from vivicam.calibrate import features
+
     n = points.shape[0]
     mouth, eyes = np.full(n, np.nan), np.full(n, np.nan)
     for i in range(n):
         if np.isfinite(points[i]).all():
-            mouth[i] = mouth_gap(points[i])
-            eyes[i] = float(np.mean(eye_openness(points[i])))
+            mouth[i] = features.mouth_gap(points[i])
+            eyes[i] = float(np.mean(features.eye_openness(points[i])))
     return {"mouth": mouth, "eyes": eyes, "angles": metrics.head_angles(points)}
-
-
-def _feature_functions() -> tuple[Any, Any]:
-    try:
-        from vivicam.calibrate import features
-    except ImportError:  # TEMP until T's features module lands
-        from vivicam.calibrate import mesh
-
-        def mouth_gap(p: np.ndarray) -> float:
-            size = np.linalg.norm(p[mesh.EYE_OUTER_RIGHT] - p[mesh.EYE_OUTER_LEFT])
-            return float(np.linalg.norm(p[13] - p[14]) / size)
-
-        def eye_openness(p: np.ndarray) -> np.ndarray:
-            return np.array([
-                np.linalg.norm(p[u] - p[lo]) / np.linalg.norm(p[a] - p[b])
-                for u, lo, (a, b) in zip(mesh.LID_UPPER, mesh.LID_LOWER, mesh.EYE_CORNERS)
-            ])
-
-        return mouth_gap, eye_openness
-    return features.mouth_gap, features.eye_openness
 
 
 # --------------------------------------------------------------------------- one clip
@@ -258,7 +218,7 @@ def evaluate_clip(
         _Method("static", StaticPhoto(), StaticPhoto().prepare(first, first_lm.points)),
         _Method("pose-only", PoseOnlyWarp(), PoseOnlyWarp().prepare(first, first_lm.points), MediaPipeTracker()),
     ]
-    estimator = make_estimator(first_lm, fps)
+    estimator = make_estimator(first_lm)
     driver_points: list[np.ndarray | None] = []
     driver_tiles: list[np.ndarray] = []
     try:
@@ -406,33 +366,54 @@ def cross_sheet(
     columns: int = SHEET_COLUMNS,
 ) -> np.ndarray:
     """A portrait driven by a clip: driver face | output around the avatar's
-    face, every Nth frame (driver landmarks precomputed, (N, 478, 3))."""
+    face, for the neutral frame, the driver's widest mouth, most closed eyes
+    and largest head turn, and evenly spaced frames between (driver landmarks
+    precomputed, (N, 478, 3), NaN where lost)."""
+    if not np.isfinite(driver[0]).all():
+        raise NoFaceError(f"no face on the first frame of {driver_clip.name}")
     photo = load_portrait(portrait)
     state = engine.prepare(photo)
     fps, _ = probe(driver_clip)
-    n = driver.shape[0]
-    sampled = contact_sheet.sample_indices(n, columns - 1)
-    first_points = driver[0]
-    estimator = make_estimator(Landmarks(first_points.astype(np.float32), (1, 1)), fps)
+    picks = _cross_columns(driver, columns)
     view = _crop_region(state)
-    driver_tiles, output_tiles = [], []
-    for i, frame in enumerate(read_frames(driver_clip, n)):
-        if i == 0:
-            box = metrics.face_box(first_points, (frame.shape[1], frame.shape[0]), scale=FACE_BOX_SCALE)
-        pts = driver[i]
-        lm = Landmarks(pts.astype(np.float32), (frame.shape[1], frame.shape[0])) if np.isfinite(pts).all() else None
+    estimator = None
+    tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i, frame in enumerate(read_frames(driver_clip, driver.shape[0])):
+        size = (frame.shape[1], frame.shape[0])
+        lm = Landmarks(driver[i].astype(np.float32), size) if np.isfinite(driver[i]).all() else None
+        if estimator is None:
+            estimator = make_estimator(lm)
+            box = metrics.face_box(driver[0], size, scale=FACE_BOX_SCALE)
         motion = estimator.update(lm, i / fps)
-        if i == 0 or i in sampled:
+        if i in picks:
             out = paste_back(state, np.asarray(engine.render(state, motion)))
-            driver_tiles.append(box.crop(frame))
-            output_tiles.append(view.crop(out))
-    labels = ["frame 0 (neutral)"] + [f"frame {i}" for i in sampled]
+            tiles[i] = (box.crop(frame), view.crop(out))
+    order = sorted(tiles)
     return contact_sheet.make_sheet(
-        [driver_tiles, output_tiles],
+        [[tiles[i][0] for i in order], [tiles[i][1] for i in order]],
         row_labels=[driver_clip.stem, portrait.stem],
-        col_labels=labels,
-        title=f"{portrait.stem} driven by {driver_clip.stem} ({engine_name})",
+        col_labels=[f"{i} {picks[i]}".strip() for i in order],
+        title=f"{portrait.stem} driven by {driver_clip.stem} ({engine_name}); column = driver frame",
     )
+
+
+def _cross_columns(driver: np.ndarray, columns: int) -> dict[int, str]:
+    """Frame index → caption: 0 (neutral), the extremes, then evenly spaced."""
+    sig = motion_signals(driver)
+    picks = {0: "neutral"}
+    for name, values in (
+        ("mouth open", sig["mouth"]),
+        ("eyes shut", -sig["eyes"]),
+        ("head turn", np.abs(sig["angles"]).max(axis=1)),
+    ):
+        if np.isfinite(values).any():
+            picks.setdefault(int(np.nanargmax(values)), name)
+    for i in contact_sheet.sample_indices(driver.shape[0], columns + 2):
+        if len(picks) >= columns:
+            break
+        if all(abs(i - j) > 2 for j in picks):
+            picks[i] = ""
+    return picks
 
 
 def _crop_region(state: Any) -> metrics.Box:
@@ -542,7 +523,7 @@ def run(
         "config": {
             "frames_cap": frames, "face_box_scale": FACE_BOX_SCALE, "psnr_cap_db": metrics.PSNR_CAP_DB,
             "still_speed": STILL_SPEED, "still_min_frames": STILL_MIN_FRAMES, "thresholds": vars(Thresholds()),
-            "motion": type(make_estimator(_neutral_probe(), 30.0)).__name__,
+            "motion": "MotionEstimator(default MotionConfig, neutral = first frame)",
         },
         "seconds": time.perf_counter() - started,
         "clips": results,
@@ -551,13 +532,6 @@ def run(
     }
     (out_dir / "quality.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
     return report
-
-
-def _neutral_probe() -> Landmarks:
-    from vivicam.calibrate import geometry  # noqa: F401  (a plausible face for naming the estimator)
-
-    rng = np.random.default_rng(0)
-    return Landmarks(rng.uniform(0, 100, (478, 3)).astype(np.float32), (100, 100))
 
 
 def track_clip(path: Path, frames: int | None) -> np.ndarray:
