@@ -7,7 +7,6 @@ Conventions are those of ``vivicam.types.Motion`` (read its docstring).
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np

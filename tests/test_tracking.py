@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 
 from vivicam.calibrate import mesh
-from vivicam.errors import NoFaceError
+from vivicam.errors import InputError, NoFaceError
 from vivicam.realtime.protocols import Tracker
 from vivicam.realtime.tracking.detect import AvatarFace, find_avatar_face, find_faces
 from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
@@ -161,7 +161,7 @@ def test_find_avatar_face_refuses_a_tiny_face(astronaut: np.ndarray) -> None:
 
 
 def test_find_avatar_face_rejects_a_bad_array() -> None:
-    with pytest.raises(NoFaceError.__mro__[1]):  # InputError
+    with pytest.raises(InputError, match="expected an RGB photo"):
         find_avatar_face(np.zeros((100, 100), np.uint8))
 
 
