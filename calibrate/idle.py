@@ -63,7 +63,7 @@ class IdleMotion:
             end = min(t + rng.uniform(1.5, 4.0), PERIOD_S)
             while t < end:
                 d = rng.uniform(0.12, 0.28)
-                rows.append((t, d, rng.uniform(0.12, 0.5)))
+                rows.append((t, d, rng.uniform(0.08, 0.35)))  # real talk: gap up to ~0.2 face sizes
                 t += d
             t += rng.uniform(0.3, 1.2)  # a pause between phrases
         return np.array(rows)
