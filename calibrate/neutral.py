@@ -8,6 +8,7 @@ neutral). ``save_profile``/``load_profile`` keep it as a small JSON file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -239,9 +240,15 @@ def save_profile(path: str | Path, neutral: Neutral, config: MotionConfig | None
         "neutral": neutral.to_dict(),
         "config": config.to_dict() if config is not None else None,
     }
+    # Written beside the target and renamed over it, so an interrupted save
+    # never leaves a half-written profile behind.
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+        tmp.replace(path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write the profile {path}: {exc.strerror or exc}") from exc
     return path
 
