@@ -1,0 +1,220 @@
+"""The liveportrait engine with random weights in the official layout: the
+pictures are noise, the plumbing is real (crop, per-avatar state, driver and
+idle motion, stitching, retargeting, rendering, the CLI end to end)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from vivicam.engines.liveportrait import keypoints as kpm  # noqa: E402
+from vivicam.engines.liveportrait import pipeline as lp  # noqa: E402
+from vivicam.engines.liveportrait.engine import LivePortraitAvatar, LivePortraitEngine  # noqa: E402
+from vivicam.errors import InputError, WeightsError  # noqa: E402
+from vivicam.types import DriverFrame, Motion  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="module")
+def engine(lp_random_weights):
+    return LivePortraitEngine(weights=lp_random_weights, backend="cpu")
+
+
+@pytest.fixture(scope="module")
+def avatar(engine, astronaut):
+    return engine.prepare(astronaut)
+
+
+@pytest.fixture(scope="module")
+def astronaut_driver(astronaut):
+    from vivicam.realtime.tracking.detect import find_avatar_face
+
+    return DriverFrame(astronaut, find_avatar_face(astronaut).landmarks)
+
+
+def _shifted_driver(image, dx, dy):
+    """The astronaut moved (dx, dy) px, with landmarks tracked on it."""
+    import cv2
+
+    from vivicam.realtime.tracking.detect import find_avatar_face
+
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(image, matrix, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    return DriverFrame(moved, find_avatar_face(moved).landmarks)
+
+
+# ------------------------------------------------------------------ errors
+
+def test_weights_are_required():
+    with pytest.raises(WeightsError) as err:
+        LivePortraitEngine()
+    assert str(err.value) == (
+        "the liveportrait engine needs --weights DIR (the folder with the official LivePortrait checkpoints)"
+    )
+
+
+def test_missing_and_wrong_weights_folders_are_reported(tmp_path):
+    with pytest.raises(WeightsError, match="does not exist"):
+        LivePortraitEngine(weights=tmp_path / "nope")
+    with pytest.raises(WeightsError, match="base_models"):
+        LivePortraitEngine(weights=tmp_path)
+
+
+def test_bad_options_are_input_errors(lp_random_weights):
+    with pytest.raises(InputError, match="backend"):
+        LivePortraitEngine(weights=lp_random_weights, backend="metal")
+    with pytest.raises(InputError, match="precision"):
+        LivePortraitEngine(weights=lp_random_weights, precision="int4")
+
+
+def test_registered_under_its_name_and_wants_driver_frames(lp_random_weights):
+    from vivicam.engines.registry import create_engine
+
+    eng = create_engine("liveportrait", weights=lp_random_weights, backend="cpu")
+    assert isinstance(eng, LivePortraitEngine)
+    assert eng.name == "liveportrait" and eng.wants_driver_frames
+    assert set(eng.backends) == {"cpu", "onnxruntime", "tensorrt"}
+
+
+def test_photo_without_a_face_is_a_no_face_error(engine):
+    from vivicam.errors import NoFaceError
+
+    with pytest.raises(NoFaceError):
+        engine.prepare(np.full((300, 300, 3), 120, np.uint8))
+
+
+# ------------------------------------------------------------------ prepare
+
+def test_prepare_crops_the_face_axis_aligned(avatar, astronaut):
+    from vivicam.realtime.tracking.detect import find_avatar_face
+
+    assert isinstance(avatar, LivePortraitAvatar)
+    m = avatar.crop_matrix
+    assert m.shape == (2, 3) and m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] == pytest.approx(m[1, 1])
+    points = find_avatar_face(astronaut).landmarks.points[:, :2]
+    in_crop = points @ m[:, :2].T + m[:, 2]
+    # The whole face is inside the crop, around its middle (2.3× the face size).
+    assert in_crop.min() > 0.15 * avatar.crop_size and in_crop.max() < 0.85 * avatar.crop_size
+    mask = avatar.paste_mask
+    assert mask.shape == (512, 512) and mask.dtype == np.float32
+    assert mask[256, 256] == 1.0 and mask[0, 256] < 0.01 and mask[256, 0] < 0.01
+    src = avatar.source
+    assert tuple(src.feature.shape) == (1, 32, 16, 64, 64)
+    assert src.keypoints.shape == (1, 21, 3) and np.isfinite(src.keypoints).all()
+    assert 0.1 < src.eye_ratios.min() and src.eye_ratios.max() < 0.6  # open eyes
+
+
+# ------------------------------------------------------------------ motion
+
+def _plain(engine):
+    return {"stitching": False, "retarget_eyes": False, "retarget_lips": False}
+
+
+def _photo_keypoints(src):
+    # With no motion the avatar stays as in its photo; an open source mouth
+    # gets the original's "normalise lip" closing offset.
+    return src.keypoints + (src.lip_close_delta if src.lip_close_delta is not None else 0)
+
+
+def test_neutral_motion_keeps_the_photo_pose(engine, avatar):
+    kp = lp.posed_keypoints(engine._nets, avatar.source, Motion.neutral(), **_plain(engine))
+    np.testing.assert_allclose(kp, avatar.source.keypoints, atol=1e-5)
+
+
+def test_driver_at_its_neutral_keeps_the_photo_pose(engine, avatar, astronaut_driver):
+    reading = lp.read_driver(engine._nets, astronaut_driver.image, astronaut_driver.landmarks.points)
+    kp = lp.driven_keypoints(engine._nets, avatar.source, reading, reading, **_plain(engine))
+    np.testing.assert_allclose(kp, _photo_keypoints(avatar.source), atol=1e-5)
+
+
+def test_head_motion_moves_the_keypoints_rigidly(engine, avatar):
+    src = avatar.source
+    turned = lp.posed_keypoints(engine._nets, src, Motion(rotation=np.array([0, 25, 0], np.float32)), **_plain(engine))
+    moved = lp.posed_keypoints(engine._nets, src, Motion(translation=np.array([0.5, 0], np.float32)), **_plain(engine))
+    # Translation by half a face size moves every keypoint right by the same amount.
+    shift = moved - src.keypoints
+    assert np.allclose(shift[..., 0], 0.5 * src.face_size, atol=1e-5) and np.allclose(shift[..., 1:], 0, atol=1e-5)
+    # A yaw turn changes x and z but not y (the expression term is not rotated).
+    expected = kpm.compose_keypoints(
+        src.info.canonical, kpm.rotation_matrix([0], [25], [0]) @ src.info.rotation, src.info.exp, src.info.scale, src.info.t
+    )
+    np.testing.assert_allclose(turned, expected, atol=1e-5)
+    assert np.abs(turned - src.keypoints).max() > 0.01
+
+
+def test_eye_and_mouth_motion_drive_the_retargeting(engine, avatar):
+    src = avatar.source
+    flags = {"stitching": True, "retarget_eyes": True, "retarget_lips": True}
+    rest = lp.posed_keypoints(engine._nets, src, Motion.neutral(), **flags)
+    blink = lp.posed_keypoints(engine._nets, src, Motion(eyes_closed=np.ones(2, np.float32)), **flags)
+    talk = lp.posed_keypoints(engine._nets, src, Motion(mouth_open=1.0), **flags)
+    assert np.abs(blink - rest).max() > 1e-4 and np.abs(talk - rest).max() > 1e-4
+    assert not np.allclose(blink, talk)
+    again = lp.posed_keypoints(engine._nets, src, Motion(mouth_open=1.0), **flags)
+    np.testing.assert_array_equal(again, talk)  # deterministic
+
+
+def test_driver_motion_is_relative_to_the_cached_neutral(engine, avatar, astronaut, astronaut_driver, monkeypatch):
+    moved = _shifted_driver(astronaut, 0, 0)  # same picture, another frame object
+    calls = []
+    original = lp.read_driver
+    monkeypatch.setattr(lp, "read_driver", lambda *a: calls.append(1) or original(*a))
+    m1 = engine._driving_keypoints(avatar.source, Motion(driver=moved, driver_neutral=astronaut_driver))
+    m2 = engine._driving_keypoints(avatar.source, Motion(driver=moved, driver_neutral=astronaut_driver))
+    assert len(calls) == 3  # the neutral is read once, each driver frame once
+    np.testing.assert_array_equal(m1, m2)
+    flipped = DriverFrame(np.ascontiguousarray(astronaut[:, ::-1]), astronaut_driver.landmarks)
+    m3 = engine._driving_keypoints(avatar.source, Motion(driver=flipped, driver_neutral=astronaut_driver))
+    assert np.abs(m3 - m1).max() > 1e-4  # another driver face, other keypoints
+
+
+# ------------------------------------------------------------------ render
+
+@pytest.mark.slow
+def test_render_idle_and_driven_frames(engine, avatar, astronaut, astronaut_driver):
+    idle = engine.render(avatar, Motion(rotation=np.array([3, 8, 0], np.float32), mouth_open=0.4))
+    assert idle.shape == (512, 512, 3) and idle.dtype == np.uint8
+    assert idle.std() > 1.0  # a picture, not a constant
+    driven = engine.render(avatar, Motion(driver=_shifted_driver(astronaut, 12, -8), driver_neutral=astronaut_driver))
+    assert driven.shape == (512, 512, 3) and driven.dtype == np.uint8
+    assert not np.array_equal(idle, driven)
+    again = engine.render(avatar, Motion(rotation=np.array([3, 8, 0], np.float32), mouth_open=0.4))
+    np.testing.assert_array_equal(again, idle)
+
+
+@pytest.mark.slow
+def test_cli_render_end_to_end(lp_random_weights, astronaut, tmp_path):
+    av = pytest.importorskip("av")
+    from PIL import Image
+
+    from vivicam.realtime.cli.main import main
+    from vivicam.realtime.sources.video import probe_video
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(photo)
+    clip = tmp_path / "driving.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        small = np.ascontiguousarray(astronaut[::2, ::2])
+        for i in range(3):
+            frame = np.roll(small, 3 * i, axis=1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    out = tmp_path / "out.mp4"
+    code = main([
+        "render", "--engine", "liveportrait", "--backend", "cpu", "--weights", str(lp_random_weights),
+        "--avatar", str(photo), "--driving", str(clip), "-o", str(out), "--no-progress",
+    ])
+    assert code == 0
+    assert probe_video(out).frame_count == 3
