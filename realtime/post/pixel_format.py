@@ -30,22 +30,30 @@ def _as_float(img: Any, xp: Any) -> Any:
 def _luma(rgbf: Any, xp: Any) -> Any:
     """Y plane (float, integral values 16..235) from H×W×3 float RGB."""
     h, w = rgbf.shape[:2]
-    y = xp.matmul(rgbf.reshape(-1, 3), xp.asarray(_Y, dtype=xp.float32)).reshape(h, w)
+    y = scratch(xp, "yuv-y", (h * w,), xp.float32)
+    xp.matmul(rgbf.reshape(-1, 3), xp.asarray(_Y, dtype=xp.float32), out=y)
     y += 16.5  # offset + round half up
     xp.floor(y, out=y)
-    return y
+    return y.reshape(h, w)
 
 
 def _chroma(rgbf: Any, block_rows: int, xp: Any) -> tuple[Any, Any]:
-    """U and V planes (float, integral 16..240) averaged over ``block_rows``×2 blocks."""
+    """U and V planes (float, integral 16..240) averaged over ``block_rows``×2 blocks.
+
+    Rows are summed first (contiguous adds); then each row of the result is read
+    as pairs of horizontally adjacent pixels, six values, and one (6, 2) matrix
+    both sums the pair and applies the colour coefficients (small strided adds
+    are what NumPy does slowest)."""
     h, w = rgbf.shape[:2]
-    blocks = rgbf.reshape(h // block_rows, block_rows, w // 2, 2, 3)
-    total = blocks[:, 0, :, 0] + blocks[:, 0, :, 1]
     if block_rows == 2:
-        total += blocks[:, 1, :, 0]
-        total += blocks[:, 1, :, 1]
-    n = 2 * block_rows  # pixels per block
-    uv = xp.matmul(total.reshape(-1, 3), xp.asarray(_UV, dtype=xp.float32) / n)
+        pairs = rgbf.reshape(h // 2, 2, w * 3)
+        rows = scratch(xp, "yuv-rows", (h // 2, w * 3), xp.float32)
+        xp.add(pairs[:, 0], pairs[:, 1], out=rows)
+    else:
+        rows = rgbf.reshape(h, w * 3)
+    coeffs = xp.asarray(_UV, dtype=xp.float32) / (2 * block_rows)
+    uv = scratch(xp, "yuv-uv", ((h // block_rows) * (w // 2), 2), xp.float32)
+    xp.matmul(rows.reshape(-1, 6), xp.concatenate([coeffs, coeffs]), out=uv)
     uv += 128.5
     xp.floor(uv, out=uv)
     xp.clip(uv, 0.0, 255.0, out=uv)
