@@ -20,6 +20,12 @@ from vivicam.types import Landmarks, Motion
 
 __all__ = ["MotionConfig", "MotionEstimator", "soft_limit", "region_weights", "mirror_motion", "raw_motion"]
 
+# Largest per-point expression offset (face sizes) taken from the tracker. Real
+# faces stay below ~0.45 (a wide-open mouth on the test clips); a tracking
+# glitch (a hand over the face) can throw points much further, which would
+# tear a warp.
+MAX_EXPRESSION = 0.6
+
 _MIRROR = np.asarray(mesh.MIRROR)
 _FLIP_X = np.array([-1.0, 1.0, 1.0], np.float32)
 
@@ -91,6 +97,12 @@ def mirror_motion(motion: Motion) -> Motion:
         eyes_closed=motion.eyes_closed[::-1].copy(),
         gaze=motion.gaze * np.array([-1.0, 1.0], np.float32),
     )
+
+
+def _clamp_rows(vectors: np.ndarray, max_norm: float) -> np.ndarray:
+    """Shorten the rows longer than ``max_norm`` to that length."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors * np.minimum(1.0, max_norm / np.maximum(norms, 1e-12))
 
 
 def _smoothstep(x: float) -> float:
@@ -198,7 +210,7 @@ class MotionEstimator:
         f = self._filters
         rotation = f["rotation"](raw["rotation"], t_s)
         position = f["translation"](np.concatenate([raw["translation"], raw["scale"]]), t_s)
-        expression = f["expression"](raw["expression"], t_s)
+        expression = f["expression"](_clamp_rows(raw["expression"], MAX_EXPRESSION), t_s)
         eyes = f["eyes"](raw["eyes"], t_s)
         gaze = f["gaze"](raw["gaze"], t_s)
         mouth = float(f["mouth"](raw["mouth"], t_s)[0])

@@ -258,3 +258,12 @@ def test_tracker_noise_on_a_still_head_is_smoothed(face: np.ndarray) -> None:
         smooth_yaw.append(est.update(lm, i / FPS).rotation[1])
         raw_yaw.append(MotionEstimator(neutral=neutral).update(lm, 0.0).rotation[1])
     assert np.std(smooth_yaw[30:]) < 0.5 * np.std(raw_yaw[30:])
+
+
+def test_a_tracking_glitch_cannot_throw_points_across_the_face(face: np.ndarray) -> None:
+    glitch = face.copy()
+    size = features.face_size(face)
+    glitch[mesh.LIPS_OUTER[:5], 1] += 3.0 * size  # a few points flung three face sizes away
+    m = MotionEstimator(neutral=_neutral(face)).update(posed(glitch), 0.0)
+    assert np.linalg.norm(m.expression, axis=1).max() <= 0.6 + 1e-6
+    assert np.isfinite(m.expression).all()
