@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.idle import BLINK_S, IdleMotion
@@ -76,3 +77,17 @@ def test_talking_opens_the_mouth_in_syllables_with_lip_and_jaw_shapes() -> None:
     assert lower_lip[1] - upper_lip[1] > 0.5 * 0.6 * wide.mouth_open  # lips part by about the gap
     assert wide.expression[mesh.CHIN, 1] > 0.05  # the jaw drops
     assert np.abs(wide.expression[list(mesh.BROWS[0])]).max() < 0.02  # brows stay
+
+
+@pytest.mark.slow
+@pytest.mark.testdata
+def test_the_committed_patterns_are_what_the_generator_makes(testdata, tmp_path) -> None:
+    from vivicam.calibrate import make_patterns, patterns
+
+    out = tmp_path / "patterns_data.py"
+    make_patterns.write(make_patterns.fit(testdata), out)
+    namespace: dict = {}
+    exec(out.read_text(), namespace)  # our own generated file: plain string constants
+    committed = patterns._patterns()
+    for name, value in zip(("MOUTH_PER_GAP", "BLINK_LEFT", "BLINK_RIGHT"), committed):
+        np.testing.assert_allclose(patterns._decode(namespace[name]), value, atol=5e-3)
