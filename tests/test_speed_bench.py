@@ -1,0 +1,112 @@
+"""The speed benchmark's pieces on the CPU (a tiny graph and a tiny engine, so
+it stays fast) and the GPU check's behaviour without a GPU. No speed is asserted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_graph import tiny_spec  # noqa: E402
+
+from vivicam.benchmarks import gpu_check, speed  # noqa: E402
+from vivicam.engines.backends import probe  # noqa: E402
+from vivicam.engines.base import AvatarState  # noqa: E402
+
+
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VIVICAM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(None, "no CUDA device found"))
+    monkeypatch.setattr(probe, "probe_tensorrt", lambda: ())
+
+
+def test_stats_are_median_and_p95() -> None:
+    out = speed.stats_ms([0.001] * 19 + [0.1])
+    assert out["median"] == 1.0 and out["n"] == 20 and 1.0 < out["p95"] <= 100.0
+    assert speed.stats_ms([]) is None
+
+
+def test_graph_row_on_onnxruntime(no_gpu) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    row = speed.bench_graph(tiny_spec(), "onnxruntime", "fp32", repeat=3)
+    assert row["engine_ms"]["n"] == 3 and row["h2d_ms"] is None
+    assert row["within_tolerance"] and row["max_abs_vs_reference"] < 1e-4
+    assert row["providers"] == ["CPUExecutionProvider"]
+
+
+class _FlatEngine:
+    """Renders a grey crop; enough to time render → compose → host."""
+
+    name: ClassVar[str] = "flat"
+    backends: ClassVar[tuple[str, ...]] = ("cpu",)
+
+    def __init__(self, **_: object) -> None:
+        self.backend = "cpu"
+
+    def prepare(self, photo: np.ndarray) -> AvatarState:
+        matrix = np.array([[1.0, 0, -100], [0, 1.0, -100]], np.float32)
+        return AvatarState(photo, matrix, 128, np.ones((128, 128), np.float32))
+
+    def render(self, state: AvatarState, motion: object) -> np.ndarray:
+        return np.full((128, 128, 3), 128, np.uint8)
+
+
+def test_engine_row_times_every_stage(no_gpu, monkeypatch) -> None:
+    from vivicam.engines import registry
+
+    monkeypatch.setitem(registry._registered, "flat", _FlatEngine)  # registered for this test only
+    row = speed.bench_engine("flat", "cpu", "fp32", frames=4, weights=None)
+    for stage in ("render_ms", "post_ms", "d2h_ms", "frame_ms"):
+        assert row[stage]["n"] == 4
+    assert row["fps"] > 0 and row["resolved_backend"] == "cpu"
+
+
+def test_post_section_covers_compose_and_pixel_formats(no_gpu) -> None:
+    rows = speed.bench_post(repeat=2)
+    ops = {r["op"] for r in rows}
+    assert {r["xp"] for r in rows} == {"numpy"}
+    assert "compose 512 crop → 640×640" in ops and "to_pixel_format 1280×720 NV12" in ops
+
+
+def test_gpu_check_without_gpu_is_one_line_and_nonzero(no_gpu, capsys, tmp_path) -> None:
+    out = tmp_path / "gpu.json"
+    assert gpu_check.main(["--out", str(out)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["gpu_check: no usable NVIDIA GPU here (no CUDA device found); nothing checked"]
+    assert not out.exists()
+
+
+def test_gpu_check_with_gpu_but_no_tensorrt_names_the_extra(no_gpu, monkeypatch, capsys) -> None:
+    gpu = probe.GpuInfo("NVIDIA GeForce RTX 4070", "8.9", 12.0, "12.4", "12.2")
+    monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(gpu, ""))
+    assert gpu_check.main([]) == 3
+    assert "pip install 'vivicam[gpu]'" in capsys.readouterr().err
+
+
+def test_video_comparison_flags_different_or_missing_frames() -> None:
+    rng = np.random.default_rng(0)
+    a = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(5)]
+    near = [np.clip(f.astype(int) + rng.integers(-1, 2, f.shape), 0, 255).astype(np.uint8) for f in a]
+    assert gpu_check.compare_videos(a, near)["ok"]
+    assert not gpu_check.compare_videos(a, near[:4])["ok"]
+    far = [np.clip(f.astype(int) + 20, 0, 255).astype(np.uint8) for f in a]
+    result = gpu_check.compare_videos(a, far)
+    assert not result["ok"] and result["mean_abs_max"] > 10
+    json.dumps(result)
+
+
+def test_gpu_check_passes_only_when_the_preferred_flavour_is_clean(monkeypatch) -> None:
+    monkeypatch.setattr(probe, "probe_tensorrt", lambda: (probe.TensorRTInfo("tensorrt", "10.13"), probe.TensorRTInfo("tensorrt_rtx", "1.2")))
+    good = {"flavour": "tensorrt", "parity": {"within_tolerance": True}}
+    rtx_failed = {"flavour": "tensorrt_rtx", "error": "BuildError: unsupported GPU"}
+    assert gpu_check._passed({"plans": [good, rtx_failed], "render": {"ok": True}})
+    assert not gpu_check._passed({"plans": [good, {**good, "parity": {"within_tolerance": False}}], "render": None})
+    assert not gpu_check._passed({"plans": [good], "render": {"ok": False}})
+    assert not gpu_check._passed({"plans": [rtx_failed], "render": None})
