@@ -138,7 +138,7 @@ class MotionEstimator:
         self.on_calibrated = on_calibrated
         self._neutral = neutral
         self._weights = region_weights(neutral.canonical) if neutral is not None else None
-        self._calibrator: NeutralCalibrator | None = None if neutral else NeutralCalibrator(self.config.calibration_s)
+        self._calibrator: NeutralCalibrator | None = None if neutral is not None else NeutralCalibrator(self.config.calibration_s)
         self.just_calibrated = False
         self.neutral_t_s: float | None = None
         self._filters = self._make_filters()
@@ -192,6 +192,9 @@ class MotionEstimator:
         if self._calibrator is not None:
             done = self._calibrator.add(landmarks, t_s)
             if done is not None:
+                if self._neutral is not None and self._last_output is not None and self._lost_since is None:
+                    # A recalibration: glide to the new reference instead of jumping.
+                    self._return_from, self._returned_at = self._last_output, t_s
                 self.set_neutral(done)
                 self.just_calibrated = True
                 self.neutral_t_s = t_s
