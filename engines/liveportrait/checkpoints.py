@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,12 +141,14 @@ def read_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
     try:
         data = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower():
+        if _holds_objects(str(exc)):
+            named = re.search(r"GLOBAL (\S+)", str(exc))
+            what = f"it references {named.group(1)}; " if named else ""
             raise WeightsError(
                 f"refusing to load {path}: it contains Python objects, not just tensors "
-                "(loading it could run code); use the official checkpoint files"
+                f"({what}loading it could run code); use the official checkpoint files"
             ) from exc
-        raise WeightsError(f"{path} is truncated or corrupt ({_first_line(exc)}); download it again") from exc
+        raise WeightsError(f"{path} is truncated or corrupt ({_unpickle_reason(exc)}); download it again") from exc
     except Exception as exc:  # zip/pickle errors of every kind mean a damaged file
         raise WeightsError(f"{path} is truncated or corrupt ({_first_line(exc)}); download it again") from exc
     if not isinstance(data, Mapping):
@@ -169,6 +172,18 @@ def _nest_stitching(flat: dict[str, Any]) -> dict[str, Any]:
         head, _, rest = key.partition(".")
         nested.setdefault(head, {})[rest] = value
     return nested
+
+
+def _holds_objects(message: str) -> bool:
+    """torch's weights-only unpickler refused a class or function reference
+    (rather than choking on bytes that are no pickle at all)."""
+    lowered = message.lower()
+    return "weights only load failed" in lowered and "unsupported operand" not in lowered
+
+
+def _unpickle_reason(exc: BaseException) -> str:
+    found = re.search(r"Unsupported operand \S+", str(exc))
+    return found.group(0) if found else _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -143,7 +143,7 @@ def _spectral(own: dict[str, Any], gen: Any) -> dict[str, Any]:
     weight = torch.randn(tuple(shape), generator=gen) / math.sqrt(fan_in)
     matrix = weight.reshape(shape[0], -1).double()
     v = torch.nn.functional.normalize(torch.randn(matrix.shape[1], generator=gen).double(), dim=0)
-    for _ in range(30):
+    for _ in range(10):
         u = torch.nn.functional.normalize(matrix @ v, dim=0)
         v = torch.nn.functional.normalize(matrix.t() @ u, dim=0)
     u = torch.nn.functional.normalize(matrix @ v, dim=0)
@@ -153,18 +153,28 @@ def _spectral(own: dict[str, Any], gen: Any) -> dict[str, Any]:
     return out
 
 
+def random_network_state(field: str, seed: int = 0, config: LivePortraitConfig = OFFICIAL) -> dict[str, Any]:
+    """The random state_dict of one network (a :class:`LivePortraitNets` field
+    name such as ``"warping_module"`` or ``"retarget_eye"``); each network has
+    its own generator, so one can be rebuilt without the others."""
+    torch = require("torch", "writing random LivePortrait weights")
+    part = next((p for p in _parts() if p.field == field), None)
+    if part is None:
+        raise ValueError(f"unknown LivePortrait network {field!r}; known: {', '.join(p.field for p in _parts())}")
+    with torch.device("meta"):
+        module = part.build(config)
+    generator = torch.Generator().manual_seed(_seed_for(seed, part.field))
+    # Stitching / retargeting outputs are small corrections to keypoints.
+    last_gain = 0.05 if part.sub_key else None
+    return random_state_dict(module, generator, last_linear_gain=last_gain)
+
+
 def random_checkpoints(seed: int = 0, config: LivePortraitConfig = OFFICIAL) -> dict[str, dict[str, Any]]:
     """checkpoint name → what its file holds (a state_dict, or for the
     stitching file the three sub-dicts), deterministic for ``seed``."""
-    torch = require("torch", "writing random LivePortrait weights")
     files: dict[str, dict[str, Any]] = {name: {} for name in CHECKPOINT_FILES}
     for part in _parts():
-        with torch.device("meta"):
-            module = part.build(config)
-        generator = torch.Generator().manual_seed(_seed_for(seed, part.field))
-        # Stitching / retargeting outputs are small corrections to keypoints.
-        last_gain = 0.05 if part.sub_key else None
-        state = random_state_dict(module, generator, last_linear_gain=last_gain)
+        state = random_network_state(part.field, seed, config)
         if part.sub_key is None:
             files[part.checkpoint] = state
         else:
