@@ -218,3 +218,52 @@ def test_cli_render_end_to_end(lp_random_weights, astronaut, tmp_path):
     ])
     assert code == 0
     assert probe_video(out).frame_count == 3
+
+
+# ------------------------------------------------------------------ the original
+
+def test_keypoint_math_matches_the_original():
+    """Pose bins → degrees, rotation matrices, x_s and the relative-motion
+    keypoints against the original's own functions (``src/utils/camera.py``
+    of a KwaiVGI/LivePortrait checkout named by $LIVEPORTRAIT_ORIGINAL)."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("LIVEPORTRAIT_ORIGINAL")
+    if not root or not (Path(root) / "src" / "utils" / "camera.py").is_file():
+        pytest.skip("set $LIVEPORTRAIT_ORIGINAL to a LivePortrait checkout to compare with the original")
+    spec = importlib.util.spec_from_file_location("_lp_camera", Path(root) / "src" / "utils" / "camera.py")
+    camera = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(camera)
+
+    rng = np.random.default_rng(3)
+
+    def raw():
+        shapes = {"pitch": (1, 66), "yaw": (1, 66), "roll": (1, 66), "t": (1, 3), "exp": (1, 63), "scale": (1, 1), "kp": (1, 63)}
+        out = {k: rng.normal(0, 2 if k in ("pitch", "yaw", "roll") else 0.1, s).astype(np.float32) for k, s in shapes.items()}
+        out["scale"] = np.abs(out["scale"]) + 1.0
+        return out
+
+    def theirs(r):
+        d = {k: torch.from_numpy(v) for k, v in r.items()}
+        for a in ("pitch", "yaw", "roll"):
+            d[a] = camera.headpose_pred_to_degree(d[a])[:, None]
+        d["R"] = camera.get_rotation_matrix(d["pitch"], d["yaw"], d["roll"])
+        d["kp"], d["exp"] = d["kp"].reshape(1, -1, 3), d["exp"].reshape(1, -1, 3)
+        return d
+
+    for _ in range(10):
+        rs, rd, r0 = raw(), raw(), raw()
+        s, d, d0 = theirs(rs), theirs(rd), theirs(r0)
+        ms, md, m0 = kpm.keypoint_info(rs), kpm.keypoint_info(rd), kpm.keypoint_info(r0)
+        np.testing.assert_allclose(ms.yaw, s["yaw"].numpy()[:, 0], atol=1e-4)
+        np.testing.assert_allclose(ms.rotation, s["R"].numpy(), atol=1e-6)
+        x_s = (s["kp"] @ s["R"] + s["exp"]) * s["scale"][..., None]
+        x_s[..., :2] += s["t"][:, None, :2]
+        np.testing.assert_allclose(kpm.transform_keypoints(ms), x_s.numpy(), atol=1e-5)
+        r_new = (d["R"] @ d0["R"].permute(0, 2, 1)) @ s["R"]
+        t_new = s["t"] + (d["t"] - d0["t"])
+        t_new[..., 2] = 0
+        x_d = s["scale"] * (d["scale"] / d0["scale"]) * (s["kp"] @ r_new + s["exp"] + d["exp"] - d0["exp"]) + t_new
+        np.testing.assert_allclose(kpm.relative_motion(ms, md, m0).keypoints(ms.canonical), x_d.numpy(), atol=1e-5)

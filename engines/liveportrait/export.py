@@ -114,6 +114,7 @@ def _spec(module: str, folder: Path, fingerprint: str, decompose: bool) -> Expor
         metadata={
             "weights": fingerprint,
             "grid_sample": "4d" if decompose else "5d",
+            "code": _code_fingerprint(),
         },
     )
 
@@ -134,6 +135,17 @@ def weights_fingerprint(folder: Path) -> str:
         path = checkpoint_path(root, name)
         stat = path.stat()
         digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """Hash of the source that defines the graphs (the networks, the grid
+    sampling, the adapters here): editing any of it re-exports the graphs."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([*here.glob("nets/*.py"), here / "gridsample.py", here / "export.py"]):
+        digest.update(path.name.encode() + b":" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
