@@ -51,6 +51,7 @@ FACE_BOX_SCALE = 1.6
 # least STILL_MIN_FRAMES such frames are where jitter is measured.
 STILL_SPEED = 0.004
 STILL_MIN_FRAMES = 8
+DIFF_GAIN = 3  # the contact sheet's difference row shows |output - real| × this
 ENGINE_KEY = "engine"  # results key of the engine under test (its name is in the report)
 
 
@@ -194,13 +195,21 @@ class _Method:
     render_ms: list[float] = field(default_factory=list)
     points: list[np.ndarray | None] = field(default_factory=list)
     tiles: list[np.ndarray] = field(default_factory=list)
+    diffs: list[np.ndarray] = field(default_factory=list)  # |output - real| ×DIFF_GAIN
+
+
+@dataclass(frozen=True, eq=False)
+class ClipOutcome:
+    results: dict[str, Any]  # the numbers that go into the JSON
+    sheet: np.ndarray  # contact sheet, RGB
+    driver: np.ndarray  # (N, 478, 3) driver landmarks, NaN where lost (reused for cross sheets)
+    signals: dict[str, np.ndarray]  # per-frame mouth/eyes/angles/psnr, for diagnosis
 
 
 def evaluate_clip(
     path: Path, engine: Any, engine_name: str, *, max_frames: int | None, columns: int = SHEET_COLUMNS
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Self-reenactment of one clip. Returns (results, contact sheet, driver
-    landmarks (N, 478, 3) for reuse by the cross-reenactment sheets)."""
+) -> ClipOutcome:
+    """Self-reenactment of one clip."""
     from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
 
     fps, count = probe(path)
@@ -237,15 +246,15 @@ def evaluate_clip(
             if method.tracker is not None:
                 method.tracker.close()
     driver = metrics.stack_points(driver_points)
-    results = _clip_results(path, fps, driver, methods)
+    results, signals = _clip_results(path, fps, driver, methods)
     labels = [f"frame {i}" for i in sorted(sampled)]
     sheet = contact_sheet.make_sheet(
-        [driver_tiles, methods[0].tiles],
-        row_labels=["driver", engine_name],
+        [driver_tiles, methods[0].tiles, methods[0].diffs],
+        row_labels=["driver", engine_name, f"|diff| x{DIFF_GAIN}"],
         col_labels=labels,
         title=f"{path.stem}: self-reenactment (avatar = frame 0), face box",
     )
-    return results, sheet, driver
+    return ClipOutcome(results, sheet, driver, signals)
 
 
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -268,10 +277,15 @@ def _step(method: _Method, motion: Motion, real: np.ndarray, box: metrics.Box, *
         method.points.append(None if found is None else found.points)
     if keep_tile:
         method.tiles.append(face)
+        method.diffs.append(np.clip(np.abs(face.astype(np.int16) - real) * DIFF_GAIN, 0, 255).astype(np.uint8))
 
 
-def _clip_results(path: Path, fps: float, driver: np.ndarray, methods: list[_Method]) -> dict[str, Any]:
+def _clip_results(
+    path: Path, fps: float, driver: np.ndarray, methods: list[_Method]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(summary numbers, per-frame signals for diagnosis)."""
     drv = motion_signals(driver)
+    signals = {f"driver_{k}": v for k, v in drv.items()}
     speed = metrics.landmark_speed(driver)
     runs = metrics.still_runs(speed, STILL_SPEED, min_length=STILL_MIN_FRAMES)
     out: dict[str, Any] = {
@@ -290,14 +304,19 @@ def _clip_results(path: Path, fps: float, driver: np.ndarray, methods: list[_Met
             "l1": metrics.summary(method.l1)["mean"],
             "render_ms": metrics.summary(method.render_ms),
         }
+        signals[f"{method.name}_psnr"] = np.asarray(method.psnr)
         if method.tracker is not None:
-            entry.update(_fidelity(drv, metrics.stack_points(method.points), runs))
+            points = metrics.stack_points(method.points)
+            sig = motion_signals(points)
+            signals.update({f"{method.name}_{k}": v for k, v in sig.items()})
+            entry.update(_fidelity(drv, sig, points, runs))
         out["methods"][method.name] = entry
-    return out
+    return out, signals
 
 
-def _fidelity(drv: dict[str, np.ndarray], points: np.ndarray, runs: list[tuple[int, int]]) -> dict[str, Any]:
-    sig = motion_signals(points)
+def _fidelity(
+    drv: dict[str, np.ndarray], sig: dict[str, np.ndarray], points: np.ndarray, runs: list[tuple[int, int]]
+) -> dict[str, Any]:
     pose = metrics.pose_error(drv["angles"], sig["angles"])
     return {
         "output_tracked": float(np.isfinite(points).all(axis=(1, 2)).mean()),
@@ -485,7 +504,7 @@ def run(
     *, clips: list[str] | None = None, frames: int | None = None, engine_name: str = "warp",
     out_dir: Path = Path("docs/quality"), testdata: str | Path | None = None, cross: bool = True,
     portraits: tuple[str, ...] = CROSS_PORTRAITS, cross_drivers: tuple[str, ...] = CROSS_DRIVERS,
-    progress: Any = None,
+    progress: Any = None, save_signals: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark; writes ``quality.json`` and sheets to ``out_dir`` and
     returns the results. ``progress(str)`` receives one line per step."""
@@ -499,11 +518,14 @@ def run(
     results, drivers = [], {}
     for path in paths:
         t0 = time.perf_counter()
-        clip, sheet, driver = evaluate_clip(path, engine, engine_name, max_frames=frames)
+        outcome = evaluate_clip(path, engine, engine_name, max_frames=frames)
+        clip = outcome.results
         clip["verdicts"] = verdicts(clip)
-        clip["sheet"] = contact_sheet.save_sheet(sheet, out_dir / f"self_{path.stem}.png").name
+        clip["sheet"] = contact_sheet.save_sheet(outcome.sheet, out_dir / f"self_{path.stem}.png").name
+        if save_signals:
+            np.savez_compressed(out_dir / f"signals_{path.stem}.npz", **outcome.signals)
         results.append(clip)
-        drivers[path.stem] = driver
+        drivers[path.stem] = outcome.driver
         say(f"{path.stem}: {clip['frames']} frames in {time.perf_counter() - t0:.0f} s")
     cross_files = []
     if cross:
@@ -564,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/quality"), help="output folder (default: docs/quality)")
     parser.add_argument("--testdata", help="test-data folder (default: $VIVICAM_TESTDATA or ../shared/testdata)")
     parser.add_argument("--no-cross", action="store_true", help="skip the cross-reenactment sheets")
+    parser.add_argument("--signals", action="store_true", help="also save per-frame signals (signals_<clip>.npz)")
     args = parser.parse_args(argv)
     clips, frames = args.clips, args.frames
     if args.quick:
@@ -574,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(
             clips=clips, frames=frames, engine_name=args.engine, out_dir=args.out, testdata=args.testdata,
-            cross=not args.no_cross, progress=lambda line: print(line, file=sys.stderr, flush=True),
+            cross=not args.no_cross, save_signals=args.signals, progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except VivicamError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -224,7 +224,7 @@ def test_benchmark_end_to_end_on_ten_frames(testdata, tmp_path) -> None:
     # any engine's quality.
     report = quality.run(
         clips=["d12"], frames=10, engine_name="static", out_dir=tmp_path, testdata=testdata,
-        portraits=("s6",), cross_drivers=("d12",),
+        portraits=("s6",), cross_drivers=("d12",), save_signals=True,
     )
     saved = json.loads((tmp_path / "quality.json").read_text())
     clip = saved["clips"][0]
@@ -236,6 +236,9 @@ def test_benchmark_end_to_end_on_ten_frames(testdata, tmp_path) -> None:
     assert eng["output_tracked"] == 1.0
     assert pose["pose_err_deg"] is not None and pose["pose_err_deg"] < 10
     assert saved["machine"]["cpu_count"] and report["cross_sheets"] == ["cross_s6_d12.png"]
+    signals = np.load(tmp_path / "signals_d12.npz")
+    assert signals["driver_mouth"].shape == (10,) and signals["engine_angles"].shape == (10, 3)
+    assert signals["static_psnr"].shape == (9,)  # frame 0 is the avatar itself: not measured
     for name in ("self_d12.png", "cross_s6_d12.png"):
         assert 0 < (tmp_path / name).stat().st_size <= 400_000
 
