@@ -68,7 +68,8 @@ def _tensorrt(spec: ExportSpec, precision: str, **opts) -> Runner:
         try:
             if data is None:
                 raise PlanLoadError(f"the plan for {spec.name} vanished or was damaged")
-            return TensorRTRunner(data, flavour=plan.tensorrt.flavour, label=spec.name, **opts)
+            cache = plan.path.with_suffix(".runtime-cache")
+            return TensorRTRunner(data, flavour=plan.tensorrt.flavour, label=spec.name, runtime_cache=cache, **opts)
         except PlanLoadError as exc:
             if attempt == 2:
                 raise

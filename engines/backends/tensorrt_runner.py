@@ -13,6 +13,7 @@ per-launch CPU overhead; where capture is not possible it runs uncaptured.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -33,7 +34,15 @@ class PlanLoadError(DeviceError):
 class TensorRTRunner(_RunnerBase):
     backend = "tensorrt"
 
-    def __init__(self, plan: bytes, *, flavour: str | None = None, cuda_graph: bool = True, label: str = "plan") -> None:
+    def __init__(
+        self,
+        plan: bytes,
+        *,
+        flavour: str | None = None,
+        cuda_graph: bool = True,
+        label: str = "plan",
+        runtime_cache: Path | None = None,
+    ) -> None:
         from vivicam.engines.build.tensorrt import _make_logger
         from vivicam.optional import require
 
@@ -41,6 +50,7 @@ class TensorRTRunner(_RunnerBase):
         trt, info = probe.import_tensorrt(flavour)
         self.cp, self.trt, self.tensorrt = cp, trt, info
         self.label = label
+        self.stream = cp.cuda.Stream(non_blocking=False)  # also makes the CUDA context current
         self._logger = _make_logger(trt)
         self._runtime = trt.Runtime(self._logger)
         engine = self._runtime.deserialize_cuda_engine(plan)
@@ -48,15 +58,47 @@ class TensorRTRunner(_RunnerBase):
             detail = self._logger.errors[-1].splitlines()[0] if self._logger.errors else "no detail"
             raise PlanLoadError(f"{info.label} cannot load the {label} plan (built for another GPU or version?): {detail}")
         self.engine = engine
-        self.context = engine.create_execution_context()
+        self.cuda_graph = cuda_graph
+        self._builtin_graph = False
+        self._runtime_cache: Any = None
+        self._runtime_cache_path = runtime_cache
+        config = self._runtime_config(trt, info)
+        self.context = engine.create_execution_context(config) if config is not None else engine.create_execution_context()
         if self.context is None:
             raise DeviceError(f"cannot create a TensorRT execution context for {label} (out of GPU memory?)")
-        self.stream = cp.cuda.Stream(non_blocking=False)  # blocking: the default stream orders after it
         self.buffers: dict[str, Any] = {}
         self._bind(trt, cp)
-        self.cuda_graph = cuda_graph
         self._graph: Any = None
         self._runs = 0
+
+    def _runtime_config(self, trt: Any, info: Any) -> Any:
+        """TensorRT for RTX compiles kernels just in time on first run: keep them
+        in a runtime cache file (fast second start) and let it capture its own
+        CUDA graph. Full TensorRT needs neither (the runner captures the graph)."""
+        if info.flavour != "tensorrt_rtx" or not hasattr(self.engine, "create_runtime_config"):
+            return None
+        config = self.engine.create_runtime_config()
+        if self.cuda_graph and hasattr(trt, "CudaGraphStrategy"):
+            config.cuda_graph_strategy = trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
+            self._builtin_graph = True
+        path = self._runtime_cache_path
+        if path is not None and hasattr(config, "create_runtime_cache"):
+            cache = config.create_runtime_cache()
+            if path.is_file() and not cache.deserialize(path.read_bytes()):
+                log.info("%s: the runtime cache is for another GPU/driver; starting a new one", self.label)
+            config.set_runtime_cache(cache)
+            self._runtime_cache = cache
+        return config
+
+    def _save_runtime_cache(self) -> None:
+        if self._runtime_cache is None or self._runtime_cache_path is None:
+            return
+        try:
+            from vivicam.paths import atomic_write
+
+            atomic_write(self._runtime_cache_path, bytes(self._runtime_cache.serialize()))
+        except Exception as exc:  # a lost cache only costs JIT time next start
+            log.warning("%s: could not save the TensorRT runtime cache: %s", self.label, exc)
 
     def _bind(self, trt: Any, cp: Any) -> None:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
@@ -100,8 +142,10 @@ class TensorRTRunner(_RunnerBase):
         if not self.context.execute_async_v3(self.stream.ptr):
             raise DeviceError(f"TensorRT failed to run {self.label}")
         self._runs += 1
-        if self.cuda_graph and self._runs == WARMUP_RUNS:
-            self._capture()
+        if self._runs == WARMUP_RUNS:
+            self._save_runtime_cache()  # the JIT kernels exist by now
+            if self.cuda_graph and not self._builtin_graph:
+                self._capture()
 
     def _capture(self) -> None:
         try:
@@ -133,10 +177,14 @@ class TensorRTRunner(_RunnerBase):
 
     @property
     def captured(self) -> bool:
-        return self._graph is not None
+        """Runs as a CUDA graph (captured here, or by TensorRT for RTX itself)."""
+        return self._graph is not None or self._builtin_graph
 
     def close(self) -> None:
+        if self.engine is None:
+            return
         self.stream.synchronize()
+        self._save_runtime_cache()
         self._graph = None
         self.context = None
         self.engine = None

@@ -199,7 +199,9 @@ def build_plan_bytes(trt: Any, info: TensorRTInfo, onnx_path: Path, spec: Export
     _add_profile(builder, network, config, spec)
     cache_file = _timing_cache_path(gpu, info)
     timing_cache = None
-    if hasattr(config, "create_timing_cache"):
+    # TensorRT for RTX compiles ahead of time without timing (its timing-cache
+    # calls are deprecated no-ops that log errors): full TensorRT only.
+    if info.flavour == "tensorrt" and hasattr(config, "create_timing_cache"):
         blob = cache_file.read_bytes() if cache_file.is_file() else b""
         timing_cache = config.create_timing_cache(blob)
         config.set_timing_cache(timing_cache, ignore_mismatch=True)
