@@ -104,6 +104,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=None, help="stop after this many input frames (default: the whole clip)")
     p.add_argument("--seconds", type=positive_float, default=20.0, help="stop after this many seconds (default: 20)")
     p.add_argument("--fps", type=positive_float, default=None, help="camera rate to simulate (default: the video's)")
+    p.add_argument("--loop", action="store_true",
+                   help="play the video in a loop until --seconds (with a high --fps: the loop's top speed)")
     p.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH", help="output size (default: 640x480)")
     add_engine_args(p)
 
@@ -126,7 +128,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         driving = None
     avatar = args.avatar or (str(data / "portraits" / "s1.jpg") if data else None)
     stats = LoopStats(history=100000)
-    inner, fps = _inner_source(driving, args.fps)  # a bad video is reported before the slow part
+    inner, fps = _inner_source(driving, args.fps, loop=args.loop)  # a bad video is reported before the slow part
     source = PacedSource(inner, fps, stats, max_frames=args.frames)
     tracker = None
     try:
@@ -158,6 +160,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "engine": getattr(engine, "name", str(args.engine)),
             "backend": args.backend,
             "source_fps": fps,
+            "loop": bool(args.loop),
             "out_size": list(args.size),
             "prepare_ms": round(prepare_ms, 1),
         },
@@ -175,12 +178,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _inner_source(driving: str | None, fps: float | None) -> tuple[Any, float]:
+def _inner_source(driving: str | None, fps: float | None, *, loop: bool = False) -> tuple[Any, float]:
     if driving:
         from vivicam.realtime.sources.video import VideoFileSource, probe_video
 
         info = probe_video(driving)
-        return VideoFileSource(driving, realtime=False), float(fps or info.fps)
+        return VideoFileSource(driving, loop=loop, realtime=False), float(fps or info.fps)
     from vivicam.realtime.sources.idle import IdleSource
 
     rate = float(fps or 30.0)
