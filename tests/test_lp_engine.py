@@ -112,6 +112,19 @@ def test_prepare_crops_the_face_axis_aligned(avatar, astronaut):
     assert 0.1 < src.eye_ratios.min() and src.eye_ratios.max() < 0.6  # open eyes
 
 
+def test_onnxruntime_backend_prepares_the_same_avatar(lp_random_weights, engine, avatar, astronaut, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("VIVICAM_CACHE", str(tmp_path))  # exported graphs go here
+    eng = LivePortraitEngine(weights=lp_random_weights, backend="onnxruntime")
+    state = eng.prepare(astronaut)  # exports and runs only the per-avatar graphs
+    np.testing.assert_array_equal(state.crop_matrix, avatar.crop_matrix)
+    np.testing.assert_allclose(state.source.keypoints, avatar.source.keypoints, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(state.source.feature), avatar.source.feature.numpy(), atol=1e-3)
+    kp = lp.posed_keypoints(eng._nets, state.source, Motion(mouth_open=0.7))
+    ref = lp.posed_keypoints(engine._nets, avatar.source, Motion(mouth_open=0.7))
+    np.testing.assert_allclose(kp, ref, atol=1e-4)  # stitching + retargeting MLPs through ONNX Runtime
+
+
 # ------------------------------------------------------------------ motion
 
 def _plain(engine):

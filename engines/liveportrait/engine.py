@@ -231,18 +231,29 @@ class TorchNetworks:
 
 
 class RunnerNetworks:
-    """Each network's exported graph through the compiled-engine machinery."""
+    """Each network's exported graph through the compiled-engine machinery.
+
+    A network's runner is made on first use (exporting / building its graph
+    then, cached afterwards), so preparing an avatar does not wait for the
+    warping and generator graphs."""
 
     def __init__(self, specs: list[Any], backend: str, precision: str) -> None:
-        from vivicam.engines.backends import load_runner
+        self._specs = dict(zip(lp_export.MODULES, specs))
+        self._backend = backend
+        self._precision = precision
+        self._runners: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
-        self._runners = {}
-        for module, spec in zip(lp_export.MODULES, specs):
-            self._runners[module] = (load_runner(spec, backend, precision), spec)
+    def runner(self, module: str) -> Any:
+        with self._lock:
+            if module not in self._runners:
+                from vivicam.engines.backends import load_runner
+
+                self._runners[module] = load_runner(self._specs[module], self._backend, self._precision)
+            return self._runners[module]
 
     def _run(self, module: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        runner, _spec = self._runners[module]
-        return runner.run(inputs)
+        return self.runner(module).run(inputs)
 
     def appearance(self, image: np.ndarray) -> Any:
         return self._run("appearance_feature_extractor", {"image": image})["feature"]
