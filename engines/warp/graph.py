@@ -7,9 +7,9 @@ plate → eye/mouth overlay.
 Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
 
 - avatar: ``layer`` n×n×4 (0–255, RGB + matte), ``plate`` n×n×3 (0–255),
-  ``canon0`` M×3, ``src`` M×2, ``pose_weight`` M, ``expr_map`` M×478,
+  ``canon0`` M×3, ``src`` M×2, ``pose_weight`` M×2 (move, turn), ``expr_map`` M×478,
   ``lid_upper_sel``/``lid_lower_sel`` 14×M one-hot, ``lid_gap0`` 14×3,
-  ``lid_eye_sel`` 14×2 one-hot, ``lid_spread`` M×14, ``mouth_sel`` 2×M one-hot
+  ``lid_eye_sel`` 14×2 one-hot, ``lid_spread`` M×28 (upper, lower lid), ``mouth_sel`` 2×M one-hot
   (upper, lower inner-lip mid point), ``jaw_weight`` M, ``face`` 5
   (size0, mouth_gap0, centre x, y, z), ``rotation0`` 3×3, ``field_index`` G×3
   int64 (rig point indices), ``field_weight`` G×3.
@@ -30,7 +30,13 @@ import numpy as np
 
 from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.field import FIXED_POINT_STEPS, grid_nodes
-from vivicam.engines.warp.mesh_motion import MOUTH_FULL_GAP, POSE_LIMITS
+from vivicam.engines.warp.mesh_motion import (
+    LOG_SCALE_LIMIT,
+    LOWER_LID_RAISE,
+    MOUTH_FULL_GAP,
+    MOVE_LIMIT,
+    POSE_LIMITS,
+)
 from vivicam.engines.warp.eyes import Patch
 from vivicam.calibrate import mesh
 from vivicam.optional import require
@@ -132,8 +138,13 @@ def make_module(crop_size: int = 512, cell: int = 4):
                    rotation, translation, scale, expression, eyes_closed, mouth_open):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
-            lid_fix = lid_lower_sel @ canon + lid_gap0 * (1.0 - closed)[:, None] - lid_upper_sel @ canon
-            canon = canon + lid_spread @ lid_fix
+            upper, lower = lid_upper_sel @ canon, lid_lower_sel @ canon
+            norm = (lid_gap0 * lid_gap0).sum(dim=1).clamp(min=1e-9)
+            geometric = ((upper - lower) * lid_gap0).sum(dim=1) / norm
+            opening = torch.where(closed > 0.0, torch.minimum(1.0 - closed, geometric), geometric).clamp(min=0.0)
+            lower_fix = lid_gap0 * (LOWER_LID_RAISE * closed.clamp(min=0.0))[:, None]
+            upper_fix = lower + lower_fix + lid_gap0 * opening[:, None] - upper
+            canon = canon + lid_spread @ torch.cat([upper_fix, lower_fix], dim=0)
             lips_y = mouth_sel @ canon[:, 1]
             gap = lips_y[1] - lips_y[0]
             opening = MOUTH_FULL_GAP * mouth_open.clamp(0.0, 1.5)[0]
@@ -142,9 +153,13 @@ def make_module(crop_size: int = 512, cell: int = 4):
             canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
             angles = self.limits * torch.tanh(rotation / self.limits) * (math.pi / 180.0)
             rot = _euler(torch, angles) @ rotation0
-            moved = (canon @ rot.transpose(0, 1)) * (face[0] * scale[0]) + face[2:5]
-            moved2 = moved[:, :2] + translation * face[0]
-            return src + pose_weight[:, None] * (moved2 - src)
+            translation = MOVE_LIMIT * torch.tanh(translation / MOVE_LIMIT)
+            size = torch.exp(LOG_SCALE_LIMIT * torch.tanh(torch.log(scale[0]) / LOG_SCALE_LIMIT))
+            moved = (canon @ rot.transpose(0, 1)) * (face[0] * size) + face[2:5]
+            offset = translation * face[0]
+            full = moved[:, :2] + offset
+            shifted = src + offset + (size - 1.0) * (src - face[2:4])
+            return src + pose_weight[:, 0:1] * (shifted - src) + pose_weight[:, 1:2] * (full - shifted)
 
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell

@@ -23,11 +23,20 @@ NUM_FACE = 478
 IRIS = tuple(range(468, 478))
 # (pitch, yaw, roll) degrees beyond which a 2-D warp tears: motions saturate softly there.
 POSE_LIMITS = (20.0, 28.0, 40.0)
+# head translation (face sizes) and log-scale limits: the crop's border is fixed,
+# so the head can only travel so far inside it without folding the band
+MOVE_LIMIT = 0.6
+LOG_SCALE_LIMIT = 0.3
 MOUTH_FULL_GAP = 0.6  # canonical inner-lip gap of Motion.mouth_open == 1 (types.Motion)
-LID_SKIN_REACH = 0.25  # face sizes above the upper lid over which lid skin stretches
+LID_SKIN_REACH = 0.35  # face sizes above the upper lid over which lid skin stretches
+LOWER_LID_REACH = 0.12  # face sizes below the lower lid over which it pulls the skin
+LOWER_LID_RAISE = 0.0  # share of the eye opening the lower lid rises in a full blink
 EYE_INNER_FRACTION = 0.25  # eye-interior points sit this far from the lower lid
-# band rings: (radius factor around the face oval, pose weight at top, at bottom, expression share)
-BAND_RINGS = ((1.3, 1.0, 0.55, 0.6), (1.8, 0.5, 0.2, 0.2))
+# band rings: radius factor around the face oval, (move, turn) weights at the
+# top and at the bottom of the ring, expression share. "move" is how much a
+# point follows the head's translation and scale, "turn" its rotation: hair
+# follows the head; neck and shoulders follow its position, less its turns.
+BAND_RINGS = ((1.3, (1.0, 1.0), (0.9, 0.5), 0.6), (1.8, (0.95, 0.6), (0.7, 0.15), 0.2))
 BORDER_STEPS = 8
 
 
@@ -37,13 +46,13 @@ class MeshRig:
 
     canon0: np.ndarray  # (M,3) float32 canonical points of the avatar
     src: np.ndarray  # (M,2) float32 crop pixels of the points at neutral
-    pose_weight: np.ndarray  # (M,) float32: 1 follows the head fully, 0 fixed
+    pose_weight: np.ndarray  # (M,2) float32 (move, turn): 1 follows the head fully, 0 fixed
     expr_map: np.ndarray  # (M,478) float32: Motion.expression → per-point deltas
     lid_upper: np.ndarray  # (14,) int64 upper-lid points (7 per eye)
     lid_lower: np.ndarray  # (14,) int64 matching lower-lid points
     lid_gap0: np.ndarray  # (14,3) float32 canonical lower→upper lid vector at neutral
     lid_eye: np.ndarray  # (14,) int64 0 = image-left eye, 1 = image-right eye
-    lid_spread: np.ndarray  # (M,14) float32: lid correction → per-point deltas
+    lid_spread: np.ndarray  # (M,28) float32: upper then lower lid corrections → per-point deltas
     jaw_weight: np.ndarray  # (M,) float32: share of a jaw drop each point takes
     mouth_gap0: float  # canonical inner-lip gap at neutral
     center0: np.ndarray  # (3,) float32 face centre, crop pixels
@@ -61,23 +70,46 @@ def soft_limit(angles: np.ndarray) -> np.ndarray:
     return (lim * np.tanh(np.asarray(angles, np.float32) / lim)).astype(np.float32)
 
 
+def soft_move(translation: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """Translation and scale, saturating softly at MOVE_LIMIT / LOG_SCALE_LIMIT."""
+    t = MOVE_LIMIT * np.tanh(np.asarray(translation, np.float32) / MOVE_LIMIT)
+    s = float(np.exp(LOG_SCALE_LIMIT * np.tanh(np.log(scale) / LOG_SCALE_LIMIT)))
+    return t.astype(np.float32), s
+
+
 def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     """(M,2) float32 crop-pixel positions of every rig point for ``motion``."""
     canon = rig.canon0 + rig.expr_map @ motion.expression
-    closed = np.clip(motion.eyes_closed, -0.5, 1.0)[rig.lid_eye]
-    upper, lower = canon[rig.lid_upper], canon[rig.lid_lower]
-    lid_fix = lower + rig.lid_gap0 * (1.0 - closed)[:, None] - upper
-    canon = canon + rig.lid_spread @ lid_fix
+    canon = canon + rig.lid_spread @ _lid_fix(rig, canon, motion.eyes_closed)
     gap = canon[mesh.LIP_INNER_LOWER_MID, 1] - canon[mesh.LIP_INNER_UPPER_MID, 1]
     opening = MOUTH_FULL_GAP * float(np.clip(motion.mouth_open, 0.0, 1.5))
     wanted = max(gap, opening + min(rig.mouth_gap0, gap), 0.0)
     canon[:, 1] += (wanted - gap) * rig.jaw_weight
     pitch, yaw, roll = soft_limit(motion.rotation)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
-    scale = rig.size0 * float(motion.scale)
-    moved = (canon @ rot.T) * scale + rig.center0
-    moved2 = moved[:, :2] + motion.translation * rig.size0
-    return (rig.src + rig.pose_weight[:, None] * (moved2 - rig.src)).astype(np.float32)
+    translation, scale = soft_move(motion.translation, float(motion.scale))
+    moved = (canon @ rot.T) * (rig.size0 * scale) + rig.center0
+    offset = translation * rig.size0
+    full = moved[:, :2] + offset
+    shifted = rig.src + offset + (scale - 1.0) * (rig.src - rig.center0[:2])
+    w_move, w_turn = rig.pose_weight[:, :1], rig.pose_weight[:, 1:]
+    return (rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)).astype(np.float32)
+
+
+def _lid_fix(rig: MeshRig, canon: np.ndarray, eyes_closed: np.ndarray) -> np.ndarray:
+    """(28,3) upper- then lower-lid corrections. The lid opening (a share of
+    the avatar's own) follows the expression's lid geometry, except where
+    ``eyes_closed`` asks for more closure (idle blinks, and the driver's blink
+    scaled to shut fully), and never goes below zero (no lid crossing)."""
+    closed = np.clip(eyes_closed, -0.5, 1.0)[rig.lid_eye]
+    upper, lower = canon[rig.lid_upper], canon[rig.lid_lower]
+    norm = np.maximum((rig.lid_gap0 * rig.lid_gap0).sum(axis=1), 1e-9)
+    geometric = ((upper - lower) * rig.lid_gap0).sum(axis=1) / norm
+    opening = np.where(closed > 0.0, np.minimum(1.0 - closed, geometric), geometric)
+    opening = np.maximum(opening, 0.0)
+    lower_fix = rig.lid_gap0 * (LOWER_LID_RAISE * np.maximum(closed, 0.0))[:, None]
+    upper_fix = lower + lower_fix + rig.lid_gap0 * opening[:, None] - upper
+    return np.concatenate([upper_fix, lower_fix]).astype(np.float32)
 
 
 def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
@@ -114,7 +146,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     # the border has no canonical meaning; weight 0 keeps it exactly in place
     canon[NUM_FACE + n_in + n_band :] = 0.0
 
-    pose_w = np.ones(m)
+    pose_w = np.ones((m, 2))
     pose_w[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_pose_w
     pose_w[NUM_FACE + n_in + n_band :] = 0.0
 
@@ -123,9 +155,13 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     expr_map[NUM_FACE : NUM_FACE + n_in] = inner_rows
     expr_map[NUM_FACE + n_in + np.arange(n_band), band_anchor] = band_share
 
-    spread = np.zeros((m, len(upper)))
-    spread[:NUM_FACE] = _lid_skin_weights(face_canon, upper, lower, eye)
-    spread[upper, np.arange(len(upper))] = 1.0
+    k = len(upper)
+    spread = np.zeros((m, 2 * k))
+    skip = set(upper) | set(lower) | set(IRIS)
+    spread[:NUM_FACE, :k] = _lid_skin_weights(face_canon, upper, eye, skip, LID_SKIN_REACH, above=True)
+    spread[:NUM_FACE, k:] = _lid_skin_weights(face_canon, lower, eye, skip, LOWER_LID_REACH, above=False)
+    spread[upper, np.arange(k)] = 1.0
+    spread[lower, k + np.arange(k)] = 1.0
     spread[NUM_FACE + np.arange(n_in), np.arange(n_in)] = 1.0
 
     jaw = np.zeros(m)
@@ -165,6 +201,7 @@ def _band(pts: np.ndarray, pose, crop_size: int):
     margin = 0.06 * crop_size
     xyz, weight, anchor, share = [], [], [], []
     for factor, w_top, w_bottom, expr_share in BAND_RINGS:
+        w_top, w_bottom = np.asarray(w_top), np.asarray(w_bottom)
         ring = centre + rel * factor
         for k, (x, y) in enumerate(ring):
             if not (margin <= x <= crop_size - margin and margin <= y <= crop_size - margin):
@@ -173,7 +210,7 @@ def _band(pts: np.ndarray, pose, crop_size: int):
             weight.append(w_bottom + (w_top - w_bottom) * top[k])
             anchor.append(oval[k])
             share.append(expr_share)
-    return np.array(xyz).reshape(-1, 3), np.array(weight), np.array(anchor, np.int64), np.array(share)
+    return np.array(xyz).reshape(-1, 3), np.array(weight).reshape(-1, 2), np.array(anchor, np.int64), np.array(share)
 
 
 def _border(crop_size: int) -> np.ndarray:
@@ -187,15 +224,14 @@ def _border(crop_size: int) -> np.ndarray:
     return np.concatenate([top, bottom, left, right])
 
 
-def _lid_skin_weights(canon: np.ndarray, upper: np.ndarray, lower: np.ndarray, eye: np.ndarray) -> np.ndarray:
-    """(478,14): how much of each upper-lid correction a point above the lid
-    takes (1 at the lid, 0 at LID_SKIN_REACH above it), so the lid skin
-    stretches smoothly over a closing eye instead of tearing."""
-    out = np.zeros((NUM_FACE, len(upper)))
-    skip = set(upper) | set(lower) | set(IRIS)
+def _lid_skin_weights(canon: np.ndarray, lid: np.ndarray, eye: np.ndarray, skip: set, reach: float, *, above: bool) -> np.ndarray:
+    """(478, len(lid)): how much of each lid point's correction the skin above
+    (or below) the lid takes: 1 at the lid, 0 at ``reach`` face sizes away, so
+    lid skin stretches smoothly over a closing eye instead of tearing."""
+    out = np.zeros((NUM_FACE, len(lid)))
     for e in range(2):
         cols = np.nonzero(eye == e)[0]
-        xs, ys = canon[upper[cols], 0], canon[upper[cols], 1]
+        xs, ys = canon[lid[cols], 0], canon[lid[cols], 1]
         order = np.argsort(xs)
         xs, ys, cols = xs[order], ys[order], cols[order]
         for i in range(NUM_FACE):
@@ -204,13 +240,12 @@ def _lid_skin_weights(canon: np.ndarray, upper: np.ndarray, lower: np.ndarray, e
             x, y = canon[i, 0], canon[i, 1]
             if not (xs[0] <= x <= xs[-1]):
                 continue
-            lid_y = np.interp(x, xs, ys)
-            above = lid_y - y
-            if not (0.0 < above < LID_SKIN_REACH):
+            away = (np.interp(x, xs, ys) - y) * (1.0 if above else -1.0)
+            if not (0.0 < away < reach):
                 continue
             j = int(np.clip(np.searchsorted(xs, x) - 1, 0, len(xs) - 2))
             t = (x - xs[j]) / max(xs[j + 1] - xs[j], 1e-9)
-            fall = 1.0 - above / LID_SKIN_REACH
+            fall = 1.0 - away / reach
             out[i, cols[j]] += fall * (1.0 - t)
             out[i, cols[j + 1]] += fall * t
     return out

@@ -18,10 +18,10 @@ import numpy as np
 from vivicam.calibrate import mesh
 from vivicam.engines.warp.eyes import AA_SHIFT, Patch
 
-TEETH_HEIGHT = 0.12  # upper teeth band, face sizes (at most UPPER_SHARE of the gap)
-UPPER_SHARE = 0.55
-LOWER_TEETH_HEIGHT = 0.07
-LOWER_SHARE = 0.25
+TEETH_HEIGHT = 0.1  # upper teeth band, face sizes (at most UPPER_SHARE of the gap)
+UPPER_SHARE = 0.45
+LOWER_TEETH_HEIGHT = 0.05
+LOWER_SHARE = 0.18
 TOOTH_WIDTH = 0.075
 
 
@@ -40,15 +40,20 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
     cv2.fillPoly(inner, [np.round(pts[list(mesh.LIPS_INNER), :2]).astype(np.int32)], 1)
     lip_px = crop[(outer > 0) & (inner == 0)].astype(np.float32)
     lips = lip_px.mean(axis=0) if len(lip_px) else np.array([150, 80, 80], np.float32)
-    face = crop[int(pts[:, 1].min()) : int(pts[:, 1].max()), int(pts[:, 0].min()) : int(pts[:, 0].max())]
-    face = face.reshape(-1, 3).astype(np.float32)
-    bright = float(np.median(face.mean(axis=1))) if len(face) else 140.0
-    sat = float(np.median(face.max(axis=1) - face.min(axis=1))) if len(face) else 40.0
-    # off-white teeth under the photo's own light: a quarter of its colour cast, its brightness
-    cast = np.median(face, axis=0) / max(float(np.median(face, axis=0).mean()), 1.0) if len(face) else np.ones(3)
-    base = 228.0 * (0.75 + 0.25 * cast) * np.array([1.0, 0.98, 0.92]) * float(np.clip(bright / 150.0, 0.55, 1.05))
+    oval = np.zeros((n, n), np.uint8)
+    cv2.fillPoly(oval, [np.round(pts[list(mesh.FACE_OVAL), :2]).astype(np.int32)], 1)
+    skin = crop[(oval > 0) & (outer == 0)].reshape(-1, 3).astype(np.float32)
+    if len(skin) < 16:
+        skin = crop.reshape(-1, 3).astype(np.float32)
+    lum = float(np.median(skin.mean(axis=1)))
+    sat = float(np.median(skin.max(axis=1) - skin.min(axis=1)))
+    # near-white teeth, a little brighter than the skin, with a hint of the
+    # photo's colour cast (a grey photo gets grey teeth)
+    cast = np.median(skin, axis=0) / max(float(np.median(skin, axis=0).mean()), 1.0)
+    level = float(np.clip(0.5 * lum + 135.0, 110.0, 245.0))
+    base = level * (0.85 + 0.15 * cast) * np.array([1.0, 0.99, 0.95])
     grey = np.full(3, base.mean(), np.float32)
-    mix = float(np.clip(sat / 40.0, 0.0, 1.0))
+    mix = float(np.clip(sat / 30.0, 0.0, 1.0))
     teeth = np.clip(grey + (base - grey) * mix, 0, 250)
     gap0 = float(np.linalg.norm(pts[mesh.LIP_INNER_LOWER_MID, :2] - pts[mesh.LIP_INNER_UPPER_MID, :2]))
     return MouthModel(lips=lips.astype(np.float32), teeth=teeth.astype(np.float32), gap0=gap0)
@@ -81,24 +86,25 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
     depth = np.clip(depth / max(0.3 * gap, 1.0), 0.0, 1.0)
     # a dark, warm cavity: darkest in the lips' shadow at the edge, a little
     # lighter towards the middle, darker towards the corners
-    shade = (0.55 + 0.45 * depth) * (1.0 - 0.35 * across)
-    rgb = model.lips * 0.42 * shade[..., None]
+    # lit, reddish inside near the lips; dark towards the throat
+    shade = (1.0 - 0.6 * depth) * (1.0 - 0.3 * across)
+    rgb = model.lips * 0.5 * shade[..., None]
     # the inner lip edge: lip colour in shadow, fading into the cavity over ~2 px
     rim = np.clip(1.0 - cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3) / 2.5, 0, 1)
     rgb = rgb * (1.0 - rim[..., None]) + (model.lips * 0.6) * rim[..., None]
     centre_x = 0.5 * (corner_l + corner_r)
-    if gap > 0.2 * size:
+    if gap > 0.1 * size:  # the tongue, resting behind the lower teeth
         tongue_c = (centre_x, float(np.max(lower_y)) - 0.05 * gap)
-        r = ((xs - tongue_c[0]) / (0.7 * half_w)) ** 2 + ((ys - tongue_c[1]) / (0.35 * gap)) ** 2
-        t_alpha = (np.clip((1.0 - r) * 2.0, 0.0, 1.0) * np.clip((gap / size - 0.1) * 8, 0, 0.75))[..., None]
-        rgb = rgb * (1 - t_alpha) + (model.lips * 0.62) * t_alpha
+        r = ((xs - tongue_c[0]) / (0.75 * half_w)) ** 2 + ((ys - tongue_c[1]) / (0.4 * gap)) ** 2
+        t_alpha = (np.clip((1.0 - r) * 2.0, 0.0, 1.0) * np.clip((gap / size - 0.1) * 8, 0, 0.8))[..., None]
+        rgb = rgb * (1 - t_alpha) + (model.lips * 0.72) * t_alpha
     # talking mostly shows teeth; the dark cavity only shows in a wide-open mouth
     th = min(TEETH_HEIGHT * size, UPPER_SHARE * gap)
     rgb = _teeth(rgb, xs, ys, upper_y[None, :], th, 1.0, model, across, size, centre_x, down=True)
-    if gap > 0.06 * size:  # lower teeth: a narrower, shaded band, only in front
+    if gap > 0.15 * size:  # lower teeth: a narrower, shaded band, only in front
         tl = min(LOWER_TEETH_HEIGHT * size, LOWER_SHARE * gap)
-        front = np.minimum(1.0, across / 0.7)
-        rgb = _teeth(rgb, xs, ys, lower_y[None, :], tl, 0.72, model, front, size, centre_x, down=False)
+        front = np.minimum(1.0, across / 0.6)
+        rgb = _teeth(rgb, xs, ys, lower_y[None, :], tl, 0.8, model, front, size, centre_x, down=False)
     rgb = cv2.GaussianBlur(rgb.astype(np.float32), (3, 3), 0)
     alpha = mask.astype(np.float32) / 255.0 * show
     return Patch(x0, y0, rgb.astype(np.float32), alpha)
@@ -124,7 +130,7 @@ def _teeth(rgb, xs, ys, edge_y, height, light, model, across, size, centre_x, *,
     tooth = max(TOOTH_WIDTH * size, 2.0)
     seams = np.abs(((xs - centre_x) / tooth) % 1.0 - 0.5) * 2.0  # 0 at a seam, 1 mid-tooth
     groove = 0.9 + 0.1 * np.clip(seams * 4.0, 0.0, 1.0)
-    shade = (0.82 + 0.18 * np.clip(depth, 0.0, 1.0)) * groove * light * (1.0 - 0.35 * across)
+    shade = (0.93 + 0.07 * np.clip(depth, 0.0, 1.0)) * groove * light * (1.0 - 0.25 * across)
     teeth = model.teeth * shade[..., None]
     a = band[..., None]
     return rgb * (1.0 - a) + teeth * a

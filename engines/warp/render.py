@@ -13,7 +13,7 @@ import numpy as np
 from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.eyes import Patch, render_eye
 from vivicam.engines.warp.field import backward_map
-from vivicam.engines.warp.mesh_motion import target_points
+from vivicam.engines.warp.mesh_motion import soft_move, target_points
 from vivicam.engines.warp.mouth import render_mouth
 from vivicam.types import Motion
 
@@ -28,7 +28,7 @@ class StepTimes:
 def overlays(state: WarpAvatar, target: np.ndarray, motion: Motion) -> list[Patch]:
     """Eye and mouth patches for target points ``target`` (M,2)."""
     n = state.crop_size
-    size = state.rig.size0 * float(motion.scale)
+    size = state.rig.size0 * soft_move(motion.translation, float(motion.scale))[1]
     patches = [render_eye(eye, target, motion.gaze, n) for eye in state.eyes]
     patches.append(render_mouth(state.mouth, target, size, n))
     return [p for p in patches if p is not None]
