@@ -217,3 +217,14 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert cache_dir(create=False) == tmp_path / "x" / "vivicam"
     assert os.fspath(export_mod.onnx_path(tiny_spec())).startswith(str(tmp_path / "x"))
+
+
+def test_real_tensorrt_for_rtx_builds_a_plan_ahead_of_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorRT for RTX compiles ahead of time without a GPU, so where its wheel
+    is installed the real builder runs here (skipped, visibly, where it is not)."""
+    pytest.importorskip("tensorrt_rtx")
+    monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(GPU, ""))  # AOT: only the cache key uses it
+    for precision in ("fp16", "fp32"):
+        plan = ensure_plan(tiny_spec(), precision, flavour="tensorrt_rtx")
+        data = read_plan(plan.path, plan.key)
+        assert plan.built and data is not None and len(data) > 1000

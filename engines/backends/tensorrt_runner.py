@@ -137,8 +137,12 @@ class TensorRTRunner(_RunnerBase):
     def execute(self) -> None:
         """Enqueue the engine (or replay its CUDA graph) on the runner's stream."""
         if self._graph is not None:
-            self._graph.launch(stream=self.stream)
-            return
+            try:
+                self._graph.launch(stream=self.stream)
+                return
+            except Exception as exc:  # never let the optimisation break a frame
+                log.warning("%s: CUDA graph replay failed (%s); running uncaptured", self.label, exc)
+                self._graph, self.cuda_graph = None, False
         if not self.context.execute_async_v3(self.stream.ptr):
             raise DeviceError(f"TensorRT failed to run {self.label}")
         self._runs += 1
