@@ -37,7 +37,7 @@ SHAPES = {
 
 @pytest.fixture(scope="module")
 def specs(lp_random_weights):
-    return {s.name: s for s in lp_export.export_specs(weights=lp_random_weights)}
+    return {s.name: s for s in lp_export.export_specs(weights=lp_random_weights, decompose_grid_sample=False)}
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,26 @@ def test_one_spec_per_module_with_documented_names_and_shapes(specs, specs_4d):
     decomposed = specs_4d["liveportrait-warping_module-gs4d"]
     assert decomposed.opset < 20 and decomposed.metadata["grid_sample"] == "4d"
     assert specs["liveportrait-motion_extractor"].fp32_layers
+
+
+@pytest.mark.parametrize(
+    "installed, decomposed",
+    [({}, False), ({"tensorrt": "11.3.0"}, False), ({"tensorrt": "10.13.2"}, True), ({"tensorrt_rtx": "1.2.0"}, True)],
+)
+def test_grid_sample_decomposed_when_the_installed_tensorrt_needs_it(lp_random_weights, monkeypatch, installed, decomposed):
+    import sys
+    import types
+
+    for name in ("tensorrt", "tensorrt_rtx"):
+        if name in installed:
+            module = types.ModuleType(name)
+            module.__version__ = installed[name]
+            monkeypatch.setitem(sys.modules, name, module)
+        else:
+            monkeypatch.setitem(sys.modules, name, None)  # import fails: not installed
+    names = [s.name for s in lp_export.export_specs(weights=lp_random_weights)]
+    assert ("liveportrait-warping_module-gs4d" in names) is decomposed
+    assert ("liveportrait-warping_module" in names) is not decomposed
 
 
 def test_weights_change_changes_every_cache_key(lp_random_weights, tmp_path):

@@ -32,7 +32,6 @@ from vivicam.types import DriverFrame, Motion
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp16", "fp32")
-GRID_SAMPLE_5D_TENSORRT = (11, 2)  # first TensorRT with native 5-D GridSample
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +83,7 @@ class LivePortraitEngine:
     def _load_networks(self) -> lp.Networks:
         if self.backend == "cpu":
             return TorchNetworks.from_weights(self.weights)
-        decompose = self.backend == "tensorrt" and not _tensorrt_has_5d_grid_sample()
+        decompose = self.backend == "tensorrt" and lp_export.tensorrt_needs_decomposition()
         specs = lp_export.export_specs(weights=self.weights, decompose_grid_sample=decompose)
         return RunnerNetworks(specs, self.backend, self.precision)
 
@@ -166,20 +165,6 @@ def _choose_backend(requested: str, offered: tuple[BackendName, ...]) -> tuple[s
         raise
     choice = select_backend(requested, offered)
     return choice.name, choice.reason
-
-
-def _tensorrt_has_5d_grid_sample() -> bool:
-    """True when the installed TensorRT parses 5-D GridSample (≥ 11.2)."""
-    import importlib
-
-    for module in ("tensorrt_rtx", "tensorrt"):
-        try:
-            version = importlib.import_module(module).__version__
-        except (ImportError, AttributeError):
-            continue
-        parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-        return parts >= GRID_SAMPLE_5D_TENSORRT
-    return False
 
 
 class TorchNetworks:

@@ -83,19 +83,52 @@ WEIGHTS_NEEDED = (
 )
 
 
+GRID_SAMPLE_5D_TENSORRT = (11, 2)  # first TensorRT release that parses 5-D GridSample
+
+
+def tensorrt_needs_decomposition() -> bool:
+    """True when a TensorRT is installed that may not parse 5-D GridSample:
+    full TensorRT older than 11.2, or TensorRT for RTX (whose 1.x releases do
+    not document it). False without any TensorRT (ONNX Runtime has it)."""
+    import importlib
+
+    def installed(name: str) -> Any:
+        try:
+            return importlib.import_module(name)
+        except (ImportError, OSError):  # absent, or its CUDA libraries are
+            return None
+
+    if installed("tensorrt_rtx") is not None:
+        return True
+    trt = installed("tensorrt")
+    if trt is None:
+        return False
+    try:
+        version = tuple(int(p) for p in str(trt.__version__).split(".")[:2])
+    except (AttributeError, ValueError):
+        return True
+    return version < GRID_SAMPLE_5D_TENSORRT
+
+
 def spec_name(module: str, *, decompose_grid_sample: bool = False) -> str:
     suffix = "-gs4d" if decompose_grid_sample and module == "warping_module" else ""
     return f"{ENGINE}-{module}{suffix}"
 
 
 def export_specs(
-    *, weights: str | Path | None = None, decompose_grid_sample: bool = False, **_: Any
+    *, weights: str | Path | None = None, decompose_grid_sample: bool | None = None, **_: Any
 ) -> list[ExportSpec]:
     """One ExportSpec per network (order of :data:`MODULES`), for the official
     checkpoints in ``weights``. Only the weights folder's fingerprint is read
-    here; the networks load when a spec's ``make_module`` is called."""
+    here; the networks load when a spec's ``make_module`` is called.
+
+    ``decompose_grid_sample=None`` decomposes when an installed TensorRT could
+    not parse 5-D GridSample (:func:`tensorrt_needs_decomposition`), so
+    ``vivicam build`` makes plans that build on this machine."""
     if weights is None:
         raise WeightsError(WEIGHTS_NEEDED)
+    if decompose_grid_sample is None:
+        decompose_grid_sample = tensorrt_needs_decomposition()
     folder = Path(weights).expanduser()
     fingerprint = weights_fingerprint(folder)
     return [_spec(module, folder, fingerprint, decompose_grid_sample) for module in MODULES]
