@@ -118,7 +118,9 @@ class LivePortraitEngine:
         kp = self._driving_keypoints(state.source, motion)
         image = lp.render_keypoints(self._nets, state.source, kp)
         if image.shape[0] != self.crop_size:
-            image = cv2.resize(image, (self.crop_size, self.crop_size), interpolation=cv2.INTER_AREA)
+            shrink = self.crop_size < image.shape[0]
+            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            image = cv2.resize(image, (self.crop_size, self.crop_size), interpolation=interpolation)
         return image
 
     # -- motion ----------------------------------------------------------------
