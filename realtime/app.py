@@ -29,6 +29,13 @@ from vivicam.types import DriverFrame, Frame
 
 log = logging.getLogger(__name__)
 
+# Defaults shared with the CLI (which shows them in --help): one place each.
+LIVE_SIZE = (640, 480)  # output and requested camera size of `run`
+LIVE_FPS = 30.0
+DEMO_OUTPUT = "vivicam-demo.mp4"
+DEMO_SECONDS = 8.0
+DEMO_FPS = 25.0
+PROFILE_SECONDS = 2.0  # how long `calibrate` watches the neutral face
 CALIBRATION_S = 1.0  # seconds of the driver's first frames averaged into the neutral face
 CALIBRATION_SCAN_S = 5.0  # how far into a driving video to look for those frames
 
@@ -191,10 +198,10 @@ def demo_photo() -> np.ndarray:
 
 
 def run_demo(
-    output: str | Path | None = "vivicam-demo.mp4",
-    seconds: float = 8.0,
+    output: str | Path | None = DEMO_OUTPUT,
+    seconds: float = DEMO_SECONDS,
     *,
-    fps: float = 25.0,
+    fps: float = DEMO_FPS,
     preview: bool | None = None,
     engine: str | Engine = "warp",
     backend: str = "auto",
@@ -273,7 +280,7 @@ def avatar_paths(avatar: str | Path) -> list[Path]:
     return [p]
 
 
-def open_driver(spec: str | Path, *, size: tuple[int, int] = (640, 480), fps: float = 30.0) -> Any:
+def open_driver(spec: str | Path, *, size: tuple[int, int] = LIVE_SIZE, fps: float = LIVE_FPS) -> Any:
     """The live driving source: a camera index or device path, a video file
     (played in real time, looped), an image folder or ``idle``."""
     text = str(spec)
@@ -303,9 +310,9 @@ def run_live(
     backend: str = "auto",
     weights: str | Path | None = None,
     precision: str = "fp16",
-    size: tuple[int, int] = (640, 480),
-    fps: float = 30.0,
-    camera_size: tuple[int, int] = (640, 480),
+    size: tuple[int, int] = LIVE_SIZE,
+    fps: float = LIVE_FPS,
+    camera_size: tuple[int, int] = LIVE_SIZE,
     virtual_camera: bool = True,
     virtual_camera_device: str | None = None,
     preview: bool | None = None,
@@ -397,7 +404,7 @@ def calibrate_profile(
     output: str | Path,
     *,
     source: str | int = 0,
-    seconds: float = 2.0,
+    seconds: float = PROFILE_SECONDS,
     mirror: bool | None = None,
     timeout_s: float = 15.0,
     on_status: Callable[[str], None] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vivicam.realtime.app import PROFILE_SECONDS
 from vivicam.realtime.cli.common import positive_float
 
 
@@ -18,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", default="vivicam-profile.json", metavar="JSON", help="profile to write (default: vivicam-profile.json)")
     p.add_argument("--camera", default="0", help="camera index, device path, or a video file (default: 0)")
-    p.add_argument("--seconds", type=positive_float, default=2.0, help="how long to watch (default: 2)")
+    p.add_argument("--seconds", type=positive_float, default=PROFILE_SECONDS, help=f"how long to watch (default: {PROFILE_SECONDS:g})")
     p.add_argument("--mirror", action="store_true", help="store mirror=true in the profile")
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args, positive_float
+from vivicam.realtime.app import DEMO_FPS, DEMO_OUTPUT, DEMO_SECONDS
 from vivicam.realtime.stats import format_summary
 
 
@@ -15,9 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Animate a bundled public-domain portrait (NASA's astronaut photo, shipped "
         "with scikit-image) with procedural motion: blinks, head sway, talking.",
     )
-    p.add_argument("-o", "--output", default="vivicam-demo.mp4", metavar="OUT.mp4", help="video to write (default: vivicam-demo.mp4)")
-    p.add_argument("--seconds", type=positive_float, default=8.0, help="length (default: 8)")
-    p.add_argument("--fps", type=positive_float, default=25.0, help="frame rate (default: 25)")
+    p.add_argument("-o", "--output", default=DEMO_OUTPUT, metavar="OUT.mp4", help=f"video to write (default: {DEMO_OUTPUT})")
+    p.add_argument("--seconds", type=positive_float, default=DEMO_SECONDS, help=f"length (default: {DEMO_SECONDS:g})")
+    p.add_argument("--fps", type=positive_float, default=DEMO_FPS, help=f"frame rate (default: {DEMO_FPS:g})")
     preview = p.add_mutually_exclusive_group()
     preview.add_argument("--preview", dest="preview", action="store_true", default=None, help="show a preview window (default: when a display exists)")
     preview.add_argument("--no-preview", dest="preview", action="store_false", help="only write the file")

@@ -12,7 +12,10 @@ from vivicam.realtime.cli.common import (
     parse_size,
     positive_float,
 )
+from vivicam.realtime.app import LIVE_FPS, LIVE_SIZE
 from vivicam.realtime.stats import format_summary
+
+_SIZE = f"{LIVE_SIZE[0]}x{LIVE_SIZE[1]}"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--avatar", required=True, metavar="PHOTO", help="portrait photo, or a folder of photos (n/p switch)")
     p.add_argument("--camera", default="0", help="camera index or device path; a video file or 'idle' also work (default: 0)")
-    p.add_argument("--camera-size", type=parse_size, default=(640, 480), metavar="WxH", help="requested camera size (default: 640x480)")
-    p.add_argument("--fps", type=positive_float, default=30.0, help="camera and virtual-camera frame rate (default: 30)")
+    p.add_argument("--camera-size", type=parse_size, default=LIVE_SIZE, metavar="WxH", help=f"requested camera size (default: {_SIZE})")
+    p.add_argument("--fps", type=positive_float, default=LIVE_FPS, help=f"requested camera frame rate (default: {LIVE_FPS:g}); the virtual camera runs at the camera's real rate")
     p.add_argument("--profile", metavar="JSON", help="neutral-face profile saved by `vivicam calibrate`")
     p.add_argument("--mirror", action="store_true", help="mirror the motion (your left is the avatar's left on screen)")
     p.add_argument("--no-virtual-camera", dest="virtual_camera", action="store_false", help="do not open a virtual camera")
@@ -38,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stats", nargs="?", const=2.0, type=positive_float, metavar="SECONDS", help="print a timing line every SECONDS (default 2)")
     p.add_argument("--overlay", action="store_true", help="start with the stats overlay shown in the preview (toggle: s)")
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this many seconds")
-    add_output_args(p, default_size="640x480")
+    add_output_args(p, default_size=_SIZE)
     add_engine_args(p)
     p.set_defaults(func=run)
 
