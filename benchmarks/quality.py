@@ -34,6 +34,7 @@ import numpy as np
 
 from vivicam.benchmarks import contact_sheet, metrics
 from vivicam.benchmarks.baselines import PoseOnlyWarp, StaticPhoto
+from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError, VivicamError
 from vivicam.types import Landmarks, Motion
 
@@ -196,6 +197,7 @@ class _Method:
     points: list[np.ndarray | None] = field(default_factory=list)
     tiles: list[np.ndarray] = field(default_factory=list)
     diffs: list[np.ndarray] = field(default_factory=list)  # |output - real| ×DIFF_GAIN
+    parts: dict[str, list[float]] = field(default_factory=dict)  # region name -> per-frame PSNR
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,8 +240,9 @@ def evaluate_clip(
             real = box.crop(frame)
             if i in sampled:
                 driver_tiles.append(real)
+            parts = region_boxes(landmarks.points, box) if landmarks is not None else {}
             for method in methods:
-                _step(method, motion, real, box, measure=i > 0, keep_tile=i in sampled)
+                _step(method, motion, real, box, parts, measure=i > 0, keep_tile=i in sampled)
     finally:
         driver_tracker.close()
         for method in methods:
@@ -262,7 +265,20 @@ def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray
     yield from rest
 
 
-def _step(method: _Method, motion: Motion, real: np.ndarray, box: metrics.Box, *, measure: bool, keep_tile: bool) -> None:
+def region_boxes(points: np.ndarray, box: metrics.Box) -> dict[str, metrics.Box]:
+    """Mouth and eyes(+brows) boxes of this driver frame, in face-box pixels."""
+    local = np.asarray(points, np.float64) - np.array([box.x0, box.y0, 0.0])
+    size = box.size
+    return {
+        "mouth": metrics.face_box(local[list(mesh.LIPS_OUTER)], size, scale=1.5),
+        "eyes": metrics.face_box(local[list(sum(mesh.EYE_CONTOUR, ()))], size, scale=1.1),
+    }
+
+
+def _step(
+    method: _Method, motion: Motion, real: np.ndarray, box: metrics.Box, parts: dict[str, metrics.Box], *,
+    measure: bool, keep_tile: bool,
+) -> None:
     t0 = time.perf_counter()
     crop = method.renderer.render(method.state, motion)
     method.render_ms.append((time.perf_counter() - t0) * 1e3)
@@ -272,6 +288,9 @@ def _step(method: _Method, motion: Motion, real: np.ndarray, box: metrics.Box, *
         method.psnr.append(min(metrics.psnr(face, real), metrics.PSNR_CAP_DB))
         method.ssim.append(metrics.ssim(face, real))
         method.l1.append(metrics.l1(face, real))
+        for name, part in parts.items():
+            psnr = metrics.psnr(part.crop(face), part.crop(real))
+            method.parts.setdefault(name, []).append(min(psnr, metrics.PSNR_CAP_DB))
     if method.tracker is not None:
         found = method.tracker.track(out)
         method.points.append(None if found is None else found.points)
@@ -302,6 +321,7 @@ def _clip_results(
             "psnr": metrics.summary(method.psnr)["mean"],
             "ssim": metrics.summary(method.ssim)["mean"],
             "l1": metrics.summary(method.l1)["mean"],
+            **{f"psnr_{name}": metrics.summary(v)["mean"] for name, v in method.parts.items()},
             "render_ms": metrics.summary(method.render_ms),
         }
         signals[f"{method.name}_psnr"] = np.asarray(method.psnr)
@@ -474,6 +494,12 @@ def machine_info() -> dict[str, Any]:
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
         )
         info["git_commit"] = commit.stdout.strip() or None
+        # The tree is shared and edited while the benchmark runs: say what was uncommitted.
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "engines", "calibrate", "realtime", "benchmarks"],
+            capture_output=True, text=True, timeout=10,
+        )
+        info["uncommitted"] = [line[3:] for line in dirty.stdout.splitlines()]
     except (OSError, subprocess.SubprocessError):
         info["git_commit"] = None
     return info

@@ -234,6 +234,7 @@ def test_benchmark_end_to_end_on_ten_frames(testdata, tmp_path) -> None:
     assert eng["ssim"] == pytest.approx(static["ssim"], abs=0.002)
     assert 10 < static["psnr"] < quality.metrics.PSNR_CAP_DB and 0 < pose["ssim"] < 1
     assert eng["output_tracked"] == 1.0
+    assert static["psnr_mouth"] < quality.metrics.PSNR_CAP_DB and "psnr_eyes" in pose
     assert pose["pose_err_deg"] is not None and pose["pose_err_deg"] < 10
     assert saved["machine"]["cpu_count"] and report["cross_sheets"] == ["cross_s6_d12.png"]
     signals = np.load(tmp_path / "signals_d12.npz")
