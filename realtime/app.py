@@ -68,6 +68,14 @@ def check_writable(path: str | Path) -> Path:
     return p
 
 
+def tell_avatar_note(state: Any, photo: str | Path, on_status: Callable[[str], None] | None) -> None:
+    """Pass on what the engine noticed about the photo (e.g. "3 faces found;
+    using the largest one (centre 412,220)")."""
+    note = getattr(state, "note", None)
+    if note:
+        (on_status or log.warning)(f"{Path(photo).name}: {note}")
+
+
 def default_out_size(photo: np.ndarray) -> tuple[int, int]:
     """The photo's size with even sides (H.264 needs them), at most 1920 px."""
     return even_size(photo.shape[1], photo.shape[0])
@@ -132,6 +140,7 @@ def render_video(
     mirror: bool | None = None,
     audio: bool = True,
     progress: bool = True,
+    on_status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Animate ``avatar`` with the face in ``driving`` into ``output`` (mp4).
 
@@ -147,6 +156,7 @@ def render_video(
     photo = load_photo(avatar)
     eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
     state = eng.prepare(photo)
+    tell_avatar_note(state, avatar, on_status)
 
     from vivicam.calibrate.motion import MotionEstimator
     from vivicam.realtime.sinks.mp4 import Mp4Sink
@@ -186,7 +196,8 @@ def render_video(
     if stats.frames_out == 0:
         raise InputError(f"{driving}: no frame could be decoded")
     summary = stats.summary()
-    summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps, size=list(out_size))
+    summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps, size=list(out_size),
+                   avatar_note=getattr(state, "note", None))
     return summary
 
 
@@ -353,6 +364,7 @@ def run_live(
         sinks = _live_sinks(stack, size, out_fps, virtual_camera, virtual_camera_device, record)
         cache = AvatarCache(eng)
         state = cache.get(paths[0])
+        tell_avatar_note(state, paths[0], on_status)
         window = stack.enter_context(PreviewSink(title="vivicam")) if show else None
         tracker = stack.enter_context(MediaPipeTracker())
         pipeline = Pipeline(

@@ -197,3 +197,17 @@ def test_run_without_a_virtual_camera_backend_says_what_to_install(files, capsys
     rc, err = cli(capsys, "run", "--avatar", files["portrait"], "--camera", "idle", "--no-preview",
                   "--seconds", "1")
     assert_error(rc, err, 3, "virtual camera", "--no-virtual-camera")
+
+
+def test_a_photo_with_several_faces_says_which_one_is_used(files, capsys, tmp_path) -> None:
+    from skimage import data
+
+    group = np.concatenate([data.astronaut(), data.astronaut()[:, ::-1]], axis=1)  # two people
+    photo = tmp_path / "group.png"
+    Image.fromarray(group).save(photo)
+    out = tmp_path / "out.mp4"
+    rc, err = cli(capsys, "render", "--avatar", photo, "--driving", files["clip"], "-o", out, "--no-progress",
+                  "--size", "320x160")
+    assert rc == 0, err
+    assert "group.png: 2 faces found" in err and "largest" in err
+    assert out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args
 from vivicam.realtime.stats import format_summary
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         mirror=True if args.mirror else None,
         audio=args.audio,
         progress=args.progress,
+        on_status=lambda text: print(text, file=sys.stderr, flush=True),
     )
     print(f"wrote {summary['output']} ({summary['frames']} frames at {summary['video_fps']:g} fps)")
     print(format_summary(summary))
