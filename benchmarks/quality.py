@@ -391,6 +391,35 @@ def format_table(clips: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def results_markdown(report: dict[str, Any]) -> str:
+    """The run as Markdown: conditions, the table, region PSNR, and the sheets."""
+    machine = report["machine"]
+    clips = report["clips"]
+    lines = [
+        f"# Quality results: engine `{report['engine']}`",
+        "",
+        f"{machine['utc']}, commit {machine.get('git_commit')}, {machine['cpu']} ({machine['cpu_count']} cores), "
+        f"frames per clip: {report['config']['frames_cap'] or 'all'}, {report['seconds']:.0f} s.",
+        "",
+        format_table(clips),
+        "",
+        "PSNR (dB) on the mouth and on the eyes+brows of each driver frame, engine / static / pose-only:",
+        "",
+        "| clip | mouth | eyes |",
+        "|---|---|---|",
+    ]
+    for clip in clips:
+        m = [clip["methods"][k] for k in (ENGINE_KEY, "static", "pose-only")]
+        cells = [" / ".join(_f(x.get(f"psnr_{part}")) for x in m) for part in ("mouth", "eyes")]
+        lines.append(f"| {clip['clip']} | {cells[0]} | {cells[1]} |")
+    lines += ["", "## Self-reenactment sheets (driver | output | difference ×3)", ""]
+    lines += [f"![{c['clip']}]({c['sheet']})\n" for c in clips]
+    if report["cross_sheets"]:
+        lines += ["", "## Cross-reenactment sheets", ""]
+        lines += [f"![{name}]({name})\n" for name in report["cross_sheets"]]
+    return "\n".join(lines) + "\n"
+
+
 def _f(value: Any, digits: int = 2) -> str:
     if value is None or not np.isfinite(value):
         return "n/a"
@@ -579,6 +608,7 @@ def run(
         "cross_sheets": cross_files,
     }
     (out_dir / "quality.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+    (out_dir / "results.md").write_text(results_markdown(report))
     return report
 
 
