@@ -211,3 +211,45 @@ def test_a_photo_with_several_faces_says_which_one_is_used(files, capsys, tmp_pa
     assert rc == 0, err
     assert "group.png: 2 faces found" in err and "largest" in err
     assert out.exists()
+
+
+def _odd_photo(kind: str, folder: Path) -> Path:
+    from skimage import data
+
+    im = Image.fromarray(data.astronaut())
+    if kind == "cmyk":
+        path = folder / "cmyk.jpg"
+        im.convert("CMYK").save(path)
+    elif kind == "16bit":
+        path = folder / "grey16.png"
+        grey = np.asarray(im.convert("L"), np.uint16) * 257
+        Image.fromarray(grey).save(path)
+    elif kind == "alpha":
+        path = folder / "alpha.png"
+        rgba = im.convert("RGBA")
+        rgba.putalpha(Image.fromarray(np.full((512, 512), 200, np.uint8)))
+        rgba.save(path)
+    else:  # stored sideways with an EXIF tag saying "rotate 90° clockwise to show"
+        path = folder / "exif.jpg"
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        im.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["cmyk", "16bit", "alpha", "exif"])
+def test_unusual_but_valid_photos_are_converted_and_left_untouched(files, capsys, tmp_path, kind) -> None:
+    photo = _odd_photo(kind, tmp_path)
+    before = photo.read_bytes()
+    out = tmp_path / "out.mp4"
+    rc, err = cli(capsys, "render", "--avatar", photo, "--driving", files["clip"], "-o", out, "--no-progress",
+                  "--size", "128x128")
+    assert rc == 0, err
+    assert photo.read_bytes() == before
+    if kind == "exif":  # the output is upright: it looks like the photo as shown, not as stored
+        from skimage import data
+
+        with av.open(str(out)) as container:
+            first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32)
+        upright = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128)), np.float32)
+        assert np.abs(first - upright).mean() < 0.5 * np.abs(first - np.rot90(upright)).mean()
