@@ -51,6 +51,67 @@ def _shifted_driver(image, dx, dy):
     return DriverFrame(moved, find_avatar_face(moved).landmarks)
 
 
+# ------------------------------------------------------------------ pure math
+
+def test_pose_bins_rotation_and_keypoint_composition():
+    from scipy.spatial.transform import Rotation
+
+    assert kpm.headpose_degrees(np.zeros((1, 66)))[0] == pytest.approx(0.0, abs=1e-4)  # flat bins: centre
+    peaked = np.full((1, 66), -50.0, np.float32)
+    peaked[0, 40] = 50.0
+    assert kpm.headpose_degrees(peaked)[0] == pytest.approx(40 * 3 - 97.5, abs=1e-3)
+    pitch, yaw, roll = 12.0, -30.0, 7.0
+    expected = Rotation.from_euler("ZYX", [roll, yaw, pitch], degrees=True).as_matrix().T  # (Rz·Ry·Rx)ᵀ
+    np.testing.assert_allclose(kpm.rotation_matrix([pitch], [yaw], [roll])[0], expected, atol=1e-6)
+    canonical = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 21, 3)).astype(np.float32)
+    r = kpm.rotation_matrix([pitch], [yaw], [roll])
+    kp = kpm.compose_keypoints(canonical, r, np.zeros_like(canonical), np.array([[2.0]]), np.array([[0.1, -0.2, 5.0]]))
+    np.testing.assert_allclose(kp, 2.0 * canonical @ r[0] + np.array([0.1, -0.2, 0.0]), atol=1e-6)  # t_z ignored
+
+
+def test_stitching_output_moves_keypoints_and_shared_xy():
+    kp = np.zeros((1, 21, 3), np.float32)
+    delta = np.zeros((1, 65), np.float32)
+    delta[0, :63] = 0.01
+    delta[0, 63:] = (0.2, -0.1)
+    out = kpm.apply_stitching(kp, delta)
+    np.testing.assert_allclose(out[..., 0], 0.21, atol=1e-7)
+    np.testing.assert_allclose(out[..., 1], -0.09, atol=1e-7)
+    np.testing.assert_allclose(out[..., 2], 0.01, atol=1e-7)
+
+
+def test_eye_and_lip_ratios_on_a_synthetic_face():
+    from vivicam.calibrate import mesh
+
+    points = np.zeros((478, 3), np.float32)
+    for (upper, lower, a, b), x in zip(kpm.EYE_RATIO_POINTS, (100.0, 200.0)):
+        points[a, :2], points[b, :2] = (x - 15, 100), (x + 15, 100)  # 30 px wide
+        points[upper, :2], points[lower, :2] = (x, 95), (x, 104)  # 9 px tall
+    points[mesh.MOUTH_CORNERS[0], :2], points[mesh.MOUTH_CORNERS[1], :2] = (120, 200), (180, 200)
+    points[mesh.LIP_INNER_UPPER_MID, :2], points[mesh.LIP_INNER_LOWER_MID, :2] = (150, 195), (150, 210)
+    np.testing.assert_allclose(kpm.eye_ratios(points), [0.3, 0.3], atol=1e-5)
+    assert kpm.lip_ratio(points) == pytest.approx(0.25, abs=1e-5)
+
+
+def test_crop_box_is_square_scaled_and_shifted_up():
+    from vivicam.engines.liveportrait import crop
+
+    points = np.zeros((478, 3), np.float32)
+    points[:, 0], points[:, 1] = 300.0, 200.0
+    sel = list(crop.CROP_POINTS)
+    points[sel, 0] = np.linspace(250, 350, len(sel))  # 100 px wide
+    points[sel, 1] = np.linspace(150, 230, len(sel))  # 80 px tall
+    box = crop.face_box(points, scale=2.3, shift_up=0.125)
+    assert box.side == pytest.approx(230.0)
+    assert (box.cx, box.cy) == pytest.approx((300.0, 190.0 - 0.125 * 230.0))
+    m = box.matrix(512)
+    corner = m[:, :2] @ np.array([box.cx - box.side / 2, box.cy - box.side / 2]) + m[:, 2]
+    np.testing.assert_allclose(corner, [0, 0], atol=1e-3)
+    mask = crop.paste_mask(512)
+    assert mask.min() >= 0 and mask.max() == 1.0
+    assert np.allclose(mask, mask.T) and np.allclose(mask, mask[::-1])  # symmetric feather
+
+
 # ------------------------------------------------------------------ errors
 
 def test_weights_are_required():
