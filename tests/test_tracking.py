@@ -211,3 +211,11 @@ def test_tracker_restarts_after_a_mediapipe_failure(astronaut: np.ndarray) -> No
         assert tracker.track(astronaut) is not None  # and the next frame is tracked again
     finally:
         tracker.close()
+
+
+def test_a_face_cut_by_the_photo_border_is_found_with_lower_confidence(astronaut: np.ndarray) -> None:
+    cut = np.ascontiguousarray(astronaut[:, 200:])  # the left part of her face is outside
+    found = find_avatar_face(cut)
+    pts = found.landmarks.points
+    assert pts[:, 0].min() < 0  # the mesh continues past the border
+    assert 0.5 < found.landmarks.confidence < 0.95  # the share of the face in the photo

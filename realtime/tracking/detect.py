@@ -28,6 +28,7 @@ from vivicam.realtime.tracking.mediapipe_tracker import (
     MediaPipeTracker,
     _quiet_mediapipe_logs,
     face_width,
+    inside_share,
 )
 from vivicam.types import Landmarks
 
@@ -106,23 +107,31 @@ def _same_face(a: _Box, b: _Box) -> bool:
     return np.hypot(a.cx - b.cx, a.cy - b.cy) < 0.5 * max(a.side, b.side)
 
 
+def _square_crop(image: np.ndarray, cx: float, cy: float, side: float) -> tuple[np.ndarray, int, int, int]:
+    """The ``side``-px square centred on (cx, cy), edge-padded where it leaves
+    the photo: (crop, x0, y0, side) in integer full-resolution pixels."""
+    n = max(int(np.ceil(side)), 1)
+    x0, y0 = int(np.floor(cx - n / 2)), int(np.floor(cy - n / 2))
+    h, w = image.shape[:2]
+    inner = image[max(y0, 0) : min(y0 + n, h), max(x0, 0) : min(x0 + n, w)]
+    pad = ((max(-y0, 0), max(y0 + n - h, 0)), (max(-x0, 0), max(x0 + n - w, 0)), (0, 0))
+    return np.pad(inner, pad, mode="edge"), x0, y0, n
+
+
 def _mesh_in_box(mesh: MediaPipeTracker, image: np.ndarray, box: _Box) -> Landmarks | None:
     """478 landmarks of the face in ``box``, in full-resolution pixels."""
-    side = box.side * CROP_FACTOR
-    s = MESH_SIDE / side  # full-res px → crop px
-    # crop = s * (p - origin): one affine warp crops, pads and resizes.
-    ox, oy = box.cx - side / 2, box.cy - side / 2
-    m = np.array([[s, 0, -s * ox], [0, s, -s * oy]], dtype=np.float64)
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    crop = cv2.warpAffine(image, m, (MESH_SIDE, MESH_SIDE), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    crop, x0, y0, n = _square_crop(image, box.cx, box.cy, box.side * CROP_FACTOR)
+    interp = cv2.INTER_AREA if n > MESH_SIDE else cv2.INTER_CUBIC
+    crop = cv2.resize(crop, (MESH_SIDE, MESH_SIDE), interpolation=interp)
     found = mesh.track(crop)
     if found is None:
         return None
-    pts = found.points.astype(np.float64) / s  # x, y and z (z was scaled by the crop width)
-    pts[:, 0] += ox
-    pts[:, 1] += oy
+    pts = found.points.astype(np.float64) * (n / MESH_SIDE)  # x, y and z (z was scaled by the crop width)
+    pts[:, 0] += x0
+    pts[:, 1] += y0
     h, w = image.shape[:2]
-    return Landmarks(pts.astype(np.float32), (w, h), min(found.confidence, box.score))
+    pts = pts.astype(np.float32)
+    return Landmarks(pts, (w, h), min(inside_share(pts, w, h), box.score))
 
 
 def find_faces(image: np.ndarray) -> list[Landmarks]:
