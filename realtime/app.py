@@ -362,6 +362,12 @@ def run_live(
         stack.callback(source.close)
         out_fps = float(getattr(source, "fps", 0) or fps)  # what the camera really delivers
         sinks = _live_sinks(stack, size, out_fps, virtual_camera, virtual_camera_device, record)
+        for sink in sinks:
+            if hasattr(sink, "device_name"):
+                (on_status or log.info)(
+                    f"virtual camera: {sink.device_name} ({size[0]}x{size[1]} @ {out_fps:g} fps); "
+                    "pick it in your video-call app"
+                )
         cache = AvatarCache(eng)
         state = cache.get(paths[0])
         tell_avatar_note(state, paths[0], on_status)

@@ -134,3 +134,51 @@ def test_doctor_reports_every_section(capsys) -> None:
     for section in ("python:", "packages:", "cameras:", "virtual camera:", "display:", "gpu:"):
         assert section in out
     assert "mediapipe" in out and "0.10.21" in out
+
+
+class _RecordingCamera:
+    """A pyvirtualcam backend (its documented protocol) that keeps what it gets."""
+
+    instances: list["_RecordingCamera"] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
+        self.width, self.height, self.fps = width, height, fps
+        self.frames: list[np.ndarray] = []
+        self.closed = False
+        _RecordingCamera.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        self.frames.append(frame.copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+    def device(self) -> str:
+        return "/dev/video42"
+
+    def native_fourcc(self) -> None:
+        return None
+
+
+def test_run_sends_the_avatar_to_the_virtual_camera(tmp_path, capsys, monkeypatch) -> None:
+    import pyvirtualcam
+    import pyvirtualcam.camera
+    from PIL import Image
+    from skimage import data
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
+    pyvirtualcam.register_backend("recording", _RecordingCamera)
+    _RecordingCamera.instances.clear()
+    avatar = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(avatar)
+    rc = main(["run", "--avatar", str(avatar), "--camera", "idle", "--no-preview", "--seconds", "2",
+               "--size", "320x240", "--fps", "20"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "virtual camera: /dev/video42 (320x240 @ 20 fps)" in captured.err
+    camera = _RecordingCamera.instances[0]
+    assert (camera.width, camera.height, camera.fps) == (320, 240, 20)
+    assert len(camera.frames) >= 10 and camera.closed
+    frames = np.array([f.reshape(240, 320, 3) for f in camera.frames], np.float32)
+    assert frames.std(axis=0).max() > 10  # the idle avatar moves (blinks, sway)
+    assert frames[0, :, :40].max() == 0  # letterboxed 512² photo: black bars at the sides
