@@ -190,3 +190,27 @@ def test_inconsistent_config_is_refused() -> None:
     with pytest.raises(ValueError, match="volume_channels"):
         AppearanceConfig(volume_channels=30)
     assert LivePortraitConfig().generator.label_channels == 256
+
+
+def test_folded_spectral_norm_gives_the_same_numbers_and_a_reload_unfolds() -> None:
+    from vivicam.engines.liveportrait.nets.generator import SpectralConv2d
+
+    torch.manual_seed(0)
+    conv = SpectralConv2d(8, 4, 3, padding=1)
+    x = torch.randn(1, 8, 10, 10)
+    with torch.no_grad():
+        before = conv(x)
+        conv.fold()
+        assert conv.folded_weight is not None and "folded_weight" not in conv.state_dict()
+        assert torch.equal(conv(x), before)
+        state = {k: v + 1 if k == "bias" else v for k, v in conv.state_dict().items()}
+        conv.load_state_dict(state)
+        assert conv.folded_weight is None
+        assert not torch.equal(conv(x), before)
+
+
+def test_loaded_generator_has_folded_kernels(nets) -> None:
+    from vivicam.engines.liveportrait.nets.generator import SpectralConv2d
+
+    convs = [m for m in nets.spade_generator.modules() if isinstance(m, SpectralConv2d)]
+    assert len(convs) == 18 and all(c.folded_weight is not None for c in convs)

@@ -244,6 +244,8 @@ def load_networks(
     """Load all seven networks from a weights folder (see :func:`find_weights_root`)
     onto ``device``, float32, eval mode, strict key and shape matching."""
     torch = require("torch", "the LivePortrait engine")
+    from vivicam.engines.liveportrait.nets.generator import fold_spectral_norms
+
     root = find_weights_root(weights_dir)
     parts = _parts()
     files = {name: checkpoint_path(root, name) for name in CHECKPOINT_FILES}  # all missing files first
@@ -262,6 +264,7 @@ def load_networks(
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         module.load_state_dict(state, strict=True, assign=True)
         module.eval().requires_grad_(False)
+        fold_spectral_norms(module)  # same numbers, computed once instead of every frame
         modules[part.field] = module
         log.debug("loaded %s from %s", part.field, where)
     return LivePortraitNets(**modules, root=root, config=config)

@@ -18,6 +18,12 @@ class SpectralConv2d(nn.Module):
     ``weight_u``, ``weight_v``) so checkpoints load as they are, and computes
     ``sigma = u · (W v)`` exactly as it does in eval mode, without the power
     iteration (inference only, so ``u`` and ``v`` stay as trained).
+
+    :meth:`fold` computes the normalised kernel once and keeps it (not in the
+    state_dict): the same numbers, no per-frame matrix-vector products, and an
+    exported graph with a plain Conv instead of MatMul/Div on the weights
+    (where FP16 engines would lose the 4608-term dot product's precision).
+    Loading a state_dict drops the folded kernel.
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, *, padding: int = 0, bias: bool = True) -> None:
@@ -28,15 +34,36 @@ class SpectralConv2d(nn.Module):
         self.register_buffer("weight_u", nn.functional.normalize(torch.randn(out_ch), dim=0))
         self.register_buffer("weight_v", nn.functional.normalize(torch.randn(in_ch * kernel_size**2), dim=0))
         nn.init.kaiming_uniform_(self.weight_orig, a=5**0.5)
+        self.register_buffer("folded_weight", None, persistent=False)
 
     def weight(self) -> Tensor:
         """The normalised kernel the convolution uses."""
+        if self.folded_weight is not None:
+            return self.folded_weight
         matrix = self.weight_orig.reshape(self.weight_orig.shape[0], -1)
         sigma = torch.dot(self.weight_u, torch.mv(matrix, self.weight_v))
         return self.weight_orig / sigma
 
+    @torch.no_grad()
+    def fold(self) -> None:
+        """Keep the normalised kernel (call after loading weights)."""
+        self.folded_weight = None
+        self.folded_weight = self.weight().detach().clone()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.folded_weight = None  # new weights: the folded kernel is stale
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight(), self.bias, padding=self.padding)
+
+
+def fold_spectral_norms(module: nn.Module) -> int:
+    """Fold every :class:`SpectralConv2d` in ``module``; returns how many."""
+    convs = [m for m in module.modules() if isinstance(m, SpectralConv2d)]
+    for conv in convs:
+        conv.fold()
+    return len(convs)
 
 
 class SPADE(nn.Module):
