@@ -250,10 +250,13 @@ class LiveLoop:
             self.on_status("interrupted; stopping")
         finally:
             self.stop()
-            for t in threads:
+            for t in threads[1:]:
                 t.join(timeout=3.0)
                 if t.is_alive():
                     log.warning("thread %s did not stop within 3 s", t.name)
+            # The capture thread may sit in a camera read that only the
+            # source's close() ends (the caller closes it next); not waited for.
+            threads[0].join(timeout=0.5)
         summary = self.stats.summary()
         summary["passthrough_at_exit"] = self.passthrough
         return summary

@@ -217,3 +217,38 @@ def test_loop_config_rejects_nonsense() -> None:
         LoopConfig(capture_queue=0)
     with pytest.raises(ValueError):
         LoopConfig(stall_s=0)
+
+
+class HangingSource:
+    """Three frames, then a read that never returns until close() (a camera
+    that vanished mid-read)."""
+
+    fps = 50.0
+
+    def __init__(self) -> None:
+        import threading
+
+        self.closed = threading.Event()
+
+    def frames(self):
+        from loop_fakes import camera_image
+
+        from vivicam.types import Frame
+
+        for i in range(3):
+            yield Frame(camera_image(i), time.perf_counter_ns(), i)
+        self.closed.wait()
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_quitting_does_not_wait_for_a_hung_camera() -> None:
+    source = HangingSource()
+    loop, sink = make_loop(source, stall_s=0.1)
+    t0 = time.monotonic()
+    summary = loop.run(duration_s=1.0)
+    assert time.monotonic() - t0 < 2.5
+    assert summary["events"]["camera stalls"] == 1
+    assert sum(1 for f in sink.frames if f.index == -1) >= 10  # the avatar kept moving meanwhile
+    source.close()
