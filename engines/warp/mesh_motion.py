@@ -36,7 +36,7 @@ EYE_INNER_FRACTION = 0.25  # eye-interior points sit this far from the lower lid
 # top and at the bottom of the ring, expression share. "move" is how much a
 # point follows the head's translation and scale, "turn" its rotation: hair
 # follows the head; neck and shoulders follow its position, less its turns.
-BAND_RINGS = ((1.3, (1.0, 1.0), (0.9, 0.5), 0.6), (1.8, (0.95, 0.6), (0.7, 0.15), 0.2))
+BAND_RINGS = ((1.3, (1.0, 1.0), (0.6, 0.55), 0.6), (1.8, (0.95, 0.6), (0.25, 0.15), 0.2))
 BORDER_STEPS = 8
 
 
