@@ -166,10 +166,14 @@ class MotionEstimator:
         self._calibrator = NeutralCalibrator(self.config.calibration_s)
 
     def set_neutral(self, neutral: Neutral) -> None:
-        """Use this neutral from now on (e.g. loaded from a profile)."""
+        """Use this neutral from now on (e.g. loaded from a profile); stops a
+        calibration in progress."""
+        self._calibrator = None
+        self._use_neutral(neutral)
+
+    def _use_neutral(self, neutral: Neutral) -> None:
         self._neutral = neutral
         self._weights = region_weights(neutral.canonical)
-        self._calibrator = None
         for f in self._filters.values():
             f.reset()
 
@@ -189,13 +193,16 @@ class MotionEstimator:
         self.just_calibrated = False
         if landmarks is None:
             return self._lost(t_s)
-        if self._calibrator is not None:
-            done = self._calibrator.add(landmarks, t_s)
+        calibrator = self._calibrator  # recalibrate() may swap it from another thread
+        if calibrator is not None:
+            done = calibrator.add(landmarks, t_s)
             if done is not None:
                 if self._neutral is not None and self._last_output is not None and self._lost_since is None:
                     # A recalibration: glide to the new reference instead of jumping.
                     self._return_from, self._returned_at = self._last_output, t_s
-                self.set_neutral(done)
+                self._use_neutral(done)
+                if self._calibrator is calibrator:
+                    self._calibrator = None
                 self.just_calibrated = True
                 self.neutral_t_s = t_s
                 if self.on_calibrated is not None:
