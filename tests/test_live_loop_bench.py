@@ -34,3 +34,13 @@ def test_benchmark_reports_a_bad_video_in_one_line(tmp_path, capsys) -> None:
     rc = main(["--driving", str(tmp_path / "nope.mp4"), "--frames", "5"])
     err = capsys.readouterr().err
     assert rc == 2 and "nope.mp4" in err and "Traceback" not in err
+
+
+def test_vivicam_bench_prints_the_table(tmp_path, capsys) -> None:
+    from vivicam.realtime.cli.main import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--driving", "idle", "--frames", "15", "--size", "160x120", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "median ms" in text and "throughput" in text and f"wrote {out}" in text
+    assert json.loads(out.read_text())["benchmark"] == "live_loop"
