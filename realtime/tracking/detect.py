@@ -26,7 +26,6 @@ import numpy as np
 from vivicam.errors import InputError, NoFaceError
 from vivicam.realtime.tracking.mediapipe_tracker import (
     MediaPipeTracker,
-    _quiet_mediapipe_logs,
     face_width,
     inside_share,
 )
@@ -139,7 +138,6 @@ def find_faces(image: np.ndarray) -> list[Landmarks]:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"expected an RGB photo (H×W×3, 8-bit), got {image.dtype} {image.shape}")
-    _quiet_mediapipe_logs()
     boxes = _detections(image)
     faces: list[Landmarks] = []
     if boxes:

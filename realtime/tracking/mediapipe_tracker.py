@@ -9,7 +9,6 @@ frame's landmarks, which is what makes it fast (a few ms at 640×480).
 from __future__ import annotations
 
 import logging
-import os
 from types import TracebackType
 
 import numpy as np
@@ -19,14 +18,6 @@ from vivicam.types import NUM_LANDMARKS, Landmarks
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 16  # px; smaller images are answered "no face" without asking MediaPipe
-
-
-def _quiet_mediapipe_logs() -> None:
-    # MediaPipe's C++ side (glog/absl) writes INFO/WARNING lines to stderr on
-    # every graph start; they mean nothing to a user. Only effective if set
-    # before the first graph is created; harmless otherwise.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def landmarks_from_result(face, width: int, height: int) -> np.ndarray:
@@ -73,7 +64,6 @@ class MediaPipeTracker:
             raise ValueError(f"max_faces must be at least 1, got {max_faces}")
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in 0..1, got {min_confidence}")
-        _quiet_mediapipe_logs()
         self.static_image = static_image
         self.max_faces = max_faces
         self.min_confidence = min_confidence
