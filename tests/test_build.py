@@ -110,6 +110,26 @@ def test_fp16_graph_keeps_io_and_named_layers_in_fp32() -> None:
     assert report.within_tolerance and 1e-6 < report.max_abs < 1e-2, report.line()
 
 
+def test_fp16_graph_types_are_consistent_around_the_models_own_casts() -> None:
+    """A bool→float cast in the model (masks) must produce FP16 in the FP16 graph:
+    strongly typed TensorRT rejects a Mul of FP16 by FP32 (seen with LivePortrait)."""
+    import torch
+
+    class Masked(torch.nn.Module):
+        def forward(self, image, grid):
+            mask = (image > 0.5).float()
+            warped = torch.nn.functional.grid_sample(image * mask, grid, align_corners=False)
+            return warped * (warped < 0.9).float(), mask.mean(dim=(2, 3))
+
+    spec = tiny_spec("masked", make_module=Masked)
+    model = onnx.load(str(export_fp16(spec)))  # export_fp16 runs strict type inference itself
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    casts = [n for n in model.graph.node if n.op_type == "Cast" and n.name.endswith("/Cast")]
+    assert casts and all(n.attribute[0].i == onnx.TensorProto.FLOAT16 for n in casts)
+    report = check_onnx(spec, precision="fp16")
+    assert report.within_tolerance, report.line()
+
+
 # ---- TensorRT plans (stand-in TensorRT) ------------------------------------
 
 GPU = probe.GpuInfo("NVIDIA GeForce RTX 4070", "8.9", 12.0, "12.4", "12.2")

@@ -20,6 +20,7 @@ import inspect
 import io
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from vivicam.paths import atomic_write, cache_dir
 
 log = logging.getLogger(__name__)
 
+FP16_CONVERTER = "onnxconverter-common/float-casts-retargeted/strict-types"  # bump when the FP16 pass changes
 EXPORTER = "torch.onnx-legacy"  # TorchScript-based exporter (dynamo=False): fixed shapes, mature op coverage
 
 
@@ -185,7 +187,7 @@ def export_fp16(spec: ExportSpec, out_dir: Path | None = None, *, force: bool = 
     key = {
         "from": file_sha256(fp32_path),
         "fp32_layers": list(spec.fp32_layers),
-        "converter": "onnxconverter-common",
+        "converter": FP16_CONVERTER,
     }
     path = fp32_path.with_name(fp32_path.stem + "-fp16.onnx")
     if not force and cached_file_valid(path, key):
@@ -195,12 +197,37 @@ def export_fp16(spec: ExportSpec, out_dir: Path | None = None, *, force: bool = 
     model = onnx.load(str(fp32_path))
     blocked = _fp32_nodes(model, tuple(spec.fp32_layers))
     log.info("converting %s to FP16 (%d nodes kept FP32)", spec.name, len(blocked))
-    converted = float16.convert_float_to_float16(
-        model, keep_io_types=True, node_block_list=blocked, disable_shape_infer=False
-    )
+    float_casts = {
+        n.name for n in model.graph.node if n.op_type == "Cast" and n.name not in blocked and _cast_to(n) == onnx.TensorProto.FLOAT
+    }
+    with warnings.catch_warnings():  # "number X will be truncated to 1e-07", per tiny weight
+        warnings.simplefilter("ignore", UserWarning)
+        converted = float16.convert_float_to_float16(
+            model, keep_io_types=True, node_block_list=blocked, disable_shape_infer=False
+        )
+    _retarget_float_casts(converted, float_casts, onnx)
     onnx.checker.check_model(converted)
+    # Strongly typed TensorRT rejects any op whose inputs disagree in type; catch
+    # that here, on the CPU, rather than in a parser on the GPU machine.
+    onnx.shape_inference.infer_shapes(converted, check_type=True, strict_mode=True)
     write_cached(path, converted.SerializeToString(), key)
     return path
+
+
+def _cast_to(node: Any) -> int:
+    return next((a.i for a in node.attribute if a.name == "to"), -1)
+
+
+def _retarget_float_casts(model: Any, names: set[str], onnx: Any) -> None:
+    """The converter retypes tensors but leaves the graph's own ``Cast(to=FLOAT)``
+    nodes (bool/int → float in the model code) producing FP32 into FP16 math;
+    make those casts produce FP16 like everything around them. Casts feeding
+    FP32-kept nodes get a Cast back to FP32 from the converter already."""
+    for node in model.graph.node:
+        if node.name in names:
+            for attr in node.attribute:
+                if attr.name == "to":
+                    attr.i = onnx.TensorProto.FLOAT16
 
 
 def graph_for(spec: ExportSpec, precision: str, out_dir: Path | None = None, *, force: bool = False) -> Path:
