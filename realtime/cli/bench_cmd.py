@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from vivicam.realtime.cli.common import quiet_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from vivicam.benchmarks.live_loop import add_arguments
@@ -15,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "per-stage median/p95 times, FPS and capture-to-output latency, and write them as JSON.",
     )
     add_arguments(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=quiet_command(run))
 
 
 def run(args: argparse.Namespace) -> int:

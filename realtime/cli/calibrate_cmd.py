@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from vivicam.realtime.app import PROFILE_SECONDS
-from vivicam.realtime.cli.common import positive_float
+from vivicam.realtime.cli.common import positive_float, quiet_command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--camera", default="0", help="camera index, device path, or a video file (default: 0)")
     p.add_argument("--seconds", type=positive_float, default=PROFILE_SECONDS, help=f"how long to watch (default: {PROFILE_SECONDS:g})")
     p.add_argument("--mirror", action="store_true", help="store mirror=true in the profile")
-    p.set_defaults(func=run)
+    p.set_defaults(func=quiet_command(run))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,9 +7,14 @@ One place for each option's name, choices and default, so ``run``, ``render``,
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import re
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from vivicam.engines.base import Engine
 
@@ -123,3 +128,82 @@ def background_from_args(args: argparse.Namespace) -> Any:
     from vivicam.realtime.sources.photo import load_photo
 
     return load_photo(value)
+
+
+# MediaPipe's C++ side (glog/absl, TFLite) writes lines like
+# "W0000 00:00:1795639547.386006   29417 inference_feedback_manager.cc:114] ..."
+# straight to file descriptor 2 on every graph start. Environment variables
+# do not silence them (they are printed before absl's logging is set up).
+_NATIVE_NOISE = re.compile(
+    rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\]]+\]|INFO: Created TensorFlow Lite"
+    rb"|WARNING: All log messages before absl::InitializeLog)"
+)
+_NOISE_STARTS = (b"I0", b"W0", b"E0", b"F0", b"INFO: Created", b"WARNING: All log")
+
+
+def _is_noise_start(data: bytes) -> bool:
+    return any(data.startswith(p[: len(data)]) or data.startswith(p) for p in _NOISE_STARTS)
+
+
+@contextmanager
+def quiet_native_logs(enabled: bool = True) -> Iterator[None]:
+    """Drop MediaPipe's native log lines from stderr while the block runs;
+    everything else (our messages, progress bars) passes through unchanged.
+    Works on the file descriptor, so it catches C++ writes too."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except (OSError, ValueError):  # no real fd 2 (embedded, some IDEs): leave it
+        yield
+        return
+
+    def pump() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            out = [line + b"\n" for line in lines if not _NATIVE_NOISE.match(line)]
+            if pending and not _is_noise_start(pending):  # e.g. a progress bar redrawn with \r
+                out.append(pending)
+                pending = b""
+            if out:
+                os.write(saved, b"".join(out))
+        if pending and not _NATIVE_NOISE.match(pending):
+            os.write(saved, pending)
+
+    thread = threading.Thread(target=pump, name="vivicam-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
+        thread.join(timeout=2.0)
+        os.close(read_end)
+        os.close(saved)
+
+
+def quiet_command(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A sub-command's ``func`` with MediaPipe's native log lines filtered
+    (kept with ``vivicam -v``)."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        with quiet_native_logs(not getattr(args, "verbose", False)):
+            return func(args)
+
+    return wrapper

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args, positive_float
+from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args, positive_float, quiet_command
 from vivicam.realtime.app import DEMO_FPS, DEMO_OUTPUT, DEMO_SECONDS
 from vivicam.realtime.stats import format_summary
 
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the procedural motion")
     add_output_args(p)
     add_engine_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=quiet_command(run))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args
+from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args, quiet_command
 from vivicam.realtime.stats import format_summary
 
 
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_output_args(p)
     add_engine_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=quiet_command(run))
 
 
 def run(args: argparse.Namespace) -> int:

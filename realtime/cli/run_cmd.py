@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from vivicam.realtime.cli.common import (
+    quiet_command,
     add_engine_args,
     add_output_args,
     background_from_args,
@@ -43,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this many seconds")
     add_output_args(p, default_size=_SIZE)
     add_engine_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=quiet_command(run))
 
 
 def run(args: argparse.Namespace) -> int:
