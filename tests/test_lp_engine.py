@@ -181,8 +181,8 @@ def test_onnxruntime_backend_prepares_the_same_avatar(lp_random_weights, engine,
     np.testing.assert_array_equal(state.crop_matrix, avatar.crop_matrix)
     np.testing.assert_allclose(state.source.keypoints, avatar.source.keypoints, atol=1e-4)
     np.testing.assert_allclose(np.asarray(state.source.feature), avatar.source.feature.numpy(), atol=1e-3)
-    kp = lp.posed_keypoints(eng._nets, state.source, Motion(mouth_open=0.7))
-    ref = lp.posed_keypoints(engine._nets, avatar.source, Motion(mouth_open=0.7))
+    kp = lp.posed_keypoints(eng.networks, state.source, Motion(mouth_open=0.7))
+    ref = lp.posed_keypoints(engine.networks, avatar.source, Motion(mouth_open=0.7))
     np.testing.assert_allclose(kp, ref, atol=1e-4)  # stitching + retargeting MLPs through ONNX Runtime
 
 
@@ -199,20 +199,20 @@ def _photo_keypoints(src):
 
 
 def test_neutral_motion_keeps_the_photo_pose(engine, avatar):
-    kp = lp.posed_keypoints(engine._nets, avatar.source, Motion.neutral(), **_plain(engine))
+    kp = lp.posed_keypoints(engine.networks, avatar.source, Motion.neutral(), **_plain(engine))
     np.testing.assert_allclose(kp, avatar.source.keypoints, atol=1e-5)
 
 
 def test_driver_at_its_neutral_keeps_the_photo_pose(engine, avatar, astronaut_driver):
-    reading = lp.read_driver(engine._nets, astronaut_driver.image, astronaut_driver.landmarks.points)
-    kp = lp.driven_keypoints(engine._nets, avatar.source, reading, reading, **_plain(engine))
+    reading = lp.read_driver(engine.networks, astronaut_driver.image, astronaut_driver.landmarks.points)
+    kp = lp.driven_keypoints(engine.networks, avatar.source, reading, reading, **_plain(engine))
     np.testing.assert_allclose(kp, _photo_keypoints(avatar.source), atol=1e-5)
 
 
 def test_head_motion_moves_the_keypoints_rigidly(engine, avatar):
     src = avatar.source
-    turned = lp.posed_keypoints(engine._nets, src, Motion(rotation=np.array([0, 25, 0], np.float32)), **_plain(engine))
-    moved = lp.posed_keypoints(engine._nets, src, Motion(translation=np.array([0.5, 0], np.float32)), **_plain(engine))
+    turned = lp.posed_keypoints(engine.networks, src, Motion(rotation=np.array([0, 25, 0], np.float32)), **_plain(engine))
+    moved = lp.posed_keypoints(engine.networks, src, Motion(translation=np.array([0.5, 0], np.float32)), **_plain(engine))
     # Translation by half a face size moves every keypoint right by the same amount.
     shift = moved - src.keypoints
     assert np.allclose(shift[..., 0], 0.5 * src.face_size, atol=1e-5) and np.allclose(shift[..., 1:], 0, atol=1e-5)
@@ -227,12 +227,12 @@ def test_head_motion_moves_the_keypoints_rigidly(engine, avatar):
 def test_eye_and_mouth_motion_drive_the_retargeting(engine, avatar):
     src = avatar.source
     flags = {"stitching": True, "retarget_eyes": True, "retarget_lips": True}
-    rest = lp.posed_keypoints(engine._nets, src, Motion.neutral(), **flags)
-    blink = lp.posed_keypoints(engine._nets, src, Motion(eyes_closed=np.ones(2, np.float32)), **flags)
-    talk = lp.posed_keypoints(engine._nets, src, Motion(mouth_open=1.0), **flags)
+    rest = lp.posed_keypoints(engine.networks, src, Motion.neutral(), **flags)
+    blink = lp.posed_keypoints(engine.networks, src, Motion(eyes_closed=np.ones(2, np.float32)), **flags)
+    talk = lp.posed_keypoints(engine.networks, src, Motion(mouth_open=1.0), **flags)
     assert np.abs(blink - rest).max() > 1e-4 and np.abs(talk - rest).max() > 1e-4
     assert not np.allclose(blink, talk)
-    again = lp.posed_keypoints(engine._nets, src, Motion(mouth_open=1.0), **flags)
+    again = lp.posed_keypoints(engine.networks, src, Motion(mouth_open=1.0), **flags)
     np.testing.assert_array_equal(again, talk)  # deterministic
 
 
@@ -241,12 +241,12 @@ def test_driver_motion_is_relative_to_the_cached_neutral(engine, avatar, astrona
     calls = []
     original = lp.read_driver
     monkeypatch.setattr(lp, "read_driver", lambda *a: calls.append(1) or original(*a))
-    m1 = engine._driving_keypoints(avatar.source, Motion(driver=moved, driver_neutral=astronaut_driver))
-    m2 = engine._driving_keypoints(avatar.source, Motion(driver=moved, driver_neutral=astronaut_driver))
+    m1 = engine.driving_keypoints(avatar.source, Motion(driver=moved, driver_neutral=astronaut_driver))
+    m2 = engine.driving_keypoints(avatar.source, Motion(driver=moved, driver_neutral=astronaut_driver))
     assert len(calls) == 3  # the neutral is read once, each driver frame once
     np.testing.assert_array_equal(m1, m2)
     flipped = DriverFrame(np.ascontiguousarray(astronaut[:, ::-1]), astronaut_driver.landmarks)
-    m3 = engine._driving_keypoints(avatar.source, Motion(driver=flipped, driver_neutral=astronaut_driver))
+    m3 = engine.driving_keypoints(avatar.source, Motion(driver=flipped, driver_neutral=astronaut_driver))
     assert np.abs(m3 - m1).max() > 1e-4  # another driver face, other keypoints
 
 

@@ -102,11 +102,14 @@ class LivePortraitEngine:
         crop = cropping.warp_to_crop(photo, box, self.crop_size)
         points = cropping.crop_points(face.landmarks.points, box, self.crop_size)
         source = lp.prepare_source(self._nets, crop, points)
+        from vivicam.engines.warp.plate import segment_person  # shared MediaPipe selfie segmentation
+
         return LivePortraitAvatar(
             photo=photo,
             crop_matrix=box.matrix(self.crop_size),
             crop_size=self.crop_size,
             paste_mask=cropping.paste_mask(self.crop_size),
+            person_mask=segment_person(photo),  # for the blur / replace / key-colour backgrounds
             source=source,
             note=face.note,
         )
@@ -115,7 +118,7 @@ class LivePortraitEngine:
         """The animated crop, crop_size×crop_size×3 uint8 RGB."""
         if not isinstance(state, LivePortraitAvatar) or state.source is None:
             raise InputError("this avatar was prepared by another engine; prepare it with liveportrait")
-        kp = self._driving_keypoints(state.source, motion)
+        kp = self.driving_keypoints(state.source, motion)
         image = lp.render_keypoints(self._nets, state.source, kp)
         if image.shape[0] != self.crop_size:
             shrink = self.crop_size < image.shape[0]
@@ -123,8 +126,16 @@ class LivePortraitEngine:
             image = cv2.resize(image, (self.crop_size, self.crop_size), interpolation=interpolation)
         return image
 
+    @property
+    def networks(self) -> lp.Networks:
+        """The seven networks on this engine's backend (NumPy in / out)."""
+        return self._nets
+
     # -- motion ----------------------------------------------------------------
-    def _driving_keypoints(self, source: lp.SourceFace, motion: Motion) -> np.ndarray:
+    def driving_keypoints(self, source: lp.SourceFace, motion: Motion) -> np.ndarray:
+        """The 1×21×3 keypoints the avatar is rendered at for ``motion``: from
+        the driver's face when driver frames are attached, else from the
+        motion numbers."""
         flags = {"stitching": self.stitching, "retarget_eyes": self.retarget_eyes, "retarget_lips": self.retarget_lips}
         if motion.driver is not None:
             try:
@@ -157,15 +168,9 @@ class LivePortraitEngine:
 
 # -- backends -------------------------------------------------------------------
 def _choose_backend(requested: str, offered: tuple[BackendName, ...]) -> tuple[str, str]:
-    if requested not in ("auto", *offered):
-        raise InputError(f"unknown backend '{requested}'; choose one of: auto, {', '.join(offered)}")
-    try:
-        from vivicam.engines.backends import select_backend
-    except ImportError:  # the compiled-engine machinery is optional for the CPU path
-        if requested in ("auto", "cpu"):
-            return "cpu", "PyTorch on the CPU"
-        raise
-    choice = select_backend(requested, offered)
+    from vivicam.engines.backends import select_backend
+
+    choice = select_backend(requested, offered)  # InputError / DeviceError / MissingExtraError
     return choice.name, choice.reason
 
 
