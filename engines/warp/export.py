@@ -88,6 +88,7 @@ def cpu_reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         canon0=inputs["canon0"], src=inputs["src"], pose_weight=inputs["pose_weight"],
         expr_map=inputs["expr_map"], lid_upper=inputs["lid_upper_sel"].argmax(1),
         lid_lower=inputs["lid_lower_sel"].argmax(1), lid_gap0=inputs["lid_gap0"],
+        lid_inner=inputs["lid_inner_sel"].argmax(1),
         lid_eye=inputs["lid_eye_sel"].argmax(1), lid_spread=inputs["lid_spread"],
         jaw_weight=inputs["jaw_weight"], mouth_gap0=float(face[1]), center0=face[2:5],
         rotation0=inputs["rotation0"], size0=float(face[0]), controls=np.arange(m),

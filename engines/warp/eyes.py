@@ -31,6 +31,8 @@ class EyeModel:
     sprite: np.ndarray  # (s,s,4) float32 iris RGB + alpha (0..1)
     iris: np.ndarray  # (2,) float32 iris centre, crop pixels
     radius: float
+    area: float  # eye-opening area in the photo, square pixels
+    lash: np.ndarray  # (3,) float32 colour of the upper lid's lash line
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +82,26 @@ def _build_eye(crop: np.ndarray, pts: np.ndarray, e: int) -> EyeModel:
         sprite=_iris_sprite(crop, iris, radius, opening, (x0, y0)),
         iris=iris,
         radius=radius,
+        area=abs(_area(poly.astype(np.float64))),
+        lash=_lash_colour(crop, pts, e),
     )
+
+
+def _lash_colour(crop: np.ndarray, pts: np.ndarray, e: int) -> np.ndarray:
+    """The darkest tenth of the pixels along the upper lid margin."""
+    lid = pts[list(mesh.UPPER_LID[e]), :2]
+    samples = []
+    for a, b in zip(lid[:-1], lid[1:]):
+        for t in np.linspace(0.0, 1.0, 5):
+            x, y = a + (b - a) * t
+            xi, yi = int(round(x)), int(round(y - 1))
+            if 0 <= xi < crop.shape[1] and 0 <= yi < crop.shape[0]:
+                samples.append(crop[yi, xi])
+    if not samples:
+        return np.array([40.0, 30.0, 30.0], np.float32)
+    px = np.array(samples, np.float32)
+    dark = px[np.argsort(px.mean(axis=1))[: max(1, len(px) // 10)]]
+    return dark.mean(axis=0).astype(np.float32)
 
 
 def _fix(p: np.ndarray) -> tuple[int, int]:
@@ -153,7 +174,27 @@ def render_eye(model: EyeModel, target: np.ndarray, gaze: np.ndarray, crop_size:
     rgb = ball * (1.0 - s_alpha) + sprite[..., :3] * s_alpha
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
-    return Patch(x0, y0, rgb, mask.astype(np.float32) / 255.0)
+    # an anti-aliased polygon of (nearly) no area still draws its outline:
+    # fade the eyeball out as the lids meet so a shut eye shows no white line
+    area = abs(_area(poly)) / max(abs(alpha) ** 2 * model.area, 1e-6)
+    fade = float(np.clip((area - 0.04) / 0.16, 0.0, 1.0))
+    a = mask.astype(np.float32) * (fade / 255.0)
+    if fade < 1.0:
+        # the lids meet: a lash line along the closure (it also hides the thin
+        # seam where the warp's inverse is least exact)
+        lash = np.zeros((h, w), np.uint8)
+        lower = poly[: len(poly) // 2 + 1] - (x0, y0)
+        width = 2 if abs(dst_b - dst_a) > 20 else 1  # lash line, px
+        cv2.polylines(lash, [np.round(lower * 16).astype(np.int32)], False, 255, width, cv2.LINE_AA, AA_SHIFT)
+        la = lash.astype(np.float32) * ((1.0 - fade) * 0.85 / 255.0)
+        rgb = rgb * (a / np.maximum(a + la, 1e-6))[..., None] + model.lash * (la / np.maximum(a + la, 1e-6))[..., None]
+        a = np.maximum(a, la)
+    return Patch(x0, y0, rgb, a)
+
+
+def _area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0], poly[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
 def _affine(a: complex, t: complex) -> np.ndarray:

@@ -8,8 +8,8 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
 
 - avatar: ``layer`` n×n×4 (0–255, RGB + matte), ``plate`` n×n×3 (0–255),
   ``canon0`` M×3, ``src`` M×2, ``pose_weight`` M×2 (move, turn), ``expr_map`` M×478,
-  ``lid_upper_sel``/``lid_lower_sel`` 14×M one-hot, ``lid_gap0`` 14×3,
-  ``lid_eye_sel`` 14×2 one-hot, ``lid_spread`` M×28 (upper, lower lid), ``mouth_sel`` 2×M one-hot
+  ``lid_upper_sel``/``lid_lower_sel``/``lid_inner_sel`` 14×M one-hot, ``lid_gap0`` 14×3,
+  ``lid_eye_sel`` 14×2 one-hot, ``lid_spread`` M×42 (upper lid, lower lid, eye interior), ``mouth_sel`` 2×M one-hot
   (upper, lower inner-lip mid point), ``jaw_weight`` M, ``face`` 5
   (size0, mouth_gap0, centre x, y, z), ``rotation0`` 3×3, ``field_index`` G×3
   int64 (rig point indices), ``field_weight`` G×3.
@@ -32,6 +32,7 @@ from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.field import FIXED_POINT_STEPS, grid_nodes
 from vivicam.engines.warp.mesh_motion import (
     LOG_SCALE_LIMIT,
+    EYE_INNER_FRACTION,
     LOWER_LID_RAISE,
     MOUTH_FULL_GAP,
     MOVE_LIMIT,
@@ -44,7 +45,7 @@ from vivicam.types import Motion
 
 AVATAR_INPUTS = (
     "layer", "plate", "canon0", "src", "pose_weight", "expr_map", "lid_upper_sel",
-    "lid_lower_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
+    "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight",
 )
 MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open")
@@ -84,6 +85,7 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "expr_map": pad(rig.expr_map),
         "lid_upper_sel": onehot(rig.lid_upper),
         "lid_lower_sel": onehot(rig.lid_lower),
+        "lid_inner_sel": onehot(rig.lid_inner),
         "lid_gap0": rig.lid_gap0,
         "lid_eye_sel": eye_sel,
         "lid_spread": pad(rig.lid_spread),
@@ -133,7 +135,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
             self.register_buffer("pixels", torch.from_numpy(grid_nodes(crop_size, 1)))
             self.register_buffer("limits", torch.tensor(POSE_LIMITS, dtype=torch.float32))
 
-        def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel,
+        def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0,
                    rotation, translation, scale, expression, eyes_closed, mouth_open):
             canon = canon0 + expr_map @ expression
@@ -144,7 +146,10 @@ def make_module(crop_size: int = 512, cell: int = 4):
             opening = torch.where(closed > 0.0, torch.minimum(1.0 - closed, geometric), geometric).clamp(min=0.0)
             lower_fix = lid_gap0 * (LOWER_LID_RAISE * closed.clamp(min=0.0))[:, None]
             upper_fix = lower + lower_fix + lid_gap0 * opening[:, None] - upper
-            canon = canon + lid_spread @ torch.cat([upper_fix, lower_fix], dim=0)
+            f = EYE_INNER_FRACTION
+            place = torch.maximum(f - (1.0 - opening), f * opening)
+            inner_fix = lower + lower_fix + lid_gap0 * place[:, None] - lid_inner_sel @ canon
+            canon = canon + lid_spread @ torch.cat([upper_fix, lower_fix, inner_fix], dim=0)
             lips_y = mouth_sel @ canon[:, 1]
             gap = lips_y[1] - lips_y[0]
             opening = MOUTH_FULL_GAP * mouth_open.clamp(0.0, 1.5)[0]
@@ -177,10 +182,10 @@ def make_module(crop_size: int = 512, cell: int = 4):
             return pos * (2.0 / (self.crop_size - 1)) - 1.0
 
         def forward(self, layer, plate, canon0, src, pose_weight, expr_map, lid_upper_sel,
-                    lid_lower_sel, lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face,
+                    lid_lower_sel, lid_inner_sel, lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face,
                     rotation0, field_index, field_weight, rotation, translation, scale, expression,
                     eyes_closed, mouth_open, overlay):
-            q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel,
+            q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0,
                             rotation, translation, scale, expression, eyes_closed, mouth_open)
             grid = self.backward(q - src, field_index, field_weight)

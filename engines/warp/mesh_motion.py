@@ -51,8 +51,9 @@ class MeshRig:
     lid_upper: np.ndarray  # (14,) int64 upper-lid points (7 per eye)
     lid_lower: np.ndarray  # (14,) int64 matching lower-lid points
     lid_gap0: np.ndarray  # (14,3) float32 canonical lower→upper lid vector at neutral
+    lid_inner: np.ndarray  # (14,) int64 the matching eye-interior points
     lid_eye: np.ndarray  # (14,) int64 0 = image-left eye, 1 = image-right eye
-    lid_spread: np.ndarray  # (M,28) float32: upper then lower lid corrections → per-point deltas
+    lid_spread: np.ndarray  # (M,42) float32: upper-lid, lower-lid, eye-interior corrections → per-point deltas
     jaw_weight: np.ndarray  # (M,) float32: share of a jaw drop each point takes
     mouth_gap0: float  # canonical inner-lip gap at neutral
     center0: np.ndarray  # (3,) float32 face centre, crop pixels
@@ -109,7 +110,13 @@ def _lid_fix(rig: MeshRig, canon: np.ndarray, eyes_closed: np.ndarray) -> np.nda
     opening = np.maximum(opening, 0.0)
     lower_fix = rig.lid_gap0 * (LOWER_LID_RAISE * np.maximum(closed, 0.0))[:, None]
     upper_fix = lower + lower_fix + rig.lid_gap0 * opening[:, None] - upper
-    return np.concatenate([upper_fix, lower_fix]).astype(np.float32)
+    # eye-interior points ride down with the upper lid (it covers the eye)
+    # until they would pass the lower lid; from there they close with it
+    inner = canon[rig.lid_inner]
+    f = EYE_INNER_FRACTION
+    place = np.maximum(f - (1.0 - opening), f * opening)
+    inner_fix = lower + lower_fix + rig.lid_gap0 * place[:, None] - inner
+    return np.concatenate([upper_fix, lower_fix, inner_fix]).astype(np.float32)
 
 
 def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
@@ -156,13 +163,13 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     expr_map[NUM_FACE + n_in + np.arange(n_band), band_anchor] = band_share
 
     k = len(upper)
-    spread = np.zeros((m, 2 * k))
+    spread = np.zeros((m, 3 * k))
     skip = set(upper) | set(lower) | set(IRIS)
     spread[:NUM_FACE, :k] = _lid_skin_weights(face_canon, upper, eye, skip, LID_SKIN_REACH, above=True)
-    spread[:NUM_FACE, k:] = _lid_skin_weights(face_canon, lower, eye, skip, LOWER_LID_REACH, above=False)
+    spread[:NUM_FACE, k : 2 * k] = _lid_skin_weights(face_canon, lower, eye, skip, LOWER_LID_REACH, above=False)
     spread[upper, np.arange(k)] = 1.0
     spread[lower, k + np.arange(k)] = 1.0
-    spread[NUM_FACE + np.arange(n_in), np.arange(n_in)] = 1.0
+    spread[NUM_FACE + np.arange(n_in), 2 * k + np.arange(n_in)] = 1.0
 
     jaw = np.zeros(m)
     jaw[:NUM_FACE] = _jaw_weights(face_canon)
@@ -179,6 +186,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
         lid_upper=upper,
         lid_lower=lower,
         lid_gap0=(face_canon[upper] - face_canon[lower]).astype(f32),
+        lid_inner=NUM_FACE + np.arange(n_in, dtype=np.int64),
         lid_eye=eye.astype(np.int64),
         lid_spread=spread.astype(f32),
         jaw_weight=jaw.astype(f32),
