@@ -217,8 +217,11 @@ def module_adapter(module: str, nets: Any, *, decompose_grid_sample: bool = Fals
         def __init__(self) -> None:
             super().__init__()
             self.warping_module = nets.warping_module
+            self.decompose_grid_sample = decompose_grid_sample
 
         def forward(self, feature, kp_driving, kp_source):  # noqa: ANN001
+            # Set per call: adapters of both kinds may share one loaded network.
+            self.warping_module.decompose_grid_sample = self.decompose_grid_sample
             return (self.warping_module(feature, kp_driving, kp_source)["out"],)
 
     class Generator(nn.Module):
@@ -238,7 +241,6 @@ def module_adapter(module: str, nets: Any, *, decompose_grid_sample: bool = Fals
             return (self.mlp(features),)
 
     if module == "warping_module":
-        nets.warping_module.decompose_grid_sample = decompose_grid_sample
         adapter: Any = Warping()
     elif module in ("stitching", "retarget_eye", "retarget_lip"):
         adapter = MLP(getattr(nets, module))
