@@ -48,6 +48,18 @@ def test_ssim_is_one_for_identical_and_drops_with_noise() -> None:
     assert metrics.ssim(a, noisy) < 0.9
 
 
+def test_ssim_matches_scikit_image() -> None:
+    from skimage.metrics import structural_similarity
+    from skimage.data import astronaut
+
+    a = astronaut()[100:260, 150:330]
+    for b in (np.clip(a + RNG.normal(0, 15, a.shape), 0, 255).astype(np.uint8), a[::-1].copy(), a // 2):
+        expected = structural_similarity(a, b, data_range=255, channel_axis=2)
+        assert metrics.ssim(a, b) == pytest.approx(expected, abs=1e-5)
+    gray = a[:, :, 0]
+    assert metrics.ssim(gray, gray // 2) == pytest.approx(structural_similarity(gray, gray // 2, data_range=255), abs=1e-5)
+
+
 def test_l1_is_a_fraction_of_full_scale() -> None:
     black, white = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
     assert metrics.l1(black, white) == pytest.approx(1.0)
