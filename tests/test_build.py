@@ -122,8 +122,8 @@ def test_fp16_graph_types_are_consistent_around_the_models_own_casts() -> None:
             return warped * (warped < 0.9).float(), mask.mean(dim=(2, 3))
 
     spec = tiny_spec("masked", make_module=Masked)
-    model = onnx.load(str(export_fp16(spec)))  # export_fp16 runs strict type inference itself
-    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    model = onnx.load(str(export_fp16(spec)))  # export_fp16 runs the type check itself
+    export_mod.check_types(model)
     casts = [n for n in model.graph.node if n.op_type == "Cast" and n.name.endswith("/Cast")]
     assert casts and all(n.attribute[0].i == onnx.TensorProto.FLOAT16 for n in casts)
     report = check_onnx(spec, precision="fp16")

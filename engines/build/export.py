@@ -31,7 +31,7 @@ from vivicam.paths import atomic_write, cache_dir
 
 log = logging.getLogger(__name__)
 
-FP16_CONVERTER = "onnxconverter-common/float-casts-retargeted/strict-types"  # bump when the FP16 pass changes
+FP16_CONVERTER = "onnxconverter-common/float-casts-retargeted/type-checked"  # bump when the FP16 pass changes
 EXPORTER = "torch.onnx-legacy"  # TorchScript-based exporter (dynamo=False): fixed shapes, mature op coverage
 
 
@@ -207,11 +207,23 @@ def export_fp16(spec: ExportSpec, out_dir: Path | None = None, *, force: bool = 
         )
     _retarget_float_casts(converted, float_casts, onnx)
     onnx.checker.check_model(converted)
-    # Strongly typed TensorRT rejects any op whose inputs disagree in type; catch
-    # that here, on the CPU, rather than in a parser on the GPU machine.
-    onnx.shape_inference.infer_shapes(converted, check_type=True, strict_mode=True)
+    check_types(converted)
     write_cached(path, converted.SerializeToString(), key)
     return path
+
+
+def check_types(model: Any) -> None:
+    """Raise when an op's inputs disagree in element type (e.g. FP16 × FP32):
+    strongly typed TensorRT rejects such graphs, so catch it here, on the CPU,
+    rather than in a parser on the GPU machine. Types are inferred from the
+    nodes alone (declared intermediate types are dropped: the converter may
+    declare an FP32 pass-through as FP16, which TensorRT does not mind)."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    del copy.graph.value_info[:]
+    onnx.shape_inference.infer_shapes(copy, check_type=True, strict_mode=True)
 
 
 def _cast_to(node: Any) -> int:
