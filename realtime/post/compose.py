@@ -167,7 +167,10 @@ def _background_key(background: Any) -> Any:
 
 def layout_for(state: AvatarState, out_size: tuple[int, int] | None, background: Any, xp: ModuleType) -> Layout:
     """The cached :class:`Layout` (built on first use; a handful kept per avatar)."""
-    per_state = _layouts.setdefault(state, {})
+    try:
+        per_state = _layouts.setdefault(state, {})
+    except TypeError:  # a state class with __slots__ cannot be weakly referenced: no caching
+        return _build_layout(state, out_size, background, xp)
     key = (tuple(out_size) if out_size is not None else None, _background_key(background), xp_name(xp))
     layout = per_state.get(key)
     if layout is None:
