@@ -82,15 +82,15 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
     half_w = max(0.5 * (corner_r - corner_l), 1.0)
     across = np.clip(np.abs(xs - 0.5 * (corner_l + corner_r)) / half_w, 0.0, 1.0)  # 0 centre, 1 corners
 
-    depth = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
-    depth = np.clip(depth / max(0.3 * gap, 1.0), 0.0, 1.0)
+    inside = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    depth = np.clip(inside / max(0.3 * gap, 1.0), 0.0, 1.0)
     # a dark, warm cavity: darkest in the lips' shadow at the edge, a little
     # lighter towards the middle, darker towards the corners
     # lit, reddish inside near the lips; dark towards the throat
     shade = (1.0 - 0.6 * depth) * (1.0 - 0.3 * across)
     rgb = model.lips * 0.5 * shade[..., None]
     # the inner lip edge: lip colour in shadow, fading into the cavity over ~2 px
-    rim = np.clip(1.0 - cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3) / 2.5, 0, 1)
+    rim = np.clip(1.0 - inside / 2.5, 0, 1)
     rgb = rgb * (1.0 - rim[..., None]) + (model.lips * 0.6) * rim[..., None]
     centre_x = 0.5 * (corner_l + corner_r)
     if gap > 0.1 * size:  # the tongue, resting behind the lower teeth
