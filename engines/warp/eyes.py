@@ -17,8 +17,9 @@ import numpy as np
 from vivicam.calibrate import mesh
 
 AA_SHIFT = 4  # sub-pixel bits for anti-aliased polygon edges
-# iris travel at gaze ±1: share of the eye's half-width, and of its opening height
-GAZE_REACH = (0.55, 0.35)
+# iris travel at gaze ±1 along the eye's own axes, in half eye widths (the
+# tracker's gaze range: Motion.gaze ±1 is an iris offset of that much)
+GAZE_REACH = (0.35, 0.2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,10 +164,10 @@ def render_eye(model: EyeModel, target: np.ndarray, gaze: np.ndarray, crop_size:
         model.eyeball, m_ball, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
     width = abs(dst_b - dst_a)
-    opening = float(np.ptp(poly[:, 1])) if len(poly) else 0.0
     g = np.clip(np.asarray(gaze, np.float32), -1.0, 1.0)
     centre = alpha * complex(*map(float, model.iris)) + beta
-    centre += complex(g[0] * GAZE_REACH[0] * width * 0.5, g[1] * GAZE_REACH[1] * max(opening, 0.25 * width))
+    along = alpha / abs(alpha) if abs(alpha) > 0 else 1.0  # the eye's own axes (roll)
+    centre += along * complex(g[0] * GAZE_REACH[0], g[1] * GAZE_REACH[1]) * (width * 0.5)
     half = (model.sprite.shape[0] - 1) / 2.0
     m_iris = _affine(inv, (complex(x0, y0) - centre) * inv + complex(half, half))
     sprite = cv2.warpAffine(model.sprite, m_iris, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
