@@ -21,10 +21,16 @@ from vivicam.engines.warp.mesh_motion import MeshRig, target_points
 from vivicam.types import Motion
 
 TOLERANCE = (12.0, 0.0)  # 0–255 levels
-FP16_TOLERANCE = "24,0"  # TensorRT FP16 sampling/blending, coordinates kept FP32
-# node-name fragments kept FP32 in FP16 plans: the mesh, the map and the
-# sampling coordinates need more than FP16's 11-bit mantissa at 512 px
-FP32_LAYERS = ("target", "backward", "grid_sample", "GridSample", "Gather", "MatMul")
+FP16_TOLERANCE = "12,0"  # the same: FP16 plans keep this graph in FP32 (below)
+# Every op of the graph stays FP32 in "FP16" plans: pixel coordinates up to 512
+# need more than FP16's 11-bit mantissa (a 0.25-px wobble would shimmer), and
+# the graph is two resamplings and a resize — memory-bound, so FP16 would save
+# next to nothing. Listed by op type (the exporter's node names are generic).
+FP32_LAYERS = (
+    "Add", "Clip", "Concat", "Cos", "Div", "Exp", "Gather", "GridSample", "Log", "MatMul",
+    "Max", "Min", "Mul", "Neg", "ReduceSum", "Reshape", "Resize", "Sin", "Slice", "Sub",
+    "Tanh", "Transpose", "Unsqueeze", "Where",
+)
 
 
 def export_specs(*, crop_size: int = 512, cell: int = 4, **_: object) -> list[ExportSpec]:

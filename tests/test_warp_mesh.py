@@ -1,0 +1,107 @@
+"""The warp engine's target-mesh math (pure, fast): lids, jaw, pose limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vivicam.calibrate import mesh
+from vivicam.calibrate.geometry import from_canonical, face_pose, matrix_from_euler, to_canonical
+from vivicam.engines.warp.mesh_motion import MOUTH_FULL_GAP, POSE_LIMITS, build_rig, target_points
+from vivicam.types import Motion
+
+skdata = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    from vivicam.realtime.tracking.detect import find_avatar_face
+
+    return find_avatar_face(skdata.astronaut()).landmarks.points
+
+
+@pytest.fixture(scope="module")
+def rig(face):
+    return build_rig(face, 512)
+
+
+def _lid_gap(rig, target) -> np.ndarray:
+    """Vertical upper→lower lid distance per lid pair, crop pixels."""
+    return target[rig.lid_lower, 1] - target[rig.lid_upper, 1]
+
+
+def test_neutral_motion_keeps_every_point(rig):
+    target = target_points(rig, Motion.neutral())
+    assert np.abs(target - rig.src).max() < 1e-2
+
+
+def test_idle_blink_meets_the_lower_lid(rig):
+    open_ = _lid_gap(rig, target_points(rig, Motion.neutral()))
+    shut = _lid_gap(rig, target_points(rig, Motion(eyes_closed=np.ones(2, np.float32))))
+    half = _lid_gap(rig, target_points(rig, Motion(eyes_closed=np.full(2, 0.5, np.float32))))
+    assert open_.max() > 4 and open_.min() > 1
+    assert np.abs(shut).max() < 0.3
+    assert np.allclose(half, 0.5 * open_, atol=0.3)
+
+
+def test_lids_never_cross(rig):
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        expr = rng.normal(0, 0.05, (478, 3)).astype(np.float32)
+        closed = rng.uniform(-0.5, 1.5, 2).astype(np.float32)
+        target = target_points(rig, Motion(expression=expr, eyes_closed=closed))
+        assert _lid_gap(rig, target).min() > -0.5
+
+
+def test_tracked_blink_is_not_doubled(rig, face):
+    """A driver's expression that already closes the lids halfway plus the
+    matching eyes_closed gives a half-closed eye, not a shut one."""
+    pose = face_pose(face)
+    canon = to_canonical(face, pose)
+    expr = np.zeros((478, 3), np.float32)
+    for e in range(2):
+        for up, lo in zip(mesh.UPPER_LID[e][1:-1], mesh.LOWER_LID[e][1:-1]):
+            expr[up] = 0.5 * (canon[lo] - canon[up])
+    open_ = _lid_gap(rig, target_points(rig, Motion.neutral()))
+    half = _lid_gap(rig, target_points(rig, Motion(expression=expr, eyes_closed=np.full(2, 0.3, np.float32))))
+    assert np.allclose(half, 0.5 * open_, atol=0.5)
+
+
+def test_mouth_open_drops_the_jaw_by_the_stated_gap(rig):
+    m = 0.5
+    base = target_points(rig, Motion.neutral())
+    opened = target_points(rig, Motion(mouth_open=m))
+    up, lo = mesh.LIP_INNER_UPPER_MID, mesh.LIP_INNER_LOWER_MID
+    gain = (opened[lo, 1] - opened[up, 1]) - (base[lo, 1] - base[up, 1])
+    assert gain == pytest.approx(MOUTH_FULL_GAP * m * rig.size0 * rig.rotation0[1, 1], rel=0.08)
+    # the chin follows, the forehead does not
+    assert opened[mesh.CHIN, 1] - base[mesh.CHIN, 1] > 0.8 * gain
+    assert abs(opened[mesh.FOREHEAD, 1] - base[mesh.FOREHEAD, 1]) < 0.5
+
+
+def test_expression_that_opens_the_mouth_is_not_doubled(rig, face):
+    pose = face_pose(face)
+    canon = to_canonical(face, pose)
+    drop = 0.2
+    expr = np.zeros((478, 3), np.float32)
+    expr[:, 1] = drop * rig.jaw_weight[:478]
+    target = target_points(rig, Motion(expression=expr, mouth_open=drop / MOUTH_FULL_GAP))
+    moved = from_canonical(canon + expr, pose)
+    up, lo = mesh.LIP_INNER_UPPER_MID, mesh.LIP_INNER_LOWER_MID
+    assert (target[lo, 1] - target[up, 1]) == pytest.approx(moved[lo, 1] - moved[up, 1], abs=0.5)
+
+
+def test_rotation_matches_the_motion_convention_and_saturates(rig, face):
+    pose = face_pose(face)
+    for angles in ([0, 15, 0], [10, 0, 0], [0, 0, 20]):
+        target = target_points(rig, Motion(rotation=np.array(angles, np.float32)))
+        canon = to_canonical(face, pose)
+        limited = np.asarray(POSE_LIMITS) * np.tanh(np.asarray(angles) / np.asarray(POSE_LIMITS))
+        expect = pose.center + pose.size * canon @ (matrix_from_euler(*limited) @ pose.rotation).T
+        assert np.abs(target[:468] - expect[:468, :2]).max() < 0.05
+    far = target_points(rig, Motion(rotation=np.array([0, 500, 0], np.float32)))
+    at_limit = target_points(rig, Motion(rotation=np.array([0, 3 * POSE_LIMITS[1], 0], np.float32)))
+    assert np.abs(far - at_limit).max() < 1.0  # beyond the limit the head stops turning
+    # yaw > 0: the nose moves towards the image left
+    yawed = target_points(rig, Motion(rotation=np.array([0, 15, 0], np.float32)))
+    assert yawed[mesh.NOSE_TIP, 0] < rig.src[mesh.NOSE_TIP, 0] - 3
