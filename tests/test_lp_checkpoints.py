@@ -231,3 +231,23 @@ def test_random_weights_cli_writes_a_loadable_folder(tmp_path: Path, capsys: pyt
     assert str(tmp_path / "w") in capsys.readouterr().out
     assert "all checkpoints match" in check_weights_dir(tmp_path / "w")[-1]
     assert not list((tmp_path / "w").rglob("*.partial"))
+
+
+def test_half_precision_checkpoints_load_as_float32(lp_random_weights: Path, tmp_path: Path) -> None:
+    folder = clone(lp_random_weights, tmp_path)
+    base = torch.load(lp_random_weights / APPEARANCE, weights_only=True)
+    replace(folder, APPEARANCE, {k: v.half() if v.is_floating_point() else v for k, v in base.items()})
+    weight = load_networks(folder).appearance_feature_extractor.state_dict()["first.conv.weight"]
+    assert weight.dtype == torch.float32
+    torch.testing.assert_close(weight, base["first.conv.weight"], rtol=1e-3, atol=1e-3)
+
+
+def test_a_gpu_this_torch_cannot_use_is_a_device_error(lp_random_weights: Path) -> None:
+    from vivicam.errors import DeviceError, InputError
+
+    if torch.cuda.is_available():
+        pytest.skip("this torch sees a CUDA GPU")
+    with pytest.raises(DeviceError, match="sees no CUDA GPU"):
+        load_networks(lp_random_weights, device="cuda")
+    with pytest.raises(InputError, match="unknown torch device"):
+        load_networks(lp_random_weights, device="gpu0")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vivicam.engines.liveportrait.nets.config import OFFICIAL, LivePortraitConfig
-from vivicam.errors import WeightsError
+from vivicam.errors import DeviceError, InputError, WeightsError
 from vivicam.optional import require
 
 log = logging.getLogger(__name__)
@@ -242,10 +242,13 @@ def load_networks(
     weights_dir: str | Path, device: str = "cpu", *, config: LivePortraitConfig = OFFICIAL
 ) -> LivePortraitNets:
     """Load all seven networks from a weights folder (see :func:`find_weights_root`)
-    onto ``device``, float32, eval mode, strict key and shape matching."""
+    onto ``device``, float32, eval mode, strict key and shape matching.
+    Raises WeightsError for any problem with the folder or a file, DeviceError
+    when ``device`` is a GPU this torch build cannot use."""
     torch = require("torch", "the LivePortrait engine")
     from vivicam.engines.liveportrait.nets.generator import fold_spectral_norms
 
+    target = _target_device(torch, device)
     root = find_weights_root(weights_dir)
     parts = _parts()
     files = {name: checkpoint_path(root, name) for name in CHECKPOINT_FILES}  # all missing files first
@@ -254,7 +257,7 @@ def load_networks(
     for part in parts:
         path = files[part.checkpoint]
         if part.checkpoint not in cache:
-            cache[part.checkpoint] = read_checkpoint(path, device)
+            cache[part.checkpoint] = read_checkpoint(path)  # on the CPU: file problems stay file problems
         state = _part_state(cache[part.checkpoint], part, path)
         where = f"{path} ['{part.sub_key}']" if part.sub_key else str(path)
         # Built on the meta device: no time spent on a random init the checkpoint overwrites.
@@ -265,9 +268,21 @@ def load_networks(
         module.load_state_dict(state, strict=True, assign=True)
         module.eval().requires_grad_(False)
         fold_spectral_norms(module)  # same numbers, computed once instead of every frame
-        modules[part.field] = module
+        modules[part.field] = module.to(target)
         log.debug("loaded %s from %s", part.field, where)
     return LivePortraitNets(**modules, root=root, config=config)
+
+
+def _target_device(torch: Any, device: str) -> Any:
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"unknown torch device {device!r} (use 'cpu', 'cuda' or 'cuda:N')") from exc
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            f"cannot put the LivePortrait networks on {device}: this torch build ({torch.__version__}) sees no CUDA GPU"
+        )
+    return target
 
 
 def check_weights_dir(weights_dir: str | Path, *, config: LivePortraitConfig = OFFICIAL) -> list[str]:
