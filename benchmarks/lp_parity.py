@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import statistics
 import sys
@@ -160,15 +161,20 @@ def torch_equal(a: Any, b: Any) -> bool:
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, dict[str, float]]:
+    """Wall time (median, p95) and this process's CPU time (median) per call.
+    On a shared machine the CPU time is the steadier figure: other processes
+    stretch the wall time, not the work done."""
     out = fn()  # warm-up (and the value compared)
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    return out, {"median_ms": statistics.median(times), "p95_ms": p95, "runs": repeats}
+        wall.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
+    wall.sort()
+    p95 = wall[min(len(wall) - 1, round(0.95 * (len(wall) - 1)))]
+    return out, {"median_ms": statistics.median(wall), "p95_ms": p95, "cpu_median_ms": statistics.median(cpu),
+                 "runs": repeats}
 
 
 def _as_dict(out: Any) -> dict[str, Any]:
@@ -262,6 +268,7 @@ def run_parity(original_root: Path, weights: Path | None, *, repeats: int, seed:
         "machine": _machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "weights": str(weights) if weights else f"random (seed {seed}, official layout)",
         "original": str(original_root),
         "batch": batch,
@@ -273,8 +280,6 @@ def run_parity(original_root: Path, weights: Path | None, *, repeats: int, seed:
 
 
 def _machine() -> dict[str, Any]:
-    import os
-
     return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
