@@ -214,3 +214,39 @@ def test_loaded_generator_has_folded_kernels(nets) -> None:
 
     convs = [m for m in nets.spade_generator.modules() if isinstance(m, SpectralConv2d)]
     assert len(convs) == 18 and all(c.folded_weight is not None for c in convs)
+
+
+def test_parity_benchmark_reads_a_models_yaml_without_pyyaml() -> None:
+    """lp_parity builds the original networks from its models.yaml; without
+    PyYAML it uses a small reader, which must get nesting, lists and types right."""
+    from vivicam.benchmarks.lp_parity import _mini_yaml
+
+    text = (
+        "model_params:\n"
+        "  first_params: # a comment\n"
+        "    channels: 3\n"
+        "    flag: True\n"
+        "    nested:\n"
+        "      rate: 0.5\n"
+        "      name: tiny\n"
+        "  second_params:\n"
+        "    hidden_sizes: [128, 128, 64] # (21*3)\n"
+        "    output_size: 63\n"
+    )
+    assert _mini_yaml(text) == {
+        "model_params": {
+            "first_params": {"channels": 3, "flag": True, "nested": {"rate": 0.5, "name": "tiny"}},
+            "second_params": {"hidden_sizes": [128, 128, 64], "output_size": 63},
+        }
+    }
+
+
+def test_parity_comparison_figures() -> None:
+    from vivicam.benchmarks.lp_parity import compare
+
+    a = torch.tensor([1.0, -2.0, 4.0])
+    same = compare(a, a.clone())
+    assert same["bit_exact"] and same["max_abs"] == 0.0 and same["finite"]
+    off = compare(a + torch.tensor([0.0, 0.0, 0.004]), a)
+    assert not off["bit_exact"]
+    assert off["max_abs"] == pytest.approx(0.004, rel=1e-3) and off["max_rel"] == pytest.approx(0.001, rel=1e-3)
