@@ -100,13 +100,16 @@ def _motion_setup(profile: str | Path | None, mirror: bool | None) -> tuple[Any,
 def calibrate_from_video(
     path: str | Path, *, fps: float, seconds: float = CALIBRATION_S, scan_s: float = CALIBRATION_SCAN_S
 ) -> tuple[Any, DriverFrame | None]:
-    """The driver's neutral face from the first frames of a video where the
-    face is seen (``(None, None)`` when it never settles within ``scan_s``)."""
-    from vivicam.calibrate.neutral import NeutralCalibrator
+    """The driver's neutral face from the first ``seconds`` of a video in
+    which the face holds steady; when it never does within ``scan_s`` (a short
+    or restless clip), the first frame with a face. ``(None, None)`` when no
+    face is seen at all."""
+    from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
     from vivicam.realtime.sources.video import VideoFileSource
     from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
 
     calibrator = NeutralCalibrator(seconds=seconds)
+    first: DriverFrame | None = None
     source = VideoFileSource(path)
     try:
         with MediaPipeTracker() as tracker:
@@ -117,12 +120,16 @@ def calibrate_from_video(
                 landmarks = tracker.track(frame.image)
                 if landmarks is None:
                     continue
+                first = first or DriverFrame(frame.image, landmarks)
                 neutral = calibrator.add(landmarks, t_s)
                 if neutral is not None:
                     return neutral, DriverFrame(frame.image, landmarks)
     finally:
         source.close()
-    return None, None
+    if first is None:
+        return None, None
+    log.info("%s: the face never held still for %.0f s; its first frame is the neutral face", path, seconds)
+    return Neutral.from_points(first.landmarks.points, first.landmarks.image_size), first
 
 
 def render_video(
@@ -167,7 +174,7 @@ def render_video(
     if neutral is None:
         neutral, driver_neutral = calibrate_from_video(driving, fps=info.fps)
         if neutral is None:
-            log.warning("no steady face in the first %.0f s of %s; calibrating on the fly", CALIBRATION_SCAN_S, driving)
+            log.warning("no face in the first %.0f s of %s; calibrating when one appears", CALIBRATION_SCAN_S, driving)
     stats = LoopStats()
     out_size = tuple(size) if size else default_out_size(state.photo)
     with ExitStack() as stack:

@@ -182,3 +182,31 @@ def test_run_sends_the_avatar_to_the_virtual_camera(tmp_path, capsys, monkeypatc
     frames = np.array([f.reshape(240, 320, 3) for f in camera.frames], np.float32)
     assert frames.std(axis=0).max() > 10  # the idle avatar moves (blinks, sway)
     assert frames[0, :, :40].max() == 0  # letterboxed 512² photo: black bars at the sides
+
+
+def _first_frames(src: Path, dst: Path, count: int) -> Path:
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width = stream.height = 512
+        stream.pix_fmt = "yuv420p"
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i >= count:
+                break
+            image = frame.to_ndarray(format="rgb24")
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return dst
+
+
+@pytest.mark.testdata
+def test_a_short_restless_driving_clip_still_gets_a_neutral_face(testdata, tmp_path) -> None:
+    from vivicam.realtime.app import calibrate_from_video
+
+    clip = _first_frames(testdata / "clips" / "d12.mp4", tmp_path / "short.mp4", 30)  # 1.2 s, moving
+    neutral, driver = calibrate_from_video(clip, fps=25)
+    assert neutral is not None and driver is not None
+    assert driver.image.shape == (512, 512, 3)
