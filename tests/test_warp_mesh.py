@@ -7,7 +7,7 @@ import pytest
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import from_canonical, face_pose, matrix_from_euler, to_canonical
-from vivicam.engines.warp.mesh_motion import MOUTH_FULL_GAP, POSE_LIMITS, build_rig, target_points
+from vivicam.engines.warp.mesh_motion import MOUTH_FULL_GAP, POSE_LIMITS, build_rig, knee_limit, target_points
 from vivicam.types import Motion
 
 skdata = pytest.importorskip("skimage.data")
@@ -96,7 +96,8 @@ def test_rotation_matches_the_motion_convention_and_saturates(rig, face):
     for angles in ([0, 15, 0], [10, 0, 0], [0, 0, 20]):
         target = target_points(rig, Motion(rotation=np.array(angles, np.float32)))
         canon = to_canonical(face, pose)
-        limited = np.asarray(POSE_LIMITS) * np.tanh(np.asarray(angles) / np.asarray(POSE_LIMITS))
+        limited = knee_limit(np.asarray(angles, np.float32), POSE_LIMITS)
+        assert np.allclose(limited[np.abs(angles) < 0.7 * np.asarray(POSE_LIMITS)], np.asarray(angles)[np.abs(angles) < 0.7 * np.asarray(POSE_LIMITS)])
         expect = pose.center + pose.size * canon @ (matrix_from_euler(*limited) @ pose.rotation).T
         assert np.abs(target[:468] - expect[:468, :2]).max() < 0.05
     far = target_points(rig, Motion(rotation=np.array([0, 500, 0], np.float32)))

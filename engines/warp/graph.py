@@ -33,6 +33,7 @@ from vivicam.engines.warp.field import FIXED_POINT_STEPS, grid_nodes
 from vivicam.engines.warp.mesh_motion import (
     LOG_SCALE_LIMIT,
     EYE_INNER_FRACTION,
+    KNEE,
     LOWER_LID_RAISE,
     MOUTH_FULL_GAP,
     MOVE_LIMIT,
@@ -156,10 +157,10 @@ def make_module(crop_size: int = 512, cell: int = 4):
             wanted = torch.maximum(torch.maximum(gap, opening + torch.minimum(face[1], gap)), torch.zeros_like(gap))
             drop = (wanted - gap) * jaw_weight
             canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
-            angles = self.limits * torch.tanh(rotation / self.limits) * (math.pi / 180.0)
+            angles = _knee(torch, rotation, self.limits) * (math.pi / 180.0)
             rot = _euler(torch, angles) @ rotation0
-            translation = MOVE_LIMIT * torch.tanh(translation / MOVE_LIMIT)
-            size = torch.exp(LOG_SCALE_LIMIT * torch.tanh(torch.log(scale[0]) / LOG_SCALE_LIMIT))
+            translation = _knee(torch, translation, MOVE_LIMIT)
+            size = torch.exp(_knee(torch, torch.log(scale[0]), LOG_SCALE_LIMIT))
             moved = (canon @ rot.transpose(0, 1)) * (face[0] * size) + face[2:5]
             offset = translation * face[0]
             full = moved[:, :2] + offset
@@ -198,6 +199,13 @@ def make_module(crop_size: int = 512, cell: int = 4):
             return out.permute(1, 2, 0)
 
     return WarpGraph().eval()
+
+
+def _knee(torch, value, limit):
+    """:func:`~vivicam.engines.warp.mesh_motion.knee_limit` in torch."""
+    k, room = KNEE * limit, (1.0 - KNEE) * limit
+    over = (value.abs() - k).clamp(min=0.0)
+    return torch.where(value.abs() <= k, value, torch.sign(value) * (k + room * torch.tanh(over / room)))
 
 
 def _euler(torch, angles):

@@ -26,7 +26,7 @@ POSE_LIMITS = (20.0, 28.0, 40.0)
 # head translation (face sizes) and log-scale limits: the crop's border is fixed,
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6
-LOG_SCALE_LIMIT = 0.3
+LOG_SCALE_LIMIT = 0.4
 MOUTH_FULL_GAP = 0.6  # canonical inner-lip gap of Motion.mouth_open == 1 (types.Motion)
 LID_SKIN_REACH = 0.35  # face sizes above the upper lid over which lid skin stretches
 LOWER_LID_REACH = 0.12  # face sizes below the lower lid over which it pulls the skin
@@ -66,16 +66,28 @@ class MeshRig:
         return int(self.canon0.shape[0])
 
 
+KNEE = 0.7  # soft limits pass values unchanged up to this share of the limit
+
+
+def knee_limit(value, limit):
+    """Identity up to ``KNEE·limit``, then a smooth bend towards ``limit``
+    (never beyond). Element-wise; NumPy arrays or floats."""
+    v = np.asarray(value, np.float32)
+    lim = np.asarray(limit, np.float32)
+    k, room = KNEE * lim, (1.0 - KNEE) * lim
+    over = np.maximum(np.abs(v) - k, 0.0)
+    return np.where(np.abs(v) <= k, v, np.sign(v) * (k + room * np.tanh(over / room))).astype(np.float32)
+
+
 def soft_limit(angles: np.ndarray) -> np.ndarray:
-    lim = np.asarray(POSE_LIMITS, np.float32)
-    return (lim * np.tanh(np.asarray(angles, np.float32) / lim)).astype(np.float32)
+    return knee_limit(angles, POSE_LIMITS)
 
 
 def soft_move(translation: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
     """Translation and scale, saturating softly at MOVE_LIMIT / LOG_SCALE_LIMIT."""
-    t = MOVE_LIMIT * np.tanh(np.asarray(translation, np.float32) / MOVE_LIMIT)
-    s = float(np.exp(LOG_SCALE_LIMIT * np.tanh(np.log(scale) / LOG_SCALE_LIMIT)))
-    return t.astype(np.float32), s
+    t = knee_limit(translation, MOVE_LIMIT)
+    s = float(np.exp(knee_limit(np.log(scale), LOG_SCALE_LIMIT)))
+    return t, s
 
 
 def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
