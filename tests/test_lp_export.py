@@ -216,3 +216,14 @@ def test_warping_decomposed_into_4d_gridsample_matches_native(specs_4d, exported
 def test_spade_generator_matches(specs, exported):
     spec = specs["liveportrait-spade_generator"]
     _assert_onnx_matches(spec, exported(spec))
+
+
+@pytest.mark.parametrize("module", ["motion_extractor", "stitching", "retarget_eye", "retarget_lip"])
+def test_mixed_fp16_graphs_convert_and_stay_within_the_fp16_tolerance(specs, module, tmp_path):
+    """The graphs TensorRT FP16 plans are built from (FP16 with the spec's
+    fp32_layers kept FP32), run by ONNX Runtime on the CPU."""
+    pytest.importorskip("onnxconverter_common")
+    from vivicam.engines.build.check import check_onnx
+
+    report = check_onnx(specs[f"liveportrait-{module}"], precision="fp16", out_dir=tmp_path)
+    assert report.within_tolerance, report

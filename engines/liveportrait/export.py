@@ -72,7 +72,7 @@ TOLERANCE: dict[str, tuple[float, float]] = {
 # (coordinates near ±1 lose sub-voxel precision in FP16; the original runs
 # grid_sample in FP32 under autocast too).
 FP32_LAYERS: dict[str, tuple[str, ...]] = {
-    "motion_extractor": ("/motion_extractor/",),
+    "motion_extractor": ("/motion_extractor/", "Identity"),  # Identity: constant-folded output copies
     "warping_module": ("GridSample", "GatherElements", "Exp"),
 }
 NATIVE_OPSET = 20  # GridSample on 5-D inputs
