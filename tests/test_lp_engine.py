@@ -152,6 +152,17 @@ def test_photo_without_a_face_is_a_no_face_error(engine):
         engine.prepare(np.full((300, 300, 3), 120, np.uint8))
 
 
+def test_avatar_of_another_engine_is_refused(engine):
+    from vivicam.engines.base import AvatarState
+
+    other = AvatarState(
+        photo=np.zeros((64, 64, 3), np.uint8), crop_matrix=np.eye(2, 3, dtype=np.float32),
+        crop_size=64, paste_mask=np.ones((64, 64), np.float32),
+    )
+    with pytest.raises(InputError, match="another engine"):
+        engine.render(other, Motion.neutral())
+
+
 # ------------------------------------------------------------------ prepare
 
 def test_prepare_crops_the_face_axis_aligned(avatar, astronaut):
