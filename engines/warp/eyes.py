@@ -68,12 +68,13 @@ def _build_eye(crop: np.ndarray, pts: np.ndarray, e: int) -> EyeModel:
     cv2.circle(disc, _fix(iris - (x0, y0)), int(round(radius * 1.15 * 16)), 255, -1, cv2.LINE_AA, AA_SHIFT)
 
     visible_white = (opening > 200) & (disc == 0)
-    white = np.median(region[visible_white], axis=0) if visible_white.sum() > 4 else _fallback_white(crop, pts)
-    # paint the iris out using only sclera colour around it (not lid skin)
-    guide = np.where((opening > 0)[..., None], region, np.uint8(white)).astype(np.uint8)
-    eyeball = cv2.inpaint(guide, (disc > 0).astype(np.uint8), 3, cv2.INPAINT_TELEA)
-    inside = (cv2.dilate(opening, np.ones((3, 3), np.uint8)) > 0)[..., None]
-    eyeball = np.where(inside, eyeball, region).astype(np.float32)
+    white = _sclera_colour(region[visible_white]) if visible_white.sum() > 4 else _fallback_white(crop, pts)
+    # paint the iris out using only sclera colour around it (not lid skin);
+    # beyond the photo's opening the eyeball is sclera too,
+    # so eyes opened wider than in the photo show white, not lid skin
+    shade = np.clip(np.asarray(white, np.float32), 0, 255).astype(np.uint8)
+    guide = np.where((opening > 0)[..., None], region, shade).astype(np.uint8)
+    eyeball = cv2.inpaint(guide, (disc > 0).astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
     return EyeModel(
         contour=contour,
         corners=mesh.EYE_CORNERS[e],
@@ -107,6 +108,14 @@ def _lash_colour(crop: np.ndarray, pts: np.ndarray, e: int) -> np.ndarray:
 
 def _fix(p: np.ndarray) -> tuple[int, int]:
     return int(round(float(p[0]) * 16)), int(round(float(p[1]) * 16))
+
+
+def _sclera_colour(px: np.ndarray) -> np.ndarray:
+    """The brighter quarter of the visible eye white (lashes, iris edge and
+    shadow pull a plain median towards grey)."""
+    lum = px.astype(np.float32).mean(axis=1)
+    bright = px[lum >= np.percentile(lum, 75)]
+    return np.median(bright, axis=0).astype(np.float32)
 
 
 def _fallback_white(crop: np.ndarray, pts: np.ndarray) -> np.ndarray:
