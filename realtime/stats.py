@@ -201,7 +201,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     latency = summary.get("latency_ms", {})
     head = f"{summary.get('frames_out', 0)} frames"
     if fps:
-        head += f", {fps:.1f} fps"
+        head += f", {fps:.1f} fps" if fps >= 1 else f", {1 / fps:.1f} s per frame"
     if latency.get("median") is not None:
         head += f", capture-to-output latency {latency['median']:.0f} ms (p95 {latency['p95']:.0f} ms)"
     lines.append(head)
