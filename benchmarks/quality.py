@@ -22,8 +22,6 @@ import argparse
 import json
 import logging
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,11 +32,19 @@ import numpy as np
 
 from vivicam.benchmarks import contact_sheet, metrics
 from vivicam.benchmarks.baselines import PoseOnlyWarp, StaticPhoto
+from vivicam.benchmarks.quality_report import (
+    ENGINE_KEY,
+    Thresholds,
+    format_table,
+    jsonable,
+    machine_info,
+    results_markdown,
+    verdicts,
+)
 from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError, VivicamError
 from vivicam.types import Landmarks, Motion
 
-log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_CLIPS = ("d10", "d12", "d18")
@@ -53,17 +59,6 @@ FACE_BOX_SCALE = 1.6
 STILL_SPEED = 0.004
 STILL_MIN_FRAMES = 8
 DIFF_GAIN = 3  # the contact sheet's difference row shows |output - real| × this
-ENGINE_KEY = "engine"  # results key of the engine under test (its name is in the report)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The issue's "done when" targets for every clip."""
-
-    psnr_gain_over_static_db: float = 3.0
-    mouth_corr: float = 0.9
-    eye_corr: float = 0.8
-    pose_err_deg: float = 3.0
 
 
 # --------------------------------------------------------------------------- inputs
@@ -135,23 +130,10 @@ def load_portrait(path: Path) -> np.ndarray:
 
 
 def paste_back(state: Any, crop: np.ndarray) -> np.ndarray:
-    """The engine crop pasted into the full photo (G's ``post.compose`` when present)."""
-    try:
-        from vivicam.realtime.post import compose
-    except ImportError:
-        return _paste_back_simple(state, crop)
+    """The engine crop pasted into the full photo, as the live pipeline does."""
+    from vivicam.realtime.post import compose
+
     return np.asarray(compose(state, crop))
-
-
-def _paste_back_simple(state: Any, crop: np.ndarray) -> np.ndarray:
-    import cv2
-
-    h, w = state.photo.shape[:2]
-    inverse = cv2.invertAffineTransform(np.asarray(state.crop_matrix, np.float64))
-    placed = cv2.warpAffine(np.asarray(crop), inverse, (w, h), flags=cv2.INTER_LINEAR)
-    alpha = cv2.warpAffine(state.paste_mask.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR)
-    out = state.photo.astype(np.float32) * (1 - alpha[..., None]) + placed * alpha[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def make_estimator(first: Landmarks) -> Any:
@@ -348,84 +330,6 @@ def _fidelity(
     }
 
 
-# --------------------------------------------------------------------------- verdicts, table
-
-
-def verdicts(clip: dict[str, Any], thresholds: Thresholds = Thresholds()) -> dict[str, bool]:
-    """Pass/fail of each "done when" target for one clip's results."""
-    m = clip["methods"]
-    eng, static, pose = m[ENGINE_KEY], m["static"], m["pose-only"]
-
-    def ge(value: float, limit: float) -> bool:
-        return bool(np.isfinite(value) and value >= limit)
-
-    return {
-        "psnr>=static+3": ge(eng["psnr"], static["psnr"] + thresholds.psnr_gain_over_static_db),
-        "psnr>pose-only": bool(eng["psnr"] > pose["psnr"]),
-        "ssim>both": bool(eng["ssim"] > static["ssim"] and eng["ssim"] > pose["ssim"]),
-        "mouth_corr>=0.9": ge(eng.get("mouth_corr", np.nan), thresholds.mouth_corr),
-        "eye_corr>=0.8": ge(eng.get("eye_corr", np.nan), thresholds.eye_corr),
-        "pose_err<=3": bool(np.isfinite(eng.get("pose_err_deg", np.nan)) and eng["pose_err_deg"] <= thresholds.pose_err_deg),
-    }
-
-
-def format_table(clips: list[dict[str, Any]]) -> str:
-    """A plain-text (and Markdown) table of the headline numbers per clip."""
-    head = (
-        "| clip | frames | PSNR eng / static / pose | SSIM eng / static / pose | L1 eng | mouth r | eye r "
-        "| pose err ° | jitter out/drv | pass |"
-    )
-    lines = [head, "|" + "---|" * 10]
-    for clip in clips:
-        m = clip["methods"]
-        e, s, p = m[ENGINE_KEY], m["static"], m["pose-only"]
-        v = clip["verdicts"]
-        failed = [k for k, ok in v.items() if not ok]
-        jit = f"{_f(e.get('jitter'), 4)}/{_f(clip['driver_jitter'], 4)}"
-        lines.append(
-            f"| {clip['clip']} | {clip['frames']} | {_f(e['psnr'])} / {_f(s['psnr'])} / {_f(p['psnr'])} "
-            f"| {_f(e['ssim'], 3)} / {_f(s['ssim'], 3)} / {_f(p['ssim'], 3)} | {_f(e['l1'], 3)} "
-            f"| {_f(e.get('mouth_corr'), 2)} | {_f(e.get('eye_corr'), 2)} | {_f(e.get('pose_err_deg'), 2)} "
-            f"| {jit} | {'PASS' if not failed else 'fail: ' + ', '.join(failed)} |"
-        )
-    return "\n".join(lines)
-
-
-def results_markdown(report: dict[str, Any]) -> str:
-    """The run as Markdown: conditions, the table, region PSNR, and the sheets."""
-    machine = report["machine"]
-    clips = report["clips"]
-    lines = [
-        f"# Quality results: engine `{report['engine']}`",
-        "",
-        f"{machine['utc']}, commit {machine.get('git_commit')}, {machine['cpu']} ({machine['cpu_count']} cores), "
-        f"frames per clip: {report['config']['frames_cap'] or 'all'}, {report['seconds']:.0f} s.",
-        "",
-        format_table(clips),
-        "",
-        "PSNR (dB) on the mouth and on the eyes+brows of each driver frame, engine / static / pose-only:",
-        "",
-        "| clip | mouth | eyes |",
-        "|---|---|---|",
-    ]
-    for clip in clips:
-        m = [clip["methods"][k] for k in (ENGINE_KEY, "static", "pose-only")]
-        cells = [" / ".join(_f(x.get(f"psnr_{part}")) for x in m) for part in ("mouth", "eyes")]
-        lines.append(f"| {clip['clip']} | {cells[0]} | {cells[1]} |")
-    lines += ["", "## Self-reenactment sheets (driver | output | difference ×3)", ""]
-    lines += [f"![{c['clip']}]({c['sheet']})\n" for c in clips]
-    if report["cross_sheets"]:
-        lines += ["", "## Cross-reenactment sheets", ""]
-        lines += [f"![{name}]({name})\n" for name in report["cross_sheets"]]
-    return "\n".join(lines) + "\n"
-
-
-def _f(value: Any, digits: int = 2) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
 # --------------------------------------------------------------------------- cross-reenactment
 
 
@@ -499,51 +403,6 @@ def _crop_region(state: Any) -> metrics.Box:
 # --------------------------------------------------------------------------- run + CLI
 
 
-def machine_info() -> dict[str, Any]:
-    import cv2
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    try:
-        import mediapipe
-
-        info["mediapipe"] = mediapipe.__version__
-    except ImportError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        info["git_commit"] = commit.stdout.strip() or None
-        # The tree is shared and edited while the benchmark runs: say what was uncommitted.
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "engines", "calibrate", "realtime", "benchmarks"],
-            capture_output=True, text=True, timeout=10,
-        )
-        info["uncommitted"] = [line[3:] for line in dirty.stdout.splitlines()]
-    except (OSError, subprocess.SubprocessError):
-        info["git_commit"] = None
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def build_engine(name: str) -> Any:
     """The engine under test: a registered engine, or a baseline by name."""
     if name == PoseOnlyWarp.name:
@@ -607,7 +466,7 @@ def run(
         "all_pass": all(all(c["verdicts"].values()) for c in results),
         "cross_sheets": cross_files,
     }
-    (out_dir / "quality.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+    (out_dir / "quality.json").write_text(json.dumps(jsonable(report), indent=1) + "\n")
     (out_dir / "results.md").write_text(results_markdown(report))
     return report
 
@@ -619,18 +478,6 @@ def track_clip(path: Path, frames: int | None) -> np.ndarray:
     with MediaPipeTracker() as tracker:
         found = [tracker.track(f) for f in read_frames(path, frames)]
     return metrics.stack_points([None if lm is None else lm.points for lm in found])
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

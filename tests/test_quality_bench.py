@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from vivicam.benchmarks import contact_sheet, metrics, quality
+from vivicam.benchmarks import contact_sheet, metrics, quality, quality_report
 from vivicam.benchmarks.baselines import PoseOnlyWarp, StaticPhoto, similarity_matrix
 from vivicam.calibrate import geometry
 from vivicam.types import Motion
@@ -212,15 +212,15 @@ def test_sample_indices_spread_over_the_clip_and_skip_the_avatar_frame() -> None
 
 
 def _clip(engine: dict, static: dict, pose: dict) -> dict:
-    return {"methods": {quality.ENGINE_KEY: engine, "static": static, "pose-only": pose}}
+    return {"methods": {quality_report.ENGINE_KEY: engine, "static": static, "pose-only": pose}}
 
 
 def test_verdicts_apply_the_issue_thresholds() -> None:
     good = {"psnr": 25.0, "ssim": 0.8, "mouth_corr": 0.95, "eye_corr": 0.85, "pose_err_deg": 2.0}
     static, pose = {"psnr": 21.0, "ssim": 0.7}, {"psnr": 24.0, "ssim": 0.75}
-    assert all(quality.verdicts(_clip(good, static, pose)).values())
+    assert all(quality_report.verdicts(_clip(good, static, pose)).values())
     bad = dict(good, psnr=23.9, eye_corr=float("nan"), pose_err_deg=3.5)
-    v = quality.verdicts(_clip(bad, static, pose))
+    v = quality_report.verdicts(_clip(bad, static, pose))
     assert not v["psnr>=static+3"] and not v["psnr>pose-only"]
     assert not v["eye_corr>=0.8"] and not v["pose_err<=3"] and v["mouth_corr>=0.9"]
 
@@ -241,7 +241,7 @@ def test_benchmark_end_to_end_on_ten_frames(testdata, tmp_path) -> None:
     saved = json.loads((tmp_path / "quality.json").read_text())
     clip = saved["clips"][0]
     assert clip["frames"] == 10 and clip["driver_tracked"] == 1.0
-    eng, static, pose = (clip["methods"][k] for k in (quality.ENGINE_KEY, "static", "pose-only"))
+    eng, static, pose = (clip["methods"][k] for k in (quality_report.ENGINE_KEY, "static", "pose-only"))
     assert eng["psnr"] == pytest.approx(static["psnr"], abs=0.1)
     assert eng["ssim"] == pytest.approx(static["ssim"], abs=0.002)
     assert 10 < static["psnr"] < quality.metrics.PSNR_CAP_DB and 0 < pose["ssim"] < 1
