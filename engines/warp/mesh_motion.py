@@ -36,8 +36,9 @@ EYE_INNER_FRACTION = 0.25  # eye-interior points sit this far from the lower lid
 # top and at the bottom of the ring, expression share. "move" is how much a
 # point follows the head's translation and scale, "turn" its rotation: hair
 # follows the head; neck and shoulders follow its position, less its turns.
-BAND_RINGS = ((1.3, (1.0, 1.0), (0.6, 0.55), 0.6), (1.8, (0.95, 0.6), (0.25, 0.15), 0.2))
+BAND_RINGS = ((1.3, (1.0, 1.0), (0.4, 0.25), 0.3), (1.8, (0.95, 0.6), (0.15, 0.05), 0.1))
 BORDER_STEPS = 8
+OUTLINE_EXPRESSION = 0.3  # expression share of the face outline above the mouth
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,9 +171,9 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     pose_w[NUM_FACE + n_in + n_band :] = 0.0
 
     expr_map = np.zeros((m, NUM_FACE))
-    expr_map[:NUM_FACE] = np.eye(NUM_FACE)
+    expr_map[:NUM_FACE] = np.diag(_outline_share(face_canon))
     expr_map[NUM_FACE : NUM_FACE + n_in] = inner_rows
-    expr_map[NUM_FACE + n_in + np.arange(n_band), band_anchor] = band_share
+    expr_map[NUM_FACE + n_in + np.arange(n_band), band_anchor] = band_share * expr_map[band_anchor, band_anchor]
 
     k = len(upper)
     spread = np.zeros((m, 3 * k))
@@ -208,6 +209,19 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
         size0=float(pose.size),
         controls=controls,
     )
+
+
+def _outline_share(canon: np.ndarray) -> np.ndarray:
+    """(478,) how much of its expression delta each landmark takes: 1, except
+    the face outline above the mouth (temples, forehead, cheek edges), which
+    barely moves with expressions while its tracked position is the noisiest;
+    following it would shake the silhouette against the background."""
+    share = np.ones(NUM_FACE)
+    mouth_y = canon[list(mesh.MOUTH_CORNERS), 1].mean()
+    for i in mesh.FACE_OVAL:
+        t = np.clip((canon[i, 1] - (mouth_y - 0.1)) / 0.2, 0.0, 1.0)  # 0 above, 1 below the mouth
+        share[i] = OUTLINE_EXPRESSION + (1.0 - OUTLINE_EXPRESSION) * t
+    return share
 
 
 def _band(pts: np.ndarray, pose, crop_size: int):
