@@ -376,8 +376,8 @@ def run_live(
                     "pick it in your video-call app"
                 )
         cache = AvatarCache(eng)
-        state = cache.get(paths[0])
-        tell_avatar_note(state, paths[0], on_status)
+        start, state = first_usable_avatar(paths, cache, on_status, folder=Path(avatar).is_dir())
+        tell_avatar_note(state, paths[start], on_status)
         window = stack.enter_context(PreviewSink(title="vivicam")) if show else None
         tracker = stack.enter_context(MediaPipeTracker())
         pipeline = Pipeline(
@@ -394,12 +394,28 @@ def run_live(
             pipeline,
             sinks,
             preview=window,
-            avatars=AvatarSwitcher(paths, cache),
+            avatars=AvatarSwitcher(paths, cache, index=start),
             config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay),
             on_status=on_status,
         )
         summary = loop.run(duration_s=duration_s)
     return summary
+
+
+def first_usable_avatar(
+    paths: list[Path], cache: AvatarCache, on_status: Callable[[str], None] | None = None, *, folder: bool = True
+) -> tuple[int, Any]:
+    """(index, prepared state) of the first photo that works; photos of a
+    folder without a usable face are skipped with a note. A single photo's
+    error, or the folder's when none works, is raised."""
+    for index, path in enumerate(paths):
+        try:
+            return index, cache.get(path)
+        except InputError as exc:
+            if not folder:
+                raise
+            (on_status or log.warning)(f"skipping {path.name}: {exc}")
+    raise NoFaceError(f"none of the {len(paths)} photos in {paths[0].parent} has a usable face")
 
 
 def _live_sinks(

@@ -210,3 +210,25 @@ def test_a_short_restless_driving_clip_still_gets_a_neutral_face(testdata, tmp_p
     neutral, driver = calibrate_from_video(clip, fps=25)
     assert neutral is not None and driver is not None
     assert driver.image.shape == (512, 512, 3)
+
+
+def test_run_with_a_folder_skips_photos_without_a_face(tmp_path, capsys) -> None:
+    from PIL import Image
+    from skimage import data
+
+    folder = tmp_path / "avatars"
+    folder.mkdir()
+    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(folder / "a_blank.png")
+    Image.fromarray(data.astronaut()).save(folder / "b_astronaut.png")
+    record = tmp_path / "rec.mp4"
+    rc = main(["run", "--avatar", str(folder), "--camera", "idle", "--no-virtual-camera", "--no-preview",
+               "--record", str(record), "--seconds", "1", "--size", "160x120"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "skipping a_blank.png" in err and "no face" in err
+
+    (folder / "b_astronaut.png").unlink()
+    rc = main(["run", "--avatar", str(folder), "--camera", "idle", "--no-virtual-camera", "--no-preview",
+               "--record", str(record), "--seconds", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "has a usable face" in err.strip().splitlines()[-1]
