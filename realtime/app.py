@@ -68,6 +68,16 @@ def check_writable(path: str | Path) -> Path:
     return p
 
 
+def prepare_named(eng: Engine, photo: np.ndarray, path: str | Path) -> Any:
+    """``eng.prepare(photo)``; an InputError (e.g. no face) names the file."""
+    try:
+        return eng.prepare(photo)
+    except InputError as exc:
+        if Path(path).name in str(exc):
+            raise
+        raise type(exc)(f"{Path(path).name}: {exc}") from exc
+
+
 def tell_avatar_note(state: Any, photo: str | Path, on_status: Callable[[str], None] | None) -> None:
     """Pass on what the engine noticed about the photo (e.g. "3 faces found;
     using the largest one (centre 412,220)")."""
@@ -162,7 +172,7 @@ def render_video(
     check_writable(output)
     photo = load_photo(avatar)
     eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
-    state = eng.prepare(photo)
+    state = prepare_named(eng, photo, avatar)
     tell_avatar_note(state, avatar, on_status)
 
     from vivicam.calibrate.motion import MotionEstimator

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from vivicam.engines.base import AvatarState, Engine
+from vivicam.errors import InputError
 from vivicam.realtime.protocols import Tracker
 from vivicam.realtime.stats import LoopStats
 from vivicam.types import DriverFrame, Frame, Landmarks, Motion
@@ -220,6 +221,14 @@ class AvatarCache:
 
         return load_photo(path)
 
+    def _prepare(self, photo: np.ndarray, path: Path) -> AvatarState:
+        try:
+            return self.engine.prepare(photo)
+        except InputError as exc:  # name the photo (e.g. "b.jpg: no face found in the photo")
+            if path.name in str(exc):
+                raise
+            raise type(exc)(f"{path.name}: {exc}") from exc
+
     def get(self, path: str | Path) -> AvatarState:
         """The prepared avatar for ``path`` (InputError / NoFaceError on a bad photo)."""
         p = Path(path)
@@ -231,7 +240,7 @@ class AvatarCache:
             self._items.move_to_end(key)
             return self._items[key]
         t0 = time.perf_counter()
-        state = self.engine.prepare(self._load(p))
+        state = self._prepare(self._load(p), p)
         self.prepare_ms[str(p)] = (time.perf_counter() - t0) * 1e3
         log.info("prepared avatar %s in %.0f ms", p, self.prepare_ms[str(p)])
         self._items[key] = state

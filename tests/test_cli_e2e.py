@@ -225,7 +225,7 @@ def test_run_with_a_folder_skips_photos_without_a_face(tmp_path, capsys) -> None
                "--record", str(record), "--seconds", "1", "--size", "160x120"])
     err = capsys.readouterr().err
     assert rc == 0, err
-    assert "skipping a_blank.png" in err and "no face" in err
+    assert "skipping a_blank.png: " in err and "no face" in err
 
     (folder / "b_astronaut.png").unlink()
     rc = main(["run", "--avatar", str(folder), "--camera", "idle", "--no-virtual-camera", "--no-preview",

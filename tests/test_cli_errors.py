@@ -116,7 +116,7 @@ def test_render_rejects_a_bad_photo(files, capsys, tmp_path, photo, words) -> No
 def test_render_says_when_the_photo_has_no_face(files, capsys, tmp_path) -> None:
     rc, err = cli(capsys, "render", "--avatar", files["faceless"], "--driving", files["clip"],
                   "-o", tmp_path / "out.mp4", "--no-progress")
-    assert_error(rc, err, 2, "no face")
+    assert_error(rc, err, 2, "faceless.png", "no face")
 
 
 @pytest.mark.parametrize(
