@@ -137,7 +137,7 @@ def test_hotkeys_recalibrate_passthrough_and_quit() -> None:
     summary = loop.run(duration_s=10)
     assert estimator.recalibrations == 1
     assert summary["passthrough_at_exit"] is True
-    assert len(sink.frames) < 20  # q stopped an endless camera
+    assert summary["duration_s"] < 5  # q stopped an endless camera long before duration_s
     # passthrough frames are the camera image itself, at the output size
     last = sink.frames[-1]
     assert np.array_equal(sink.images[-1], np.full_like(sink.images[-1], last.index % 256))
