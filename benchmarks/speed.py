@@ -247,7 +247,7 @@ def bench_engine(name: str, backend: str, precision: str, frames: int, weights: 
         "post_ms": stats_ms(post),
         "d2h_ms": stats_ms(d2h),
         "frame_ms": frame,
-        "fps": round(1e3 / frame["median"], 1) if frame else None,
+        "fps": float(f"{1e3 / frame['median']:.3g}") if frame else None,
     }
 
 
