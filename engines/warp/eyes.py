@@ -196,7 +196,7 @@ def render_eye(model: EyeModel, target: np.ndarray, gaze: np.ndarray, crop_size:
         lower = poly[: len(poly) // 2 + 1] - (x0, y0)
         width = 2 if abs(dst_b - dst_a) > 20 else 1  # lash line, px
         cv2.polylines(lash, [np.round(lower * 16).astype(np.int32)], False, 255, width, cv2.LINE_AA, AA_SHIFT)
-        la = lash.astype(np.float32) * ((1.0 - fade) * 0.85 / 255.0)
+        la = lash.astype(np.float32) * ((1.0 - fade) * 0.7 / 255.0)
         rgb = rgb * (a / np.maximum(a + la, 1e-6))[..., None] + model.lash * (la / np.maximum(a + la, 1e-6))[..., None]
         a = np.maximum(a, la)
     return Patch(x0, y0, rgb, a)
