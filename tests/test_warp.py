@@ -50,6 +50,16 @@ def test_engine_contract(engine):
     assert engine.backend == "cpu"
 
 
+def test_tensorrt_without_a_gpu_is_a_clear_error():
+    from vivicam.errors import VivicamError
+    from vivicam.optional import available
+
+    if available("tensorrt") or available("tensorrt_rtx"):
+        pytest.skip("TensorRT is installed here")
+    with pytest.raises(VivicamError):
+        create_engine("warp", backend="tensorrt")
+
+
 def test_weights_are_refused():
     with pytest.raises(InputError, match="needs no weights"):
         create_engine("warp", weights="/some/dir")

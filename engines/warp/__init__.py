@@ -1,0 +1,1 @@
+"""The ``warp`` engine: animates a photo by warping it with the face mesh (see docs/warp.md)."""
