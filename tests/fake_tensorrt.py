@@ -6,7 +6,7 @@ TensorRT runs only in ``python -m vivicam.benchmarks.gpu_check``."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import types
 from pathlib import Path
 
@@ -130,7 +130,8 @@ def make_fake_tensorrt(name: str = "tensorrt", version: str = "10.99.0") -> type
             if mod.fail_build:
                 self.logger.log(ILogger.Severity.ERROR, "out of tactics for node /conv/Conv")
                 return None
-            return b"FAKEPLAN" + hashlib.sha256(network.onnx_bytes).digest()
+            shapes = {t.name: list(t.shape) for t in network.inputs}  # what the fake runtime reads back
+            return b"FAKEPLAN" + json.dumps(shapes).encode()
 
     mod.ILogger = ILogger
     mod.NetworkDefinitionCreationFlag = NetworkDefinitionCreationFlag
