@@ -91,8 +91,11 @@ def _decode(path: Path) -> list[np.ndarray]:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
-def render_check(workdir: Path, engine: str, seconds: float, echo: Any) -> dict[str, Any]:
-    """``vivicam render`` on the CPU and on TensorRT from the same generated clip."""
+def render_check(
+    workdir: Path, engine: str, seconds: float, echo: Any, backends: tuple[str, str] = ("cpu", "tensorrt")
+) -> dict[str, Any]:
+    """``vivicam render`` with two backends (the CPU and TensorRT) from the same
+    generated clip, compared frame by frame."""
     from PIL import Image
     from skimage import data
 
@@ -104,7 +107,7 @@ def render_check(workdir: Path, engine: str, seconds: float, echo: Any) -> dict[
     Image.fromarray(np.ascontiguousarray(data.astronaut()[:, ::-1])).save(avatar)
     result: dict[str, Any] = {"engine": engine, "seconds": seconds}
     videos = {}
-    for backend in ("cpu", "tensorrt"):
+    for backend in backends:
         out = workdir / f"render-{backend}.mp4"
         cmd = [sys.executable, "-m", "vivicam", "render", "--avatar", str(avatar), "--driving", str(clip), "-o", str(out), "--engine", engine, "--backend", backend, "--no-progress"]
         started = time.perf_counter()
@@ -114,7 +117,7 @@ def render_check(workdir: Path, engine: str, seconds: float, echo: Any) -> dict[
             result["ok"] = False
             return result
         videos[backend] = _decode(out)
-    result.update(compare_videos(videos["cpu"], videos["tensorrt"]))
+    result.update(compare_videos(videos[backends[0]], videos[backends[1]]))
     return result
 
 
