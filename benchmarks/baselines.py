@@ -25,8 +25,9 @@ from vivicam.types import Motion
 class BaselineAvatar(AvatarState):
     """A square, axis-aligned crop around the face plus where the face is in it."""
 
-    crop: np.ndarray = None  # crop_size×crop_size×3 uint8, the photo's crop
-    face_center: np.ndarray = None  # (2,) crop pixels, centre of the rigid landmarks
+    # Defaults only because AvatarState ends with a defaulted field; prepare() sets all three.
+    crop: np.ndarray | None = None  # crop_size×crop_size×3 uint8, the photo's crop
+    face_center: np.ndarray | None = None  # (2,) crop pixels, centre of the rigid landmarks
     face_size: float = 1.0  # crop pixels, outer-eye-corner distance
 
 

@@ -35,6 +35,7 @@ from vivicam.benchmarks.baselines import PoseOnlyWarp, StaticPhoto
 from vivicam.benchmarks.quality_report import (
     ENGINE_KEY,
     Thresholds,
+    format_cross_table,
     format_table,
     jsonable,
     machine_info,
@@ -52,6 +53,7 @@ QUICK_FRAMES = 60
 CROSS_PORTRAITS = ("s0", "s1", "s2", "s5", "s6", "s11")
 CROSS_DRIVERS = ("d10", "d12")
 SHEET_COLUMNS = 8
+CROSS_STRIDE = 3  # cross-reenactment fidelity tracks the output on every 3rd driver frame
 FACE_BOX_SCALE = 1.6
 # A driver frame counts as "holding still" when its landmarks move less than
 # this many face sizes per frame (about 0.3 px for a 100 px face); runs of at
@@ -333,40 +335,55 @@ def _fidelity(
 # --------------------------------------------------------------------------- cross-reenactment
 
 
-def cross_sheet(
+def cross_reenact(
     engine: Any, engine_name: str, portrait: Path, driver_clip: Path, driver: np.ndarray, *,
-    columns: int = SHEET_COLUMNS,
-) -> np.ndarray:
-    """A portrait driven by a clip: driver face | output around the avatar's
-    face, for the neutral frame, the driver's widest mouth, most closed eyes
-    and largest head turn, and evenly spaced frames between (driver landmarks
-    precomputed, (N, 478, 3), NaN where lost)."""
+    columns: int = SHEET_COLUMNS, stride: int = CROSS_STRIDE,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A portrait driven by a clip (driver landmarks precomputed, (N, 478, 3),
+    NaN where lost). Returns (contact sheet, motion fidelity).
+
+    The sheet shows driver face | output around the avatar's face for the
+    neutral frame, the driver's widest mouth, most closed eyes and largest head
+    turn, and evenly spaced frames between. Fidelity tracks the output on every
+    ``stride``-th frame and compares it with the driver as for self-reenactment
+    (no ground-truth image exists for another face, so no PSNR)."""
+    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+
     if not np.isfinite(driver[0]).all():
         raise NoFaceError(f"no face on the first frame of {driver_clip.name}")
-    photo = load_portrait(portrait)
-    state = engine.prepare(photo)
+    state = engine.prepare(load_portrait(portrait))
     fps, _ = probe(driver_clip)
     picks = _cross_columns(driver, columns)
     view = _crop_region(state)
     estimator = None
     tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for i, frame in enumerate(read_frames(driver_clip, driver.shape[0])):
-        size = (frame.shape[1], frame.shape[0])
-        lm = Landmarks(driver[i].astype(np.float32), size) if np.isfinite(driver[i]).all() else None
-        if estimator is None:
-            estimator = make_estimator(lm)
-            box = metrics.face_box(driver[0], size, scale=FACE_BOX_SCALE)
-        motion = estimator.update(lm, i / fps)
-        if i in picks:
-            out = paste_back(state, np.asarray(engine.render(state, motion)))
-            tiles[i] = (box.crop(frame), view.crop(out))
+    tracked: list[np.ndarray | None] = []
+    with MediaPipeTracker() as tracker:
+        for i, frame in enumerate(read_frames(driver_clip, driver.shape[0])):
+            size = (frame.shape[1], frame.shape[0])
+            lm = Landmarks(driver[i].astype(np.float32), size) if np.isfinite(driver[i]).all() else None
+            if estimator is None:
+                estimator = make_estimator(lm)
+                box = metrics.face_box(driver[0], size, scale=FACE_BOX_SCALE)
+            motion = estimator.update(lm, i / fps)
+            if i in picks or i % stride == 0:
+                out = paste_back(state, np.asarray(engine.render(state, motion)))
+            if i % stride == 0:
+                found = tracker.track(out)
+                tracked.append(None if found is None else found.points)
+            if i in picks:
+                tiles[i] = (box.crop(frame), view.crop(out))
     order = sorted(tiles)
-    return contact_sheet.make_sheet(
+    sheet = contact_sheet.make_sheet(
         [[tiles[i][0] for i in order], [tiles[i][1] for i in order]],
         row_labels=[driver_clip.stem, portrait.stem],
         col_labels=[f"{i} {picks[i]}".strip() for i in order],
         title=f"{portrait.stem} driven by {driver_clip.stem} ({engine_name}); column = driver frame",
     )
+    points = metrics.stack_points(tracked)
+    fidelity = _fidelity(motion_signals(driver[::stride]), motion_signals(points), points, [])
+    del fidelity["jitter"]  # the driver's still runs do not survive the stride
+    return sheet, {"portrait": portrait.stem, "driver": driver_clip.stem, "stride": stride, **fidelity}
 
 
 def _cross_columns(driver: np.ndarray, columns: int) -> dict[int, str]:
@@ -441,7 +458,7 @@ def run(
         results.append(clip)
         drivers[path.stem] = outcome.driver
         say(f"{path.stem}: {clip['frames']} frames in {time.perf_counter() - t0:.0f} s")
-    cross_files = []
+    crossed: list[dict[str, Any]] = []
     if cross:
         for drv in cross_drivers:
             drv_path = clip_paths(data, [drv])[0]
@@ -449,9 +466,12 @@ def run(
             if driver is None:
                 driver = track_clip(drv_path, frames)
             for name in portraits:
-                portrait = data / "portraits" / f"{name}.jpg"
-                sheet = cross_sheet(engine, engine_name, portrait, drv_path, driver)
-                cross_files.append(contact_sheet.save_sheet(sheet, out_dir / f"cross_{name}_{drv}.png").name)
+                portrait = data / "portraits" / (name if "." in name else f"{name}.jpg")
+                if not portrait.is_file():
+                    raise InputError(f"no portrait '{name}' in {data / 'portraits'}")
+                sheet, fidelity = cross_reenact(engine, engine_name, portrait, drv_path, driver)
+                fidelity["sheet"] = contact_sheet.save_sheet(sheet, out_dir / f"cross_{name}_{drv}.png").name
+                crossed.append(fidelity)
                 say(f"cross {name} × {drv}")
     report = {
         "engine": engine_name,
@@ -464,7 +484,8 @@ def run(
         "seconds": time.perf_counter() - started,
         "clips": results,
         "all_pass": all(all(c["verdicts"].values()) for c in results),
-        "cross_sheets": cross_files,
+        "cross": crossed,
+        "cross_sheets": [c["sheet"] for c in crossed],
     }
     (out_dir / "quality.json").write_text(json.dumps(jsonable(report), indent=1) + "\n")
     (out_dir / "results.md").write_text(results_markdown(report))
@@ -489,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/quality"), help="output folder (default: docs/quality)")
     parser.add_argument("--testdata", help="test-data folder (default: $VIVICAM_TESTDATA or ../shared/testdata)")
     parser.add_argument("--no-cross", action="store_true", help="skip the cross-reenactment sheets")
+    parser.add_argument("--portraits", nargs="+", default=list(CROSS_PORTRAITS), help="portraits for cross-reenactment")
+    parser.add_argument("--cross-drivers", nargs="+", default=list(CROSS_DRIVERS), help="clips that drive them")
     parser.add_argument("--signals", action="store_true", help="also save per-frame signals (signals_<clip>.npz)")
     args = parser.parse_args(argv)
     clips, frames = args.clips, args.frames
@@ -500,12 +523,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(
             clips=clips, frames=frames, engine_name=args.engine, out_dir=args.out, testdata=args.testdata,
-            cross=not args.no_cross, save_signals=args.signals, progress=lambda line: print(line, file=sys.stderr, flush=True),
+            cross=not args.no_cross, portraits=tuple(args.portraits), cross_drivers=tuple(args.cross_drivers),
+            save_signals=args.signals, progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except VivicamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_table(report["clips"]))
+    if report["cross"]:
+        print("\ncross-reenactment (motion fidelity only):\n" + format_cross_table(report["cross"]))
     print(f"\nall targets met: {'yes' if report['all_pass'] else 'no'}; wrote {args.out / 'quality.json'}")
     return 0
 

@@ -90,10 +90,27 @@ def results_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {clip['clip']} | {cells[0]} | {cells[1]} |")
     lines += ["", "## Self-reenactment sheets (driver | output | difference ×3)", ""]
     lines += [f"![{c['clip']}]({c['sheet']})\n" for c in clips]
-    if report["cross_sheets"]:
-        lines += ["", "## Cross-reenactment sheets", ""]
-        lines += [f"![{name}]({name})\n" for name in report["cross_sheets"]]
+    if report.get("cross"):
+        lines += ["", "## Cross-reenactment", "", format_cross_table(report["cross"]), ""]
+        lines += [f"![{c['sheet']}]({c['sheet']})\n" for c in report["cross"]]
     return "\n".join(lines) + "\n"
+
+
+def format_cross_table(cross: list[dict[str, Any]]) -> str:
+    """Motion fidelity of portraits driven by other people's clips (no ground
+    truth image, so no PSNR; the self-reenactment thresholds as a yardstick)."""
+    lines = [
+        "| portrait | driver | output tracked | mouth r | eye r | pose err ° (pitch / yaw / roll) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in cross:
+        axes = c.get("pose_err_axes_deg") or {}
+        lines.append(
+            f"| {c['portrait']} | {c['driver']} | {_f(c.get('output_tracked'))} | {_f(c.get('mouth_corr'))} "
+            f"| {_f(c.get('eye_corr'))} | {_f(c.get('pose_err_deg'))} "
+            f"({' / '.join(_f(axes.get(k), 1) for k in ('pitch', 'yaw', 'roll'))}) |"
+        )
+    return "\n".join(lines)
 
 
 def _f(value: Any, digits: int = 2) -> str:

@@ -250,7 +250,9 @@ def test_benchmark_end_to_end_on_ten_frames(testdata, tmp_path) -> None:
     assert pose["pose_err_deg"] is not None and pose["pose_err_deg"] < 10
     assert saved["machine"]["cpu_count"] and report["cross_sheets"] == ["cross_s6_d12.png"]
     markdown = (tmp_path / "results.md").read_text()
-    assert "| d12 | 10 |" in markdown and "(cross_s6_d12.png)" in markdown
+    assert "| d12 | 10 |" in markdown and "(cross_s6_d12.png)" in markdown and "| s6 | d12 |" in markdown
+    (crossed,) = saved["cross"]
+    assert crossed["stride"] == quality.CROSS_STRIDE and crossed["output_tracked"] > 0.5
     signals = np.load(tmp_path / "signals_d12.npz")
     assert signals["driver_mouth"].shape == (10,) and signals["engine_angles"].shape == (10, 3)
     assert signals["static_psnr"].shape == (9,)  # frame 0 is the avatar itself: not measured
