@@ -65,7 +65,7 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
     gap = float(np.linalg.norm(target[mesh.LIP_INNER_LOWER_MID] - target[mesh.LIP_INNER_UPPER_MID]))
     show = float(np.clip((gap - model.gap0 - 0.5) / max(3.0, 0.04 * size), 0.0, 1.0))
     if show <= 0.0:
-        return None
+        return _lip_seam(model, poly, gap, crop_size)
     x0, y0 = np.floor(poly.min(0)).astype(int) - 2
     x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
     x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
@@ -108,6 +108,29 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
     rgb = cv2.GaussianBlur(rgb.astype(np.float32), (3, 3), 0)
     alpha = mask.astype(np.float32) / 255.0 * show
     return Patch(x0, y0, rgb.astype(np.float32), alpha)
+
+
+def _lip_seam(model: MouthModel, poly: np.ndarray, gap: float, crop_size: int) -> Patch | None:
+    """A photo with an open mouth, closed by the driver: the squeezed-together
+    interior would show as a thin line of teeth, so draw the lips' seam over
+    it as they meet."""
+    if model.gap0 < 3.0 or gap >= 0.35 * model.gap0:
+        return None
+    strength = 0.9 * (1.0 - gap / (0.35 * model.gap0))
+    x0, y0 = np.floor(poly.min(0)).astype(int) - 3
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    local = poly - (x0, y0)
+    upper, lower = local[0:11], np.concatenate([local[10:], local[:1]])[::-1]
+    seam = 0.5 * (upper + lower)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    width = 1 + int(gap + 1.0)
+    cv2.polylines(mask, [np.round(seam * 16).astype(np.int32)], False, 255, width, cv2.LINE_AA, AA_SHIFT)
+    mask = cv2.GaussianBlur(mask, (3, 3), 0)
+    rgb = np.broadcast_to(model.lips * 0.6, (*mask.shape, 3)).astype(np.float32)
+    return Patch(x0, y0, rgb, mask.astype(np.float32) * (strength / 255.0))
 
 
 def _lip_curves(local: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
