@@ -181,3 +181,17 @@ def test_gaze_moves_the_irises(engine, state, tracker):
     base = features.iris_offset(_track(tracker, engine.render(state, Motion.neutral())))
     right = features.iris_offset(_track(tracker, engine.render(state, Motion(gaze=np.array([1, 0], np.float32)))))
     assert np.all(right[:, 0] > base[:, 0] + 0.1), (base, right)
+
+
+def test_an_open_mouth_in_the_photo_can_close(engine, state, tracker):
+    """The astronaut smiles with her teeth showing; an expression that brings
+    the lips together closes the mouth (MediaPipe on the output agrees)."""
+    from vivicam.calibrate.geometry import face_pose, to_canonical
+
+    canon = to_canonical(state.landmarks, face_pose(state.landmarks))
+    gap = canon[14, 1] - canon[13, 1]
+    expr = np.zeros((478, 3), np.float32)
+    expr[:, 1] = -gap * state.rig.jaw_weight[:478]
+    before = features.mouth_gap(_track(tracker, engine.render(state, Motion.neutral())))
+    after = features.mouth_gap(_track(tracker, engine.render(state, Motion(expression=expr))))
+    assert before > 0.05 and after < 0.4 * before, (before, after)
