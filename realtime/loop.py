@@ -287,7 +287,11 @@ class LiveLoop:
         period = 1.0 / max(float(getattr(self.source, "fps", 30) or 30), 1.0)
         try:
             while not self._stop.is_set():
-                self._apply_commands()
+                try:
+                    self._apply_commands()
+                except Exception as exc:  # e.g. a failing recalibration: keep rendering
+                    self.stats.count("command errors")
+                    self._log_error("hotkey", exc)
                 try:
                     item = self._in.get(timeout=period if stalled else self.config.stall_s)
                 except queue.Empty:
