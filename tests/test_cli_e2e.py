@@ -232,3 +232,35 @@ def test_run_with_a_folder_skips_photos_without_a_face(tmp_path, capsys) -> None
                "--record", str(record), "--seconds", "1"])
     err = capsys.readouterr().err
     assert rc == 2 and "has a usable face" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("mode", ["blur", "color:#00ff00", "image"])
+def test_demo_background_modes_change_only_the_background(tmp_path, capsys, mode) -> None:
+    import av
+    from PIL import Image
+
+    background = mode
+    if mode == "image":
+        background = str(tmp_path / "bg.png")
+        Image.fromarray(np.full((100, 100, 3), (20, 40, 200), np.uint8)).save(background)
+    out = tmp_path / "demo.mp4"
+    rc = main(["demo", "-o", str(out), "--seconds", "0.4", "--no-preview", "--background", background,
+               "--size", "256x256"])
+    assert rc == 0, capsys.readouterr().err
+    with av.open(str(out)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32)
+    from skimage import data
+
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256)), np.float32)
+    corner = np.abs(first[:40, :40] - photo[:40, :40]).mean()  # background (flag, wall)
+    face = np.abs(first[60:110, 100:150] - photo[60:110, 100:150]).mean()  # the face
+    assert corner > 15, "the background did not change"
+    assert face < corner / 2, "the person changed as much as the background"
+    if mode == "color:#00ff00":
+        assert first[:40, :40, 1].mean() > 200 and first[:40, :40, [0, 2]].mean() < 60
+
+
+def test_a_background_image_that_cannot_be_read_is_one_line(tmp_path, capsys) -> None:
+    rc = main(["demo", "-o", str(tmp_path / "d.mp4"), "--no-preview", "--background", str(tmp_path / "nope.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope.png" in err and len(err.strip().splitlines()) == 1
