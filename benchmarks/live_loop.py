@@ -216,8 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vivicam.benchmarks.live_loop", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    from vivicam.realtime.cli.common import quiet_native_logs
+
     try:
-        result = run_benchmark(args)
+        with quiet_native_logs():
+            result = run_benchmark(args)
     except VivicamError as exc:
         print(f"live_loop: error: {exc}", file=sys.stderr)
         return exc.exit_code
