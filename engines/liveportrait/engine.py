@@ -102,7 +102,7 @@ class LivePortraitEngine:
         crop = cropping.warp_to_crop(photo, box, self.crop_size)
         points = cropping.crop_points(face.landmarks.points, box, self.crop_size)
         source = lp.prepare_source(self._nets, crop, points)
-        from vivicam.engines.warp.plate import segment_person  # shared MediaPipe selfie segmentation
+        from vivicam.realtime.tracking.segmentation import segment_person
 
         return LivePortraitAvatar(
             photo=photo,

@@ -1,4 +1,4 @@
-"""Person segmentation and the background plate.
+"""The moving layer's matte and the background plate.
 
 The plate is the crop with the person painted out (inpainted at low
 resolution), so background uncovered by a turning head shows plausible
@@ -12,17 +12,6 @@ import cv2
 import numpy as np
 
 PLATE_RES = 128  # inpainting resolution (cheap, and background is smooth)
-
-
-def segment_person(photo: np.ndarray) -> np.ndarray:
-    """H×W float32 0..1 person probability (MediaPipe selfie segmentation)."""
-    import mediapipe as mp
-
-    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
-        mask = seg.process(np.ascontiguousarray(photo)).segmentation_mask
-    if mask is None:  # pragma: no cover - mediapipe returns a mask for any image
-        return np.ones(photo.shape[:2], np.float32)
-    return np.clip(mask, 0.0, 1.0).astype(np.float32)
 
 
 def sharpen_alpha(mask: np.ndarray) -> np.ndarray:
