@@ -384,7 +384,11 @@ class LiveLoop:
         lines = ["PASSTHROUGH (space: avatar)"] if out.passthrough else []
         if self.show_overlay:
             lines += self.stats.overlay_lines()
-        return draw_text(out.image, lines)
+        shown = draw_text(out.image, lines)
+        camera = out.frame
+        if self.show_overlay and not out.passthrough and camera.index >= 0 and camera.motion is None:
+            shown = draw_inset(shown, camera.image)  # what the tracker sees, bottom right
+        return shown
 
     # -- commands ----------------------------------------------------------------
     def _apply_commands(self) -> None:
@@ -447,3 +451,18 @@ def draw_text(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
             out, line, (6, step * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA
         )
     return out
+
+
+def draw_inset(image: np.ndarray, inset: np.ndarray, *, fraction: float = 0.25) -> np.ndarray:
+    """``image`` (modified in place and returned) with ``inset`` scaled to
+    ``fraction`` of its width in the bottom-right corner, framed."""
+    h, w = image.shape[:2]
+    iw = max(8, int(w * fraction))
+    ih = max(8, int(inset.shape[0] * iw / max(inset.shape[1], 1)))
+    if ih >= h or iw >= w:
+        return image
+    small = cv2.resize(inset, (iw, ih), interpolation=cv2.INTER_AREA)
+    y0, x0 = h - ih - 4, w - iw - 4
+    image[y0 - 1 : y0 + ih + 1, x0 - 1 : x0 + iw + 1] = 255
+    image[y0 : y0 + ih, x0 : x0 + iw] = small
+    return image

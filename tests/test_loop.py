@@ -17,7 +17,15 @@ from loop_fakes import (
     photo,
 )
 
-from vivicam.realtime.loop import AvatarSwitcher, Command, LiveLoop, LoopConfig, NewestQueue, draw_text
+from vivicam.realtime.loop import (
+    AvatarSwitcher,
+    Command,
+    LiveLoop,
+    LoopConfig,
+    NewestQueue,
+    draw_inset,
+    draw_text,
+)
 from vivicam.realtime.pipeline import AvatarCache, Pipeline
 
 
@@ -254,3 +262,8 @@ def test_quitting_does_not_wait_for_a_hung_camera() -> None:
     assert summary["events"]["camera stalls"] == 1
     assert sum(1 for f in sink.frames if f.index == -1) >= 10  # the avatar kept moving meanwhile
     source.close()
+
+
+def test_draw_inset_puts_the_camera_in_the_corner() -> None:
+    out = draw_inset(np.zeros((120, 160, 3), np.uint8), np.full((48, 64, 3), 77, np.uint8))
+    assert out[110, 150, 0] == 77 and out[10, 10, 0] == 0
