@@ -253,3 +253,19 @@ def test_unusual_but_valid_photos_are_converted_and_left_untouched(files, capsys
             first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32)
         upright = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128)), np.float32)
         assert np.abs(first - upright).mean() < 0.5 * np.abs(first - np.rot90(upright)).mean()
+
+
+def test_asking_for_tensorrt_without_a_gpu_is_one_clear_line(files, capsys, tmp_path) -> None:
+    from vivicam.engines.backends import select_backend
+    from vivicam.errors import VivicamError
+
+    try:
+        select_backend("tensorrt", ("cpu", "onnxruntime", "tensorrt"))
+        pytest.skip("this machine can run TensorRT")
+    except VivicamError:
+        pass
+    rc, err = cli(capsys, "render", "--avatar", files["portrait"], "--driving", files["clip"],
+                  "-o", tmp_path / "o.mp4", "--backend", "tensorrt", "--no-progress")
+    assert rc in (3, 4), err  # DeviceError (no GPU) or MissingExtraError (no TensorRT)
+    assert_error(rc, err, rc, "tensorrt")
+    assert not (tmp_path / "o.mp4").exists()
