@@ -363,6 +363,7 @@ def run_live(
     from vivicam.realtime.sinks.preview import PreviewSink, has_display
     from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
 
+    status = on_status or (lambda text: log.info("%s", text))
     paths = avatar_paths(avatar)
     if record is not None:
         check_writable(record)
@@ -394,11 +395,17 @@ def run_live(
             eng,
             state,
             tracker=tracker,
-            estimator=MotionEstimator(config=config, neutral=neutral),
+            estimator=MotionEstimator(
+                config=config,
+                neutral=neutral,
+                on_calibrated=lambda _: status("neutral face calibrated (press c in the preview to redo)"),
+            ),
             out_size=tuple(size),
             background=background,
             stats=stats,
         )
+        if neutral is None:
+            status("calibrating: look at the camera with a relaxed face for a second")
         loop = LiveLoop(
             source,
             pipeline,
