@@ -264,3 +264,9 @@ def test_a_background_image_that_cannot_be_read_is_one_line(tmp_path, capsys) ->
     rc = main(["demo", "-o", str(tmp_path / "d.mp4"), "--no-preview", "--background", str(tmp_path / "nope.png")])
     err = capsys.readouterr().err
     assert rc == 2 and "nope.png" in err and len(err.strip().splitlines()) == 1
+
+
+def test_doctor_checks_a_weights_folder(tmp_path, capsys) -> None:
+    assert main(["doctor", "--weights", str(tmp_path)]) == 2
+    out = capsys.readouterr().out
+    assert "weights:" in out and "FAIL" in out

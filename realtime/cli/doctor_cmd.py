@@ -29,7 +29,8 @@ PACKAGES = (
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check Python, packages, cameras, virtual camera, display and GPU")
-    p.add_argument("--weights", metavar="DIR", help="also check a LivePortrait weights folder")
+    p.add_argument("--weights", metavar="DIR",
+                   help="also check a LivePortrait weights folder (exit code 2 when it is not usable)")
     p.set_defaults(func=run)
 
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.weights:
         sections.append(("weights", lambda: _weights_lines(Path(args.weights))))
+    weights_ok = True
     for title, lines in sections:
         try:
             found = lines()
@@ -52,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for line in found:
             print(f"  {line}")
-    return 0
+        if title == "weights":
+            weights_ok = not any("FAIL" in line or "could not check" in line for line in found)
+    # Scripts can test a weights folder with the exit code; the rest is information.
+    return 0 if weights_ok else 2
 
 
 def _python_lines() -> list[str]:
