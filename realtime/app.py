@@ -36,7 +36,6 @@ DEMO_OUTPUT = "vivicam-demo.mp4"
 DEMO_SECONDS = 8.0
 DEMO_FPS = 25.0
 PROFILE_SECONDS = 2.0  # how long `calibrate` watches the neutral face
-CALIBRATION_S = 1.0  # seconds of the driver's first frames averaged into the neutral face
 CALIBRATION_SCAN_S = 5.0  # how far into a driving video to look for those frames
 
 
@@ -108,7 +107,7 @@ def _motion_setup(profile: str | Path | None, mirror: bool | None) -> tuple[Any,
 
 # -- offline ----------------------------------------------------------------------
 def calibrate_from_video(
-    path: str | Path, *, fps: float, seconds: float = CALIBRATION_S, scan_s: float = CALIBRATION_SCAN_S
+    path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S
 ) -> tuple[Any, DriverFrame | None]:
     """The driver's neutral face from the first ``seconds`` of a video in
     which the face holds steady; when it never does within ``scan_s`` (a short
@@ -118,6 +117,10 @@ def calibrate_from_video(
     from vivicam.realtime.sources.video import VideoFileSource
     from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
 
+    if seconds is None:
+        from vivicam.calibrate.motion import MotionConfig
+
+        seconds = MotionConfig().calibration_s  # the live loop's calibration length
     calibrator = NeutralCalibrator(seconds=seconds)
     first: DriverFrame | None = None
     source = VideoFileSource(path)
@@ -182,7 +185,7 @@ def render_video(
     config, neutral = _motion_setup(profile, mirror)
     driver_neutral = None
     if neutral is None:
-        neutral, driver_neutral = calibrate_from_video(driving, fps=info.fps)
+        neutral, driver_neutral = calibrate_from_video(driving, fps=info.fps, seconds=config.calibration_s)
         if neutral is None:
             log.warning("no face in the first %.0f s of %s; calibrating when one appears", CALIBRATION_SCAN_S, driving)
     stats = LoopStats()
