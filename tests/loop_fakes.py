@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
+import av
 import numpy as np
 
 from vivicam.engines.base import AvatarState
@@ -157,3 +159,18 @@ class FakePreview(RecordingSink):
 
     def poll_key(self) -> str | None:
         return self.keys.pop(len(self.images), None)
+
+
+def write_clip(path: Path, frames: int, size: int = 64) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        container.start_encoding()  # header written even when no frame follows
+        for i in range(frames):
+            image = np.full((size, size, 3), (i * 20) % 255, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -94,7 +94,7 @@ def test_run_live_from_a_video_records_frames_and_prints_a_summary(tmp_path, cap
     (no face in it: the avatar idles), the output is recorded."""
     from PIL import Image
     from skimage import data
-    from test_cli_errors import write_clip
+    from loop_fakes import write_clip
 
     from vivicam.realtime.sources.video import probe_video
 

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from loop_fakes import write_clip
+
 from vivicam.realtime.cli.main import main
 
 
@@ -27,21 +29,6 @@ def assert_error(rc: int, err: str, code: int, *words: str) -> None:
     assert len(lines) == 1, err
     for word in words:
         assert word.lower() in err.lower(), err
-
-
-def write_clip(path: Path, frames: int, size: int = 64) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        container.start_encoding()  # header written even when no frame follows
-        for i in range(frames):
-            image = np.full((size, size, 3), (i * 20) % 255, np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def huge_png(path: Path, width: int = 20000, height: int = 20000) -> Path:
