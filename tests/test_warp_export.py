@@ -65,3 +65,12 @@ def test_engine_onnxruntime_backend_renders_like_cpu(tmp_path, monkeypatch):
     a, b = cpu.render(state, motion), ort.render(state, motion)
     assert b.shape == a.shape and b.dtype == np.uint8
     assert np.abs(a.astype(int) - b.astype(int)).max() <= export_specs()[0].tolerance[0]
+
+
+def test_fp16_graph_converts_and_stays_within_tolerance(spec, tmp_path):
+    """`vivicam build` makes FP16 graphs by default: every op of this graph
+    must be kept FP32 (a comparison left out once broke the conversion)."""
+    from vivicam.engines.build.check import check_onnx
+
+    report = check_onnx(spec, out_dir=tmp_path, precision="fp16")
+    assert report.within_tolerance, report.line()

@@ -27,9 +27,10 @@ FP16_TOLERANCE = "12,0"  # the same: FP16 plans keep this graph in FP32 (below)
 # the graph is two resamplings and a resize — memory-bound, so FP16 would save
 # next to nothing. Listed by op type (the exporter's node names are generic).
 FP32_LAYERS = (
-    "Add", "Clip", "Concat", "Cos", "Div", "Exp", "Gather", "GridSample", "Log", "MatMul",
-    "Max", "Min", "Mul", "Neg", "ReduceSum", "Reshape", "Resize", "Sin", "Slice", "Sub",
-    "Tanh", "Transpose", "Unsqueeze", "Where",
+    "Abs", "Add", "Clip", "Concat", "Cos", "Div", "Equal", "Exp", "Gather", "Greater",
+    "GreaterOrEqual", "GridSample", "Less", "LessOrEqual", "Log", "MatMul", "Max", "Min",
+    "Mul", "Neg", "ReduceSum", "Reshape", "Resize", "Sign", "Sin", "Slice", "Sub", "Tanh",
+    "Transpose", "Unsqueeze", "Where",
 )
 
 
