@@ -130,6 +130,17 @@ def background_from_args(args: argparse.Namespace) -> Any:
     return load_photo(value)
 
 
+def frame_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What every frame-producing command passes to the library API: the engine
+    and its options, the output size and the background."""
+    return {
+        "engine": getattr(args, "engine", DEFAULT_ENGINE),
+        **engine_options(args),
+        "size": getattr(args, "size", None),
+        "background": background_from_args(args),
+    }
+
+
 # MediaPipe's C++ side (glog/absl, TFLite) writes lines like
 # "W0000 00:00:1795639547.386006   29417 inference_feedback_manager.cc:114] ..."
 # straight to file descriptor 2 on every graph start. Environment variables

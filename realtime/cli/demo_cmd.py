@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args, positive_float, quiet_command
+from vivicam.realtime.cli.common import add_engine_args, add_output_args, frame_options, positive_float, quiet_command
 from vivicam.realtime.app import DEMO_FPS, DEMO_OUTPUT, DEMO_SECONDS
 from vivicam.realtime.stats import format_summary
 
@@ -36,12 +36,7 @@ def run(args: argparse.Namespace) -> int:
         args.seconds,
         fps=args.fps,
         preview=args.preview,
-        engine=args.engine,
-        backend=args.backend,
-        weights=args.weights,
-        precision=args.precision,
-        size=args.size,
-        background=background_from_args(args),
+        **frame_options(args),
         seed=args.seed,
         progress=True,
     )

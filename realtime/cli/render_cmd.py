@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vivicam.realtime.cli.common import add_engine_args, add_output_args, background_from_args, quiet_command
+from vivicam.realtime.cli.common import add_engine_args, add_output_args, frame_options, quiet_command
 from vivicam.realtime.stats import format_summary
 
 
@@ -35,12 +35,7 @@ def run(args: argparse.Namespace) -> int:
         args.avatar,
         args.driving,
         args.output,
-        engine=args.engine,
-        backend=args.backend,
-        weights=args.weights,
-        precision=args.precision,
-        size=args.size,
-        background=background_from_args(args),
+        **frame_options(args),
         profile=args.profile,
         mirror=True if args.mirror else None,
         audio=args.audio,

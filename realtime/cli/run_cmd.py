@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from vivicam.realtime.cli.common import (
-    quiet_command,
     add_engine_args,
     add_output_args,
-    background_from_args,
+    frame_options,
     parse_size,
     positive_float,
+    quiet_command,
 )
 from vivicam.realtime.app import LIVE_FPS, LIVE_SIZE
 from vivicam.realtime.stats import format_summary
@@ -56,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_live(
         args.avatar,
         camera=args.camera,
-        engine=args.engine,
-        backend=args.backend,
-        weights=args.weights,
-        precision=args.precision,
-        size=args.size,
+        **frame_options(args),
         fps=args.fps,
         camera_size=args.camera_size,
         virtual_camera=args.virtual_camera,
@@ -69,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
         record=args.record,
         profile=args.profile,
         mirror=True if args.mirror else None,
-        background=background_from_args(args),
         stats_every_s=args.stats,
         overlay=args.overlay,
         duration_s=args.seconds,
