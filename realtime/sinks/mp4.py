@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vivicam.errors import InputError
+from vivicam.errors import InputError, short_reason
 from vivicam.types import Frame
 
 from .base import SinkBase, fit_image
@@ -103,7 +103,7 @@ class Mp4Sink(SinkBase):
         except (OSError, av.error.FFmpegError) as e:
             if self._partial.is_file():
                 self._partial.unlink()
-            raise _error(self.path, f"the file cannot be created ({_short(e)})") from e
+            raise _error(self.path, f"the file cannot be created ({short_reason(e)})") from e
         self.frames_written = 0
         self._closed = False
         try:
@@ -154,7 +154,7 @@ class Mp4Sink(SinkBase):
             if self._audio is not None:
                 self._audio.mux_until(self.frames_written / self.rate)
         except (OSError, av.error.FFmpegError) as e:  # e.g. the disk is full
-            raise _error(self.path, _short(e)) from e
+            raise _error(self.path, short_reason(e)) from e
 
     def close(self) -> None:
         """Finish the file and give it its name (nothing is kept if no frame was
@@ -174,7 +174,7 @@ class Mp4Sink(SinkBase):
             os.replace(self._partial, self.path)
         except (OSError, av.error.FFmpegError) as e:
             self._abort()
-            raise _error(self.path, _short(e)) from e
+            raise _error(self.path, short_reason(e)) from e
 
     def discard(self) -> None:
         """Stop without keeping anything: the target file stays as it was."""
@@ -211,7 +211,7 @@ class _AudioTrack:
         try:
             self._in = av.open(str(source), mode="r")
         except (OSError, av.error.FFmpegError) as e:
-            raise InputError(f"cannot read the sound of {source}: {_short(e)}") from e
+            raise InputError(f"cannot read the sound of {source}: {short_reason(e)}") from e
         if not self._in.streams.audio:
             log.info("%s has no sound; the output will be silent", source)
             self._in.close()
@@ -264,7 +264,7 @@ class _AudioTrack:
                 self._mux(self._next)
                 self._next = None
         except av.error.FFmpegError as e:  # damaged sound must not cost the video
-            log.warning("the sound stops here: %s", _short(e))
+            log.warning("the sound stops here: %s", short_reason(e))
             self._exhausted = True
 
     def _mux(self, packet: av.Packet) -> None:
@@ -299,11 +299,3 @@ class _AudioTrack:
         if self.active:
             self.active = False
             self._in.close()
-
-
-def _short(error: BaseException) -> str:
-    strerror = getattr(error, "strerror", None)
-    if isinstance(strerror, str) and strerror:
-        return strerror
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vivicam.errors import InputError
+from vivicam.errors import InputError, short_reason
 
 # 150 megapixels: above any camera a portrait comes from (a 100 MP medium-format
 # frame passes), below Pillow's own decompression-bomb error (~179 MP), so this
@@ -72,7 +72,7 @@ def load_photo(path: str | os.PathLike[str], *, max_side: int = 2048) -> np.ndar
         except MemoryError as e:
             raise _error(path, "not enough memory to decode this image") from e
         except OSError as e:  # the disk or network share failed while reading
-            raise _error(path, f"the file cannot be read ({_short(e)})") from e
+            raise _error(path, f"the file cannot be read ({short_reason(e)})") from e
     return image
 
 
@@ -147,7 +147,7 @@ def _decode(path: Path, im: Image.Image, max_side: int) -> np.ndarray:
         oriented = _apply_orientation(im)
         rgb = _to_rgb(oriented)
     except _DECODE_ERRORS as e:
-        raise _error(path, f"the file is truncated or corrupt ({_short(e)})") from e
+        raise _error(path, f"the file is truncated or corrupt ({short_reason(e)})") from e
     if max(rgb.size) > max_side:
         scale = max_side / max(rgb.size)
         new_size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
@@ -189,8 +189,3 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     if mode == "RGB":
         return im
     return im.convert("RGB")
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -22,7 +22,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-from vivicam.errors import InputError
+from vivicam.errors import InputError, short_reason
 from vivicam.types import Frame
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _open(path: Path) -> av.container.InputContainer:
         raise _error(path, "permission denied (the file cannot be read)") from e
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise _error(
-            path, f"not a readable video (not a video file, or damaged): {_short(e)}"
+            path, f"not a readable video (not a video file, or damaged): {short_reason(e)}"
         ) from e
 
 
@@ -116,7 +116,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
             count = _count_frames(container, 0)
             first = _first_frame(container, 0) if count else None
         except av.error.FFmpegError as e:
-            raise _error(path, f"the file is damaged ({_short(e)})") from e
+            raise _error(path, f"the file is damaged ({short_reason(e)})") from e
         if count == 0:
             raise _error(path, "the file contains no video frames")
         if first is None:
@@ -207,7 +207,7 @@ class VideoFileSource:
         try:
             container = av.open(str(self.path), mode="r")
         except (av.error.FFmpegError, OSError) as e:
-            raise _error(self.path, f"cannot be opened any more ({_short(e)})") from e
+            raise _error(self.path, f"cannot be opened any more ({short_reason(e)})") from e
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -217,7 +217,7 @@ class VideoFileSource:
                 except av.error.FFmpegError as e:
                     # One damaged packet should not end a long render: skip it.
                     self.decode_errors += 1
-                    log.warning("skipping a damaged packet in %s: %s", self.path, _short(e))
+                    log.warning("skipping a damaged packet in %s: %s", self.path, short_reason(e))
                     continue
                 for frame in decoded:
                     yield frame_to_rgb(frame)
@@ -234,12 +234,3 @@ class VideoFileSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _short(error: BaseException) -> str:
-    """The reason without errno and file name (the message names the file)."""
-    strerror = getattr(error, "strerror", None)
-    if isinstance(strerror, str) and strerror:
-        return strerror
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

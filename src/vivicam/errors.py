@@ -37,3 +37,13 @@ class MissingExtraError(VivicamError, ImportError):
 
 class WeightsError(InputError):
     """A weights folder or checkpoint is missing, truncated or does not match."""
+
+
+def short_reason(error: BaseException) -> str:
+    """The first line of an exception's reason, without errno and file name
+    (the user-facing message around it names the file already)."""
+    strerror = getattr(error, "strerror", None)
+    if isinstance(strerror, str) and strerror:
+        return strerror
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
