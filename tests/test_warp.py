@@ -195,3 +195,24 @@ def test_an_open_mouth_in_the_photo_can_close(engine, state, tracker):
     before = features.mouth_gap(_track(tracker, engine.render(state, Motion.neutral())))
     after = features.mouth_gap(_track(tracker, engine.render(state, Motion(expression=expr))))
     assert before > 0.05 and after < 0.4 * before, (before, after)
+
+
+def test_an_open_mouth_in_the_photo_keeps_its_teeth_as_it_opens(engine, state):
+    """The astronaut's photo shows her upper teeth: opening the mouth further
+    moves those teeth with the upper lip (bright, like in the photo) and opens
+    a dark cavity only below them — no dark slab over her teeth."""
+    from vivicam.engines.warp.mesh_motion import target_points
+
+    assert state.mouth.own is not None and state.mouth.own_teeth
+    gap0 = state.mouth.gap0
+    photo_teeth = state.crop[int(state.landmarks[13, 1] + 0.3 * gap0), int(state.landmarks[13, 0])].mean()
+    motion = Motion(mouth_open=0.4)
+    out = engine.render(state, motion)
+    target = target_points(state.rig, motion)
+    up, lo = target[13], target[14]
+    assert lo[1] - up[1] > 2.0 * gap0  # the mouth did open
+    teeth = out[int(up[1] + 0.3 * gap0) - 1 : int(up[1] + 0.3 * gap0) + 2, int(up[0]) - 1 : int(up[0]) + 2].mean()
+    mid = ((up + lo) / 2).astype(int)
+    cavity = out[mid[1] - 1 : mid[1] + 2, mid[0] - 1 : mid[0] + 2].mean()
+    assert abs(teeth - photo_teeth) < 30, (teeth, photo_teeth)
+    assert cavity < 0.4 * teeth, (cavity, teeth)

@@ -23,6 +23,8 @@ UPPER_SHARE = 0.45
 LOWER_TEETH_HEIGHT = 0.05
 LOWER_SHARE = 0.18
 TOOTH_WIDTH = 0.075
+CAVITY_TINT = np.array([1.0, 0.72, 0.72], np.float32)  # the mouth's inside is redder than the lips
+OWN_MIN_GAP = 0.04  # photo inner-lip gap (face sizes) from which its own teeth are kept
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +32,12 @@ class MouthModel:
     lips: np.ndarray  # (3,) float32 mean lip colour
     teeth: np.ndarray  # (3,) float32 teeth colour
     gap0: float  # inner-lip gap of the photo, crop pixels
+    # a photo whose mouth is already open (teeth showing): its own interior
+    # and inner-lip contour, so the opening mouth keeps the photo's teeth
+    own: np.ndarray | None = None  # (h,w,3) float32 crop pixels around the mouth
+    own_origin: tuple[int, int] = (0, 0)  # (x0, y0) of ``own`` in the crop
+    inner0: np.ndarray | None = None  # (20,2) float32 photo inner-lip polygon, crop px
+    own_teeth: bool = False  # the photo's open mouth shows teeth
 
 
 def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
@@ -56,7 +64,18 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
     mix = float(np.clip(sat / 30.0, 0.0, 1.0))
     teeth = np.clip(grey + (base - grey) * mix, 0, 250)
     gap0 = float(np.linalg.norm(pts[mesh.LIP_INNER_LOWER_MID, :2] - pts[mesh.LIP_INNER_UPPER_MID, :2]))
-    return MouthModel(lips=lips.astype(np.float32), teeth=teeth.astype(np.float32), gap0=gap0)
+    own, origin, inner0, own_teeth = None, (0, 0), None, False
+    if gap0 >= max(OWN_MIN_GAP * size, 3.0):
+        inner0 = pts[list(mesh.LIPS_INNER), :2].astype(np.float32)
+        x0, y0 = np.floor(inner0.min(0)).astype(int) - 4
+        x1, y1 = np.ceil(inner0.max(0)).astype(int) + 5
+        x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), n), min(int(y1), n)
+        own, origin = crop[y0:y1, x0:x1].astype(np.float32), (x0, y0)
+        # teeth showing = the opening is brighter than the lips; a dark opening
+        # (lips just parted) gets synthesised teeth as it opens further
+        own_teeth = bool(crop[inner > 0].mean() > lips.mean()) if inner.any() else False
+    return MouthModel(lips=lips.astype(np.float32), teeth=teeth.astype(np.float32), gap0=gap0,
+                      own=own, own_origin=origin, inner0=inner0, own_teeth=own_teeth)
 
 
 def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: int) -> Patch | None:
@@ -66,6 +85,8 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
     show = float(np.clip((gap - model.gap0 - 0.5) / max(3.0, 0.04 * size), 0.0, 1.0))
     if show <= 0.0:
         return _lip_seam(model, poly, gap, crop_size)
+    if model.own is not None:
+        return _split_mouth(model, poly, size, crop_size)
     x0, y0 = np.floor(poly.min(0)).astype(int) - 2
     x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
     x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
@@ -145,7 +166,7 @@ def _lip_curves(local: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _teeth(rgb, xs, ys, edge_y, height, light, model, across, size, centre_x, *, down):
     """A teeth band of ``height`` px hanging from (or standing on) ``edge_y``."""
-    if height < 1.0:
+    if np.max(height) < 1.0:
         return rgb
     depth = (ys - edge_y) / height if down else (edge_y - ys) / height
     band = np.clip((depth + 0.1) * 5.0, 0.0, 1.0) * np.clip((1.0 - depth) * 4.0, 0.0, 1.0)
@@ -157,3 +178,80 @@ def _teeth(rgb, xs, ys, edge_y, height, light, model, across, size, centre_x, *,
     teeth = model.teeth * shade[..., None]
     a = band[..., None]
     return rgb * (1.0 - a) + teeth * a
+
+
+def _mouth_frame(poly: np.ndarray):
+    """Corner-to-corner axis of an inner-lip polygon: (origin, along, down, width)."""
+    left, right = poly[0].astype(np.float64), poly[10].astype(np.float64)
+    width = max(float(np.linalg.norm(right - left)), 1.0)
+    along = (right - left) / width
+    return left, along, np.array([-along[1], along[0]]), width
+
+
+def _curves_uv(poly: np.ndarray, frame) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower inner-lip curves as (u 0..1 along the mouth, v px down)."""
+    origin, along, down, width = frame
+    rel = poly.astype(np.float64) - origin
+    uv = np.stack([rel @ along / width, rel @ down], axis=1)
+    return uv[0:11], np.concatenate([uv[10:], uv[:1]])
+
+
+def _along(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
+    order = np.argsort(curve[:, 0])
+    return np.interp(u, curve[order, 0], curve[order, 1])
+
+
+def _split_mouth(model: MouthModel, poly: np.ndarray, size: float, crop_size: int) -> Patch | None:
+    """A photo with an open mouth opening further: its own interior splits —
+    the upper half (upper teeth) moves with the upper lip, the lower half with
+    the lower lip, unstretched — and a synthesised cavity fills only the gap
+    that opens between them, darker towards the back of the mouth."""
+    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    h, w = y1 - y0, x1 - x0
+    local = poly - (x0, y0)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
+
+    tf = _mouth_frame(poly.astype(np.float64))
+    sf = _mouth_frame(model.inner0.astype(np.float64))
+    k = sf[3] / tf[3]  # source px per target px
+    t_up, t_lo = _curves_uv(poly, tf)
+    s_up, s_lo = _curves_uv(model.inner0, sf)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    rx, ry = xs - tf[0][0], ys - tf[0][1]
+    u = np.clip((rx * tf[1][0] + ry * tf[1][1]) / tf[3], 0.0, 1.0)
+    v = rx * tf[2][0] + ry * tf[2][1]
+    up_t, lo_t = _along(t_up, u), _along(t_lo, u)
+    up_s, lo_s = _along(s_up, u), _along(s_lo, u)
+    half = np.maximum(lo_s - up_s, 0.0) * 0.5 / k  # each half of the photo's interior, target px
+    d_up, d_lo = v - up_t, lo_t - v
+    upper = d_up <= d_lo
+    v_s = np.where(upper, up_s + d_up * k, lo_s - d_lo * k)
+    sx = sf[0][0] + u * sf[3] * sf[1][0] + v_s * sf[2][0] - model.own_origin[0]
+    sy = sf[0][1] + u * sf[3] * sf[1][1] + v_s * sf[2][1] - model.own_origin[1]
+    own = cv2.remap(model.own, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+
+    # the cavity between the two halves: soft-edged (~1.5 px), lit warm near
+    # the teeth, darkest along its middle (the throat), darker at the corners
+    open_ = np.minimum(d_up, d_lo) - half  # px into the newly opened gap
+    cav_h = np.maximum(lo_t - up_t - 2.0 * half, 1e-3)
+    cavity = np.clip(open_ / 1.5 + 0.5, 0.0, 1.0)
+    depth = np.clip(open_ / np.maximum(0.35 * cav_h, 1.5), 0.0, 1.0)
+    across = np.abs(2.0 * u - 1.0)
+    shade = (0.6 - 0.42 * np.sqrt(depth)) * (1.0 - 0.45 * across ** 2)
+    rgb = (model.lips * CAVITY_TINT)[None, None, :] * shade[..., None]
+    gap = float(np.linalg.norm(poly[mesh.LIP_INNER_LOWER_MID] - poly[mesh.LIP_INNER_UPPER_MID]))
+    if gap > 0.12 * size:  # the tongue, low in a wide-open mouth
+        r = ((2.0 * u - 1.0) / 0.7) ** 2 + ((lo_t - half - v) / np.maximum(0.35 * cav_h, 1.0)) ** 2
+        t_alpha = np.clip((1.0 - r) * 2.0, 0.0, 1.0) * float(np.clip((gap / size - 0.12) * 6, 0, 0.7))
+        rgb = rgb * (1 - t_alpha[..., None]) + (model.lips * 0.6) * t_alpha[..., None]
+    if not model.own_teeth:  # lips parted on a dark mouth: teeth hang from the upper half
+        th = np.maximum(np.minimum(TEETH_HEIGHT * size, UPPER_SHARE * cav_h), 1e-3)
+        rgb = _teeth(rgb, u * tf[3], v, up_t + half, th, 1.0, model, across, size, 0.5 * tf[3], down=True)
+    rgb = own * (1.0 - cavity[..., None]) + rgb * cavity[..., None]
+    return Patch(x0, y0, rgb.astype(np.float32), mask.astype(np.float32) / 255.0)
