@@ -243,13 +243,18 @@ def _split_mouth(model: MouthModel, poly: np.ndarray, size: float, crop_size: in
     cavity = np.clip(open_ / 1.5 + 0.5, 0.0, 1.0)
     depth = np.clip(open_ / np.maximum(0.35 * cav_h, 1.5), 0.0, 1.0)
     across = np.abs(2.0 * u - 1.0)
-    shade = (0.6 - 0.42 * np.sqrt(depth)) * (1.0 - 0.45 * across ** 2)
+    shade = (0.62 - 0.4 * np.sqrt(depth)) * (1.0 - 0.45 * across ** 2)
     rgb = (model.lips * CAVITY_TINT)[None, None, :] * shade[..., None]
-    gap = float(np.linalg.norm(poly[mesh.LIP_INNER_LOWER_MID] - poly[mesh.LIP_INNER_UPPER_MID]))
-    if gap > 0.12 * size:  # the tongue, low in a wide-open mouth
-        r = ((2.0 * u - 1.0) / 0.7) ** 2 + ((lo_t - half - v) / np.maximum(0.35 * cav_h, 1.0)) ** 2
-        t_alpha = np.clip((1.0 - r) * 2.0, 0.0, 1.0) * float(np.clip((gap / size - 0.12) * 6, 0, 0.7))
-        rgb = rgb * (1 - t_alpha[..., None]) + (model.lips * 0.6) * t_alpha[..., None]
+    # the tongue: a soft hump resting on the lower half, lit on top, shown as
+    # soon as the new gap is a few percent of the face (talking shows it)
+    cav_mid = float(np.median(lo_t - up_t - 2.0 * half))
+    show_t = float(np.clip((cav_mid / size - 0.04) * 8.0, 0.0, 0.75))
+    if show_t > 0.0:
+        rise = (lo_t - half - v) / np.maximum(0.45 * cav_h, 1.0)  # 0 on the lower half, 1 at its top
+        r = ((2.0 * u - 1.0) / 0.75) ** 2 + rise ** 2
+        t_alpha = np.clip((1.0 - r) * 3.0, 0.0, 1.0) * show_t
+        tongue = model.lips * CAVITY_TINT * (0.62 - 0.25 * np.clip(rise, 0.0, 1.0))[..., None]
+        rgb = rgb * (1 - t_alpha[..., None]) + tongue * t_alpha[..., None]
     if not model.own_teeth:  # lips parted on a dark mouth: teeth hang from the upper half
         th = np.maximum(np.minimum(TEETH_HEIGHT * size, UPPER_SHARE * cav_h), 1e-3)
         rgb = _teeth(rgb, u * tf[3], v, up_t + half, th, 1.0, model, across, size, 0.5 * tf[3], down=True)
