@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from vivicam.engines.base import AvatarState, Engine
@@ -39,33 +38,6 @@ class StepResult:
     image: np.ndarray
     motion: Motion
     landmarks: Landmarks | None
-
-
-def to_host(image: Any) -> np.ndarray:
-    """A NumPy array from a NumPy, CuPy or torch image (only the final frame
-    leaves the GPU)."""
-    if isinstance(image, np.ndarray):
-        return image
-    if hasattr(image, "get"):  # CuPy
-        return image.get()
-    if hasattr(image, "detach"):  # torch
-        return image.detach().cpu().numpy()
-    return np.asarray(image)
-
-
-def fit_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """``image`` letterboxed into ``size`` (width, height); unchanged when None
-    or already that size. Used for passthrough frames, which skip post."""
-    if size is None or (image.shape[1], image.shape[0]) == tuple(size):
-        return image
-    width, height = size
-    scale = min(width / image.shape[1], height / image.shape[0])
-    new_w, new_h = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    out = np.zeros((height, width, 3), np.uint8)
-    x0, y0 = (width - new_w) // 2, (height - new_h) // 2
-    out[y0 : y0 + new_h, x0 : x0 + new_w] = resized
-    return out
 
 
 def even_size(width: int, height: int, *, max_side: int = 1920) -> tuple[int, int]:
@@ -145,6 +117,7 @@ class Pipeline:
 
     def render(self, motion: Motion) -> np.ndarray:
         from vivicam.realtime.post import compose
+        from vivicam.realtime.post.xp import to_host
 
         with self.stats.time("render"):
             crop = self.engine.render(self.state, motion)
@@ -169,8 +142,10 @@ class Pipeline:
 
     def passthrough(self, frame: Frame) -> np.ndarray:
         """The camera frame itself, at the output size (hotkey space)."""
+        from vivicam.realtime.post import fit_to
+
         with self.stats.time("post"):
-            return fit_image(frame.image, self.out_size)
+            return fit_to(frame.image, self.out_size)
 
     def _attach_driver(self, motion: Motion, frame: Frame | None, landmarks: Landmarks | None) -> Motion:
         """For engines that read the driver's face: the current frame, and the

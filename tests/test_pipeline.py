@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from loop_fakes import CROP, FakeEngine, FakeEstimator, FakeTracker, ListSource, camera_image, photo
 
-from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size, fit_image
+from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
+from vivicam.realtime.post import fit_to
 from vivicam.realtime.stats import LoopStats, format_summary, percentiles
 from vivicam.types import Frame, Motion
 
@@ -109,9 +110,9 @@ def test_avatar_cache_keeps_only_the_most_recent(tmp_path) -> None:
 
 def test_fit_and_even_size() -> None:
     img = np.full((100, 50, 3), 255, np.uint8)
-    out = fit_image(img, (100, 100))
+    out = fit_to(img, (100, 100))
     assert out.shape == (100, 100, 3) and out[:, :20].sum() == 0 and out[:, 30:70].min() == 255
-    assert fit_image(img, None) is img
+    assert fit_to(img, None) is img
     assert even_size(513, 301) == (512, 300)
     assert max(even_size(4000, 3000)) == 1920
 
