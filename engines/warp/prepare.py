@@ -9,12 +9,12 @@ import numpy as np
 from vivicam.calibrate import mesh
 from vivicam.engines.warp import crop as cropping
 from vivicam.engines.warp.avatar import WarpAvatar
-from vivicam.engines.warp.detect import find_face
 from vivicam.engines.warp.eyes import build_eyes
 from vivicam.engines.warp.field import build_field
 from vivicam.engines.warp.mesh_motion import build_rig
 from vivicam.engines.warp.mouth import build_mouth
 from vivicam.engines.warp.plate import background_plate, person_matte
+from vivicam.realtime.tracking.detect import find_avatar_face
 from vivicam.realtime.tracking.segmentation import segment_person
 from vivicam.errors import InputError
 
@@ -22,7 +22,8 @@ from vivicam.errors import InputError
 def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) -> WarpAvatar:
     """Analyse ``photo`` (H×W×3 uint8 RGB). Raises NoFaceError/InputError."""
     photo = _check_photo(photo)
-    landmarks, note = find_face(photo)
+    face = find_avatar_face(photo)
+    landmarks, note = face.landmarks, face.note
     box = cropping.place_crop(landmarks.points, photo.shape)
     matrix = box.matrix(crop_size)
     crop = cropping.cut_crop(photo, box, crop_size)
