@@ -205,7 +205,7 @@ def render_video(
             pipeline.set_driver_neutral(driver_neutral)
         source = VideoFileSource(driving)
         stack.callback(source.close)
-        sink = Mp4Sink(output, info.fps, out_size, audio_from=driving if audio and info.has_audio else None)
+        sink = Mp4Sink(output, info.rate, out_size, audio_from=driving if audio and info.has_audio else None)
         stack.enter_context(sink)
         frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
         for frame in frames:
