@@ -44,7 +44,7 @@ from vivicam.benchmarks.quality_report import (
 )
 from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError, VivicamError
-from vivicam.types import Landmarks, Motion
+from vivicam.types import DriverFrame, Frame, Landmarks, Motion
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,6 +149,17 @@ def make_estimator(first: Landmarks) -> Any:
     return MotionEstimator(neutral=Neutral.from_points(first.points, first.image_size))
 
 
+def motion_stages(engine: Any, first: np.ndarray, first_lm: Landmarks) -> Any:
+    """The live pipeline's motion stages (driver flow when the engine wants
+    it, then the motion estimator) with the first frame as the driver's
+    neutral frame; ``.motion(frame, landmarks, t_s)`` gives each frame's Motion."""
+    from vivicam.realtime.pipeline import Pipeline
+
+    stages = Pipeline(engine, None, estimator=make_estimator(first_lm))
+    stages.set_driver_neutral(DriverFrame(first, first_lm))
+    return stages
+
+
 def motion_signals(points: np.ndarray) -> dict[str, np.ndarray]:
     """(N, 478, 3) landmarks (NaN = lost) → per-frame mouth gap, eye openness
     (mean of both eyes) and head angles relative to the first tracked frame."""
@@ -213,14 +224,14 @@ def evaluate_clip(
         _Method("static", StaticPhoto(), StaticPhoto().prepare(first, first_lm.points)),
         _Method("pose-only", PoseOnlyWarp(), PoseOnlyWarp().prepare(first, first_lm.points), MediaPipeTracker()),
     ]
-    estimator = make_estimator(first_lm)
+    stages = motion_stages(engine, first, first_lm)
     driver_points: list[np.ndarray | None] = []
     driver_tiles: list[np.ndarray] = []
     try:
         for i, frame in enumerate(_chain(first, frames)):
             landmarks = first_lm if i == 0 else driver_tracker.track(frame)
             driver_points.append(None if landmarks is None else landmarks.points)
-            motion = estimator.update(landmarks, i / fps)
+            motion = stages.motion(Frame(frame, 0, i), landmarks, i / fps)
             real = box.crop(frame)
             if i in sampled:
                 driver_tiles.append(real)
@@ -355,17 +366,17 @@ def cross_reenact(
     fps, _ = probe(driver_clip)
     picks = _cross_columns(driver, columns)
     view = _crop_region(state)
-    estimator = None
+    stages = None
     tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     tracked: list[np.ndarray | None] = []
     with MediaPipeTracker() as tracker:
         for i, frame in enumerate(read_frames(driver_clip, driver.shape[0])):
             size = (frame.shape[1], frame.shape[0])
             lm = Landmarks(driver[i].astype(np.float32), size) if np.isfinite(driver[i]).all() else None
-            if estimator is None:
-                estimator = make_estimator(lm)
+            if stages is None:
+                stages = motion_stages(engine, frame, lm)
                 box = metrics.face_box(driver[0], size, scale=FACE_BOX_SCALE)
-            motion = estimator.update(lm, i / fps)
+            motion = stages.motion(Frame(frame, 0, i), lm, i / fps)
             if i in picks or i % stride == 0:
                 out = paste_back(state, np.asarray(engine.render(state, motion)))
             if i % stride == 0:

@@ -96,6 +96,7 @@ def mirror_motion(motion: Motion) -> Motion:
         expression=motion.expression[_MIRROR] * _FLIP_X,
         eyes_closed=motion.eyes_closed[::-1].copy(),
         gaze=motion.gaze * np.array([-1.0, 1.0], np.float32),
+        surround=None if motion.surround is None else motion.surround[:, ::-1] * _FLIP_X,
     )
 
 
@@ -186,10 +187,13 @@ class MotionEstimator:
             "eyes": OneEuroFilter.from_params(c.smooth_eyes),
             "gaze": OneEuroFilter.from_params(c.smooth_gaze),
             "mouth": OneEuroFilter.from_params(c.smooth_mouth),
+            "surround": OneEuroFilter.from_params(c.smooth_translation),
         }
 
     # -- per frame ----------------------------------------------------------
-    def update(self, landmarks: Landmarks | None, t_s: float) -> Motion:
+    def update(self, landmarks: Landmarks | None, t_s: float, surround: np.ndarray | None = None) -> Motion:
+        """Motion for ``landmarks`` (None: face lost) at time ``t_s``;
+        ``surround`` is the optional flow field of ``Motion.surround``."""
         self.just_calibrated = False
         if landmarks is None:
             return self._lost(t_s)
@@ -210,10 +214,10 @@ class MotionEstimator:
         if self._neutral is None:
             tracked = Motion(confidence=landmarks.confidence)
         else:
-            tracked = self._tracked(landmarks, t_s)
+            tracked = self._tracked(landmarks, t_s, surround)
         return self._found(tracked, t_s)
 
-    def _tracked(self, landmarks: Landmarks, t_s: float) -> Motion:
+    def _tracked(self, landmarks: Landmarks, t_s: float, surround: np.ndarray | None = None) -> Motion:
         assert self._neutral is not None and self._weights is not None
         c = self.config
         raw = raw_motion(landmarks.points, self._neutral)
@@ -240,8 +244,17 @@ class MotionEstimator:
             gaze=np.clip(gaze / np.array(c.gaze_range) * c.eyes_gain, -1.0, 1.0),
             mouth_open=float(np.clip(mouth / c.mouth_open_gap * c.mouth_gain, 0.0, 1.0)),
             confidence=float(landmarks.confidence),
+            surround=None if surround is None else self._smooth_surround(surround, t_s),
         )
         return mirror_motion(motion) if c.mirror else motion
+
+    def _smooth_surround(self, surround: np.ndarray, t_s: float) -> np.ndarray:
+        """The flow field smoothed like the head's translation (same unit),
+        scaled by the head gain; the person weights pass unchanged."""
+        field = np.asarray(surround, np.float32)
+        out = field.copy()
+        out[..., :2] = self._filters["surround"](field[..., :2], t_s) * self.config.head_gain
+        return out
 
     def _found(self, tracked: Motion, t_s: float) -> Motion:
         if self._lost_since is not None:  # the face is back: blend from where we were

@@ -57,7 +57,7 @@ class Pipeline:
       may be None when every frame carries motion.
     - ``out_size``: (width, height) of the output, letterboxed; None = photo size.
     - ``background``: passed to ``vivicam.realtime.post.compose``.
-    - ``stats``: where stage times go (``track``, ``motion``, ``render``, ``post``).
+    - ``stats``: where stage times go (``track``, ``flow``, ``motion``, ``render``, ``post``).
     """
 
     def __init__(
@@ -79,7 +79,11 @@ class Pipeline:
         self.background = background
         self.stats = stats if stats is not None else LoopStats()
         self.wants_driver_frames = bool(getattr(engine, "wants_driver_frames", False))
+        # engines that move hair and shoulders with the driver's optical flow
+        # (Motion.surround); the flow also sharpens the landmarks they get
+        self.wants_driver_flow = bool(getattr(engine, "wants_driver_flow", False))
         self._driver_neutral: DriverFrame | None = None
+        self._flow: Any = None  # DriverFlow against _driver_neutral, built on first use
         self._was_calibrated = bool(getattr(estimator, "calibrated", False))
 
     def set_avatar(self, state: AvatarState) -> None:
@@ -109,11 +113,32 @@ class Pipeline:
             return frame.motion
         if self.estimator is None:
             return Motion.neutral()
+        surround = None
+        if self.wants_driver_flow and frame is not None and landmarks is not None:
+            with self.stats.time("flow"):
+                landmarks, surround = self._flow_reading(frame, landmarks)
         with self.stats.time("motion"):
-            motion = self.estimator.update(landmarks, t_s)
+            if surround is None:
+                motion = self.estimator.update(landmarks, t_s)
+            else:
+                motion = self.estimator.update(landmarks, t_s, surround=surround)
+        if self.wants_driver_frames or self.wants_driver_flow:
+            self._note_calibration(frame, landmarks)
         if self.wants_driver_frames:
             motion = self._attach_driver(motion, frame, landmarks)
         return motion
+
+    def _flow_reading(self, frame: Frame, landmarks: Landmarks) -> tuple[Landmarks, np.ndarray | None]:
+        """Flow-refined landmarks and the surround field, once there is a
+        neutral driver frame to measure against (unchanged landmarks before)."""
+        if self._driver_neutral is None:
+            return landmarks, None
+        if self._flow is None or self._flow.reference is not self._driver_neutral:
+            from vivicam.realtime.tracking.flow import DriverFlow
+
+            self._flow = DriverFlow(self._driver_neutral)
+        reading = self._flow.measure(frame.image, landmarks.points)
+        return Landmarks(reading.points, landmarks.image_size, landmarks.confidence), reading.surround
 
     def render(self, motion: Motion) -> np.ndarray:
         from vivicam.realtime.post import compose
@@ -147,17 +172,20 @@ class Pipeline:
         with self.stats.time("post"):
             return fit_to(frame.image, self.out_size)
 
-    def _attach_driver(self, motion: Motion, frame: Frame | None, landmarks: Landmarks | None) -> Motion:
-        """For engines that read the driver's face: the current frame, and the
-        frame on which the neutral calibration completed."""
+    def _note_calibration(self, frame: Frame | None, landmarks: Landmarks | None) -> None:
+        """Keep the frame on which a neutral calibration completed."""
         calibrated = bool(getattr(self.estimator, "calibrated", False))
         just = getattr(self.estimator, "just_calibrated", None)
         if just is None:  # estimators without the flag: notice calibrated turning True
             just = calibrated and not self._was_calibrated
         self._was_calibrated = calibrated
+        if just and frame is not None and landmarks is not None:
+            self._driver_neutral = DriverFrame(frame.image, landmarks)
+
+    def _attach_driver(self, motion: Motion, frame: Frame | None, landmarks: Landmarks | None) -> Motion:
+        """For engines that read the driver's face: the current frame, and the
+        frame on which the neutral calibration completed."""
         current = DriverFrame(frame.image, landmarks) if frame is not None and landmarks is not None else None
-        if just and current is not None:
-            self._driver_neutral = current
         if current is None and motion.driver is None:
             return motion.with_(driver_neutral=self._driver_neutral)
         return motion.with_(driver=current or motion.driver, driver_neutral=self._driver_neutral)

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 # The order stages are shown in; stages not listed here follow alphabetically.
-STAGE_ORDER = ("decode", "capture", "track", "motion", "render", "post", "sink")
+STAGE_ORDER = ("decode", "capture", "track", "flow", "motion", "render", "post", "sink")
 
 
 def percentiles(values: Iterable[float]) -> dict[str, float]:

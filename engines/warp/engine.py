@@ -26,6 +26,8 @@ class WarpEngine:
 
     name: ClassVar[str] = "warp"
     backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt")
+    # hair, neck and shoulders follow the driver's optical flow (Motion.surround)
+    wants_driver_flow: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ from vivicam.engines.build.spec import ExportSpec
 from vivicam.engines.warp import graph
 from vivicam.engines.warp.field import FieldRig
 from vivicam.engines.warp.mesh_motion import MeshRig, target_points
-from vivicam.types import Motion
+from vivicam.types import SURROUND_SHAPE, Motion
 
 TOLERANCE = (12.0, 0.0)  # 0–255 levels
 FP16_TOLERANCE = "12,0"  # the same: FP16 plans keep this graph in FP32 (below)
@@ -70,13 +70,27 @@ EXAMPLE_MOTION = dict(
 )
 
 
+def example_surround() -> np.ndarray:
+    """A plausible ``Motion.surround``: shoulders sliding right and up, the
+    person over the lower two thirds of the grid."""
+    g = SURROUND_SHAPE[0]
+    rows = np.linspace(-1.0, 1.0, g)[:, None] * np.ones((1, g))
+    field = np.zeros(SURROUND_SHAPE, np.float32)
+    field[..., 0] = 0.06 * (rows + 1.0)
+    field[..., 1] = -0.03 * (rows + 1.0)
+    field[..., 2] = np.clip(rows + 0.4, 0.0, 1.0)
+    return field
+
+
 def example_inputs(crop_size: int = 512, cell: int = 4) -> dict[str, np.ndarray]:
     """Realistic inputs: the astronaut avatar turning, blinking, talking."""
     from vivicam.engines.warp.render import overlays
 
     state = _example_state(crop_size, cell)
     rng = np.random.default_rng(1)
-    motion = Motion(expression=rng.normal(0, 0.004, (478, 3)).astype(np.float32), **EXAMPLE_MOTION)
+    motion = Motion(
+        expression=rng.normal(0, 0.004, (478, 3)).astype(np.float32), surround=example_surround(), **EXAMPLE_MOTION
+    )
     target = target_points(state.rig, motion)
     inputs = {**graph.avatar_inputs(state), **graph.motion_inputs(motion)}
     inputs["overlay"] = graph.overlay_input(overlays(state, target, motion), crop_size)
@@ -99,6 +113,7 @@ def cpu_reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         lid_eye=inputs["lid_eye_sel"].argmax(1), lid_spread=inputs["lid_spread"],
         jaw_weight=inputs["jaw_weight"], mouth_gap0=float(face[1]), center0=face[2:5],
         rotation0=inputs["rotation0"], size0=float(face[0]), controls=np.arange(m),
+        surround_map=inputs["surround_map"],
     )
     index, weight = inputs["field_index"], inputs["field_weight"]
     g = int(round(np.sqrt(index.shape[0])))
@@ -109,7 +124,7 @@ def cpu_reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     motion = Motion(
         rotation=inputs["rotation"], translation=inputs["translation"], scale=float(inputs["scale"][0]),
         expression=inputs["expression"], eyes_closed=inputs["eyes_closed"],
-        mouth_open=float(inputs["mouth_open"][0]),
+        mouth_open=float(inputs["mouth_open"][0]), surround=inputs["surround"].reshape(SURROUND_SHAPE),
     )
     target = target_points(rig, motion)
     layer = np.clip(np.round(inputs["layer"]), 0, 255).astype(np.uint8)

@@ -12,9 +12,11 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
   ``lid_eye_sel`` 14×2 one-hot, ``lid_spread`` M×42 (upper lid, lower lid, eye interior), ``mouth_sel`` 2×M one-hot
   (upper, lower inner-lip mid point), ``jaw_weight`` M, ``face`` 5
   (size0, mouth_gap0, centre x, y, z), ``rotation0`` 3×3, ``field_index`` G×3
-  int64 (rig point indices), ``field_weight`` G×3.
+  int64 (rig point indices), ``field_weight`` G×3, ``surround_map`` M×S
+  (S = surround-grid nodes).
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
-  ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1.
+  ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
+  (``Motion.surround``; zeros when None, which leaves the target unchanged).
 - ``overlay`` n×n×4: eyes and mouth drawn on the CPU, premultiplied RGB
   (0–255) + alpha (0–1). Drawing small anti-aliased polygons is cheap on the
   CPU and awkward as a tensor graph; everything per-pixel stays in the graph.
@@ -42,19 +44,19 @@ from vivicam.engines.warp.mesh_motion import (
 from vivicam.engines.warp.eyes import Patch
 from vivicam.calibrate import mesh
 from vivicam.optional import require
-from vivicam.types import Motion
+from vivicam.types import SURROUND_SHAPE, Motion
 
 AVATAR_INPUTS = (
     "layer", "plate", "canon0", "src", "pose_weight", "expr_map", "lid_upper_sel",
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
-    "face", "rotation0", "field_index", "field_weight",
+    "face", "rotation0", "field_index", "field_weight", "surround_map",
 )
-MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open")
+MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
 INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS + ("overlay",)
 OUTPUT_NAMES = ("crop",)
 
 
-RIG_POINTS = 640  # rig arrays are zero-padded to this many points so one graph fits every avatar
+RIG_POINTS = 768  # rig arrays are zero-padded to this many points so one graph fits every avatar
 
 
 def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
@@ -96,6 +98,7 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "rotation0": rig.rotation0,
         "field_index": rig.controls[fld.index].astype(np.int64),
         "field_weight": fld.weight,
+        "surround_map": pad(rig.surround_map),
     }
 
 
@@ -107,6 +110,7 @@ def motion_inputs(motion: Motion) -> dict[str, np.ndarray]:
         "expression": motion.expression.astype(np.float32),
         "eyes_closed": motion.eyes_closed.astype(np.float32),
         "mouth_open": np.array([motion.mouth_open], np.float32),
+        "surround": (np.zeros(SURROUND_SHAPE, np.float32) if motion.surround is None else motion.surround).reshape(-1, 3),
     }
 
 
@@ -137,8 +141,8 @@ def make_module(crop_size: int = 512, cell: int = 4):
             self.register_buffer("limits", torch.tensor(POSE_LIMITS, dtype=torch.float32))
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
-                   lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0,
-                   rotation, translation, scale, expression, eyes_closed, mouth_open):
+                   lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
+                   rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
             upper, lower = lid_upper_sel @ canon, lid_lower_sel @ canon
@@ -165,7 +169,10 @@ def make_module(crop_size: int = 512, cell: int = 4):
             offset = translation * face[0]
             full = moved[:, :2] + offset
             shifted = src + offset + (size - 1.0) * (src - face[2:4])
-            return src + pose_weight[:, 0:1] * (shifted - src) + pose_weight[:, 1:2] * (full - shifted)
+            target = src + pose_weight[:, 0:1] * (shifted - src) + pose_weight[:, 1:2] * (full - shifted)
+            weight = surround_map @ surround[:, 2]
+            moved = src + _knee(torch, surround_map @ surround[:, 0:2], MOVE_LIMIT) * face[0]
+            return target + weight[:, None] * (moved - target)
 
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell
@@ -184,11 +191,11 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def forward(self, layer, plate, canon0, src, pose_weight, expr_map, lid_upper_sel,
                     lid_lower_sel, lid_inner_sel, lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face,
-                    rotation0, field_index, field_weight, rotation, translation, scale, expression,
-                    eyes_closed, mouth_open, overlay):
+                    rotation0, field_index, field_weight, surround_map, rotation, translation, scale, expression,
+                    eyes_closed, mouth_open, surround, overlay):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
-                            lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0,
-                            rotation, translation, scale, expression, eyes_closed, mouth_open)
+                            lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
+                            rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
             grid = self.backward(q - src, field_index, field_weight)
             img = layer.permute(2, 0, 1)[None]
             warped = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]

@@ -17,7 +17,7 @@ import numpy as np
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import face_pose, matrix_from_euler, to_canonical
-from vivicam.types import Motion
+from vivicam.types import SURROUND_GRID, SURROUND_SPAN, Motion
 
 NUM_FACE = 478
 IRIS = tuple(range(468, 478))
@@ -38,6 +38,11 @@ EYE_INNER_FRACTION = 0.25  # eye-interior points sit this far from the lower lid
 # follows the head; neck and shoulders follow its position, less its turns.
 BAND_RINGS = ((1.3, (1.0, 1.0), (0.4, 0.25), 0.3), (1.8, (0.95, 0.6), (0.15, 0.05), 0.1))
 BORDER_STEPS = 8
+# Surround points: the Motion.surround grid's nodes that fall in the crop, at
+# least SURROUND_CLEARANCE × the face-oval radius from the face centre and half
+# a grid cell from any other point; at most MAX_SURROUND_POINTS of them.
+SURROUND_CLEARANCE = 1.6
+MAX_SURROUND_POINTS = 128
 OUTLINE_EXPRESSION = 0.3  # expression share of the face outline above the mouth
 
 
@@ -61,6 +66,7 @@ class MeshRig:
     rotation0: np.ndarray  # (3,3) float32 face axes
     size0: float  # face size in crop pixels
     controls: np.ndarray  # (Nc,) int64 points that drive the warp (iris excluded)
+    surround_map: np.ndarray  # (M, G·G) float32 bilinear weights of each point in the Motion.surround grid (0 rows: face)
 
     @property
     def num_points(self) -> int:
@@ -107,7 +113,21 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     full = moved[:, :2] + offset
     shifted = rig.src + offset + (scale - 1.0) * (rig.src - rig.center0[:2])
     w_move, w_turn = rig.pose_weight[:, :1], rig.pose_weight[:, 1:]
-    return (rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)).astype(np.float32)
+    target = rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)
+    if motion.surround is not None:
+        target = follow_surround(rig, target, motion.surround)
+    return target.astype(np.float32)
+
+
+def follow_surround(rig: MeshRig, target: np.ndarray, surround: np.ndarray) -> np.ndarray:
+    """Hair, neck and shoulder points moved as the driver's surroundings moved
+    (``Motion.surround``), in proportion to how much of the driver's person
+    is there; elsewhere they keep ``target`` (the head-pose guess). The
+    displacement saturates like the head's translation."""
+    field = np.asarray(surround, np.float32).reshape(-1, 3)
+    weight = rig.surround_map @ field[:, 2]
+    moved = rig.src + knee_limit(rig.surround_map @ field[:, :2], MOVE_LIMIT) * rig.size0
+    return target + weight[:, None] * (moved - target)
 
 
 def _lid_fix(rig: MeshRig, canon: np.ndarray, eyes_closed: np.ndarray) -> np.ndarray:
@@ -151,9 +171,12 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     band_xyz, band_pose_w, band_anchor, band_share = _band(pts, pose, crop_size)
     band_canon = to_canonical(band_xyz, pose).astype(np.float64)
     border = _border(crop_size)
+    placed = np.concatenate([pts[:, :2], band_xyz[:, :2]])
+    around = _surround_points(pts, pose, placed, crop_size)
 
-    n_in, n_band, n_border = len(upper), len(band_xyz), len(border)
-    m = NUM_FACE + n_in + n_band + n_border
+    n_in, n_band, n_around, n_border = len(upper), len(band_xyz), len(around), len(border)
+    m = NUM_FACE + n_in + n_band + n_around + n_border
+    first_band, first_around = NUM_FACE + n_in, NUM_FACE + n_in + n_band
     canon = np.zeros((m, 3))
     canon[:NUM_FACE] = face_canon
     canon[NUM_FACE : NUM_FACE + n_in] = inner_canon
@@ -162,13 +185,18 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     src[:NUM_FACE] = pts[:, :2]
     src[NUM_FACE : NUM_FACE + n_in] = pts[lower, :2] + EYE_INNER_FRACTION * (pts[upper, :2] - pts[lower, :2])
     src[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_xyz[:, :2]
-    src[NUM_FACE + n_in + n_band :] = border
-    # the border has no canonical meaning; weight 0 keeps it exactly in place
-    canon[NUM_FACE + n_in + n_band :] = 0.0
+    src[first_around : first_around + n_around] = around
+    src[first_around + n_around :] = border
+    # surround and border points have no canonical meaning; pose weight 0
+    # keeps them in place unless the driver's surround flow moves them
+    canon[first_around:] = 0.0
 
     pose_w = np.ones((m, 2))
     pose_w[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_pose_w
-    pose_w[NUM_FACE + n_in + n_band :] = 0.0
+    pose_w[first_around:] = 0.0
+    surround_map = np.zeros((m, SURROUND_GRID * SURROUND_GRID))
+    follows = slice(first_band, first_around + n_around)
+    surround_map[follows] = _grid_weights(src[follows], pose.center[:2], float(pose.size))
 
     expr_map = np.zeros((m, NUM_FACE))
     expr_map[:NUM_FACE] = np.diag(_outline_share(face_canon))
@@ -208,7 +236,54 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
         rotation0=pose.rotation.astype(f32),
         size0=float(pose.size),
         controls=controls,
+        surround_map=surround_map.astype(f32),
     )
+
+
+def _grid_weights(points: np.ndarray, center: np.ndarray, size: float) -> np.ndarray:
+    """(N, G·G) bilinear weights of crop points in the Motion.surround grid
+    laid over this face (points beyond the grid take its edge)."""
+    g = SURROUND_GRID
+    pos = ((np.asarray(points, np.float64) - center) / size / SURROUND_SPAN + 0.5) * g - 0.5
+    pos = np.clip(pos, 0.0, g - 1 - 1e-6)
+    corner = np.floor(pos).astype(np.int64)
+    frac = pos - corner
+    out = np.zeros((len(pos), g * g))
+    rows = np.arange(len(pos))
+    for dy in (0, 1):
+        for dx in (0, 1):
+            w = (frac[:, 0] if dx else 1.0 - frac[:, 0]) * (frac[:, 1] if dy else 1.0 - frac[:, 1])
+            np.add.at(out, (rows, (corner[:, 1] + dy) * g + corner[:, 0] + dx), w)
+    return out
+
+
+def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) -> np.ndarray:
+    """(K, 2) crop pixels of the surround-grid nodes that get their own control
+    point: inside the crop, clear of the face, not crowding other points."""
+    g = SURROUND_GRID
+    u = ((np.arange(g) + 0.5) / g - 0.5) * SURROUND_SPAN * pose.size
+    nodes = np.stack(np.meshgrid(u, u), axis=-1).reshape(-1, 2) + pose.center[:2]
+    oval = pts[list(mesh.FACE_OVAL), :2]
+    centre = oval.mean(axis=0)
+    angle = np.arctan2(oval[:, 1] - centre[1], oval[:, 0] - centre[0])
+    radius = np.linalg.norm(oval - centre, axis=1)
+    margin = 0.04 * crop_size
+    spacing = 0.5 * SURROUND_SPAN / g * pose.size
+    keep: list[np.ndarray] = []
+    for p in nodes:
+        if not (margin <= p[0] <= crop_size - margin and margin <= p[1] <= crop_size - margin):
+            continue
+        a = np.arctan2(p[1] - centre[1], p[0] - centre[0])
+        k = int(np.argmin(np.abs(np.angle(np.exp(1j * (angle - a))))))
+        if np.linalg.norm(p - centre) < SURROUND_CLEARANCE * radius[k]:
+            continue
+        if np.min(np.linalg.norm(placed - p, axis=1)) < spacing:
+            continue
+        keep.append(p)
+    out = np.array(keep, np.float64).reshape(-1, 2)
+    if len(out) > MAX_SURROUND_POINTS:  # keep the nearest to the face: they matter most
+        out = out[np.argsort(np.linalg.norm(out - centre, axis=1))[:MAX_SURROUND_POINTS]]
+    return out
 
 
 def _outline_share(canon: np.ndarray) -> np.ndarray:

@@ -18,6 +18,14 @@ from typing import Any
 import numpy as np
 
 NUM_LANDMARKS = 478  # MediaPipe face mesh with refined irises
+# Layout of ``Motion.surround``: a SURROUND_GRID × SURROUND_GRID grid of nodes
+# on a square SURROUND_SPAN face sizes wide, centred on the driver's neutral
+# face centre (node (r, c) at ``((c + 0.5) / G − 0.5) · span`` across,
+# likewise down, in face sizes). Wide enough for hair, ears, neck and
+# shoulders; coarse enough to be a smooth, cheap motion field.
+SURROUND_GRID = 21
+SURROUND_SPAN = 8.0
+SURROUND_SHAPE = (SURROUND_GRID, SURROUND_GRID, 3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +96,13 @@ class Motion:
       about 0.6 face sizes).
     - ``confidence``: 1 for tracked motion, lower while tracking is lost and the
       motion is held or eased into idle motion.
+    - ``surround``: (SURROUND_GRID, SURROUND_GRID, 3) float32 or None: how the
+      driver's surroundings (hair, ears, neck, shoulders) moved since the
+      neutral frame, measured by optical flow on the grid described at
+      ``SURROUND_GRID``: ``[..., :2]`` displacement (x, y) in face sizes,
+      ``[..., 2]`` how much of the driver's person is at that node (0 =
+      background, where the flow says nothing about a body). None = not
+      measured (engines then move the surroundings with the head alone).
     - ``driver`` / ``driver_neutral``: the current driver frame and the one the
       neutral calibration ended on; set by the pipeline only for engines that
       want them (``wants_driver_frames``), None otherwise (idle motion, demo).
@@ -103,6 +118,7 @@ class Motion:
     gaze: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     mouth_open: float = 0.0
     confidence: float = 1.0
+    surround: np.ndarray | None = None
     driver: DriverFrame | None = None
     driver_neutral: DriverFrame | None = None
 
@@ -121,6 +137,11 @@ class Motion:
             object.__setattr__(self, name, value)
         if not np.isfinite(self.scale) or self.scale <= 0:
             raise ValueError(f"Motion.scale must be a positive number, got {self.scale}")
+        if self.surround is not None:
+            value = np.asarray(self.surround, dtype=np.float32)
+            if value.shape != SURROUND_SHAPE:
+                raise ValueError(f"Motion.surround must have shape {SURROUND_SHAPE}, got {value.shape}")
+            object.__setattr__(self, "surround", value)
 
     @classmethod
     def neutral(cls) -> "Motion":
@@ -146,6 +167,18 @@ class Motion:
             gaze=mix(self.gaze, other.gaze),
             mouth_open=float(mix(self.mouth_open, other.mouth_open)),
             confidence=float(mix(self.confidence, other.confidence)),
+            surround=_blend_surround(self.surround, other.surround, w),
             driver=other.driver if w >= 0.5 else self.driver,
             driver_neutral=other.driver_neutral if w >= 0.5 else self.driver_neutral,
         )
+
+
+def _blend_surround(a: np.ndarray | None, b: np.ndarray | None, w: float) -> np.ndarray | None:
+    """Blend two surround fields; a missing one counts as all zeros (no
+    displacement, no weight: "move the surroundings with the head"), so easing
+    into idle motion hands the shoulders back to the head smoothly."""
+    if a is None and b is None:
+        return None
+    a = np.zeros(SURROUND_SHAPE, np.float32) if a is None else a
+    b = np.zeros(SURROUND_SHAPE, np.float32) if b is None else b
+    return ((1.0 - w) * a + w * b).astype(np.float32)

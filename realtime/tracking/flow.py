@@ -1,0 +1,153 @@
+"""Optical flow of the driver against their neutral frame: sharper landmarks
+and a motion field for everything around the face.
+
+MediaPipe's landmarks are regressed, not tracked on the skin: from frame to
+frame they slide by a pixel or two over a face that did not move, which a
+warp faithfully turns into shimmer, and they say nothing about hair, neck and
+shoulders. Dense optical flow (OpenCV's DIS) between the neutral frame and
+the current one fixes both, at a few milliseconds per frame:
+
+- **landmark refinement**: each landmark is moved to where the flow carries
+  its neutral position, as long as the two agree within ``REFINE_REACH`` face
+  sizes (fading to MediaPipe's own position beyond, where the flow breaks:
+  a hand in front of the face); eyelids, irises and lips keep MediaPipe's
+  positions (a blink or an opening mouth changes what the flow tracks). The flow is
+  computed on a face-sized region that follows the head, so large head
+  motions only leave a small residual for the flow to find.
+- **surround field**: the flow over a region ``SURROUND_SPAN`` face sizes
+  wide around the neutral face, averaged on the ``Motion.surround`` grid,
+  with the driver's person matte (from the neutral frame) as each node's
+  weight. Engines use it to move hair, neck and shoulders as the driver's
+  did instead of guessing them from the head pose alone.
+
+The reading is in the driver's own units (face sizes of the neutral face),
+so it transfers to any avatar the way ``Motion.expression`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vivicam.calibrate import mesh
+from vivicam.calibrate.geometry import face_pose
+from vivicam.types import SURROUND_GRID, SURROUND_SHAPE, SURROUND_SPAN, DriverFrame
+
+FACE_SPAN = 2.6  # face-region side in face sizes: the whole face mesh with a little margin
+FACE_PIXELS = 192  # face-region side in pixels (≈ 74 px per face size)
+SURROUND_PIXELS = 192  # surround-region side in pixels (24 px per face size)
+# Largest disagreement (face sizes) between the flow's and MediaPipe's position
+# of a landmark over which the flow's is (partly) trusted.
+REFINE_REACH = 0.3
+# Points MediaPipe places better than the flow can follow: eyelids and irises
+# (a blink covers the texture the flow tracks) and the lips (an opening mouth
+# uncovers teeth that were not in the neutral frame).
+KEEP_TRACKED = np.array(
+    sorted(set(sum(mesh.EYE_CONTOUR, ())) | set(range(468, 478)) | set(mesh.LIPS_INNER) | set(mesh.LIPS_OUTER)),
+    np.int64,
+)
+PERSON_FLOOR = 0.05  # node weights below this count as background (0)
+
+
+@dataclass(frozen=True, eq=False)
+class FlowReading:
+    """One frame's flow measurements (see the module docstring)."""
+
+    points: np.ndarray  # (478, 3) float32 refined landmarks, image pixels
+    surround: np.ndarray  # SURROUND_SHAPE float32, see Motion.surround
+
+
+def _region_matrix(center: np.ndarray, size: float, span: float, pixels: int) -> np.ndarray:
+    """(2, 3) affine: image pixels → a ``pixels``² square ``span`` face sizes wide around ``center``."""
+    scale = pixels / (span * size)
+    return np.array(
+        [[scale, 0.0, pixels / 2 - scale * center[0]], [0.0, scale, pixels / 2 - scale * center[1]]], np.float64
+    )
+
+
+def _cut(gray: np.ndarray, matrix: np.ndarray, pixels: int) -> np.ndarray:
+    shrink = matrix[0, 0] < 1.0  # area averaging when shrinking keeps fine texture from aliasing
+    flags = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.warpAffine(gray, matrix, (pixels, pixels), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _apply(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    return xy @ matrix[:, :2].T + matrix[:, 2]
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+
+
+def surround_nodes(pixels: int = SURROUND_PIXELS) -> np.ndarray:
+    """(G, G, 2) float32 surround-grid nodes in surround-region pixels."""
+    c = ((np.arange(SURROUND_GRID) + 0.5) * pixels / SURROUND_GRID).astype(np.float32)
+    gx, gy = np.meshgrid(c, c)
+    return np.stack([gx, gy], axis=-1)
+
+
+class DriverFlow:
+    """Flow of the driver's current frame against ``reference`` (their neutral
+    frame). ``person`` is the reference frame's person matte (H×W 0..1); when
+    None it is computed once here with MediaPipe selfie segmentation."""
+
+    def __init__(self, reference: DriverFrame, person: np.ndarray | None = None) -> None:
+        points = np.asarray(reference.landmarks.points, np.float64)
+        pose = face_pose(points)
+        self.reference = reference
+        self._points0 = points
+        self._size0 = float(pose.size)
+        face_matrix = _region_matrix(pose.center, self._size0, FACE_SPAN, FACE_PIXELS)
+        self._surround_matrix = _region_matrix(pose.center, self._size0, SURROUND_SPAN, SURROUND_PIXELS)
+        gray = _gray(reference.image)
+        self._face0 = _cut(gray, face_matrix, FACE_PIXELS)
+        self._face_points0 = _apply(face_matrix, points[:, :2]).astype(np.float32)
+        self._surround0 = _cut(gray, self._surround_matrix, SURROUND_PIXELS)
+        self._nodes = surround_nodes()
+        if person is None:
+            from vivicam.realtime.tracking.segmentation import segment_person
+
+            person = segment_person(reference.image)
+        cell = SURROUND_PIXELS / SURROUND_GRID
+        matte = cv2.GaussianBlur(_cut(np.asarray(person, np.float32), self._surround_matrix, SURROUND_PIXELS), (0, 0), cell / 2)
+        weight = cv2.remap(matte, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
+        self._weight = np.where(weight < PERSON_FLOOR, 0.0, np.clip(weight, 0.0, 1.0)).astype(np.float32)
+        # DIS "medium" on the face for sub-pixel landmarks, "fast" on the coarse surround
+        self._face_flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._surround_flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+
+    def measure(self, image: np.ndarray, points: np.ndarray) -> FlowReading:
+        """Refined landmarks and the surround field for the current frame
+        (``points``: MediaPipe's (478, 3) landmarks on ``image``)."""
+        gray = _gray(image)
+        pts = np.asarray(points, np.float64)
+        return FlowReading(points=self._refine(gray, pts), surround=self._surround(gray))
+
+    def _refine(self, gray: np.ndarray, points: np.ndarray) -> np.ndarray:
+        pose = face_pose(points)
+        matrix = _region_matrix(pose.center, pose.size, FACE_SPAN, FACE_PIXELS)
+        flow = self._face_flow.calc(self._face0, _cut(gray, matrix, FACE_PIXELS), None)
+        flow = cv2.GaussianBlur(flow, (0, 0), 1.5)  # DIS patches are 8 px: average over about one
+        at = self._face_points0
+        moved = at + np.stack(
+            [cv2.remap(flow[..., k], at[:, 0:1], at[:, 1:2], cv2.INTER_LINEAR)[:, 0] for k in range(2)], axis=1
+        )
+        flowed = _apply(cv2.invertAffineTransform(matrix), moved)
+        gap = np.linalg.norm(flowed - points[:, :2], axis=1) / max(pose.size, 1e-6)
+        trust = np.clip(1.0 - gap / REFINE_REACH, 0.0, 1.0)
+        trust[KEEP_TRACKED] = 0.0
+        trust = trust[:, None]
+        out = points.copy()
+        out[:, :2] = points[:, :2] + trust * (flowed - points[:, :2])
+        return out.astype(np.float32)
+
+    def _surround(self, gray: np.ndarray) -> np.ndarray:
+        flow = self._surround_flow.calc(self._surround0, _cut(gray, self._surround_matrix, SURROUND_PIXELS), None)
+        flow = cv2.GaussianBlur(flow, (0, 0), SURROUND_PIXELS / SURROUND_GRID / 2)
+        nodes = cv2.remap(flow, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
+        out = np.empty(SURROUND_SHAPE, np.float32)
+        out[..., :2] = nodes * (SURROUND_SPAN / SURROUND_PIXELS)  # region pixels → face sizes
+        out[..., 2] = self._weight
+        return out
