@@ -105,7 +105,7 @@ class DriverFlow:
         self._face0 = _cut(gray, face_matrix, FACE_PIXELS)
         self._face_points0 = _apply(face_matrix, points[:, :2]).astype(np.float32)
         self._surround0 = _cut(gray, self._surround_matrix, SURROUND_PIXELS)
-        self._nodes = surround_nodes()
+        self._nodes = surround_nodes(SURROUND_PIXELS)
         if person is None:
             from vivicam.realtime.tracking.segmentation import segment_person
 
@@ -114,7 +114,8 @@ class DriverFlow:
         matte = cv2.GaussianBlur(_cut(np.asarray(person, np.float32), self._surround_matrix, SURROUND_PIXELS), (0, 0), cell / 2)
         weight = cv2.remap(matte, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
         self._weight = np.where(weight < PERSON_FLOOR, 0.0, np.clip(weight, 0.0, 1.0)).astype(np.float32)
-        # DIS "medium" on the face for sub-pixel landmarks, "fast" on the coarse surround
+        # DIS "medium" on the face (+0.1–0.3 dB on the test clips over "fast",
+        # for ~2 ms a frame), "fast" on the coarse surround
         self._face_flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self._surround_flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
