@@ -40,6 +40,7 @@ from vivicam.engines.warp.mesh_motion import (
     MOUTH_FULL_GAP,
     MOVE_LIMIT,
     POSE_LIMITS,
+    SURROUND_REACH,
 )
 from vivicam.engines.warp.eyes import Patch
 from vivicam.calibrate import mesh
@@ -171,8 +172,9 @@ def make_module(crop_size: int = 512, cell: int = 4):
             shifted = src + offset + (size - 1.0) * (src - face[2:4])
             target = src + pose_weight[:, 0:1] * (shifted - src) + pose_weight[:, 1:2] * (full - shifted)
             weight = surround_map @ surround[:, 2]
-            moved = src + _knee(torch, surround_map @ surround[:, 0:2], MOVE_LIMIT) * face[0]
-            return target + weight[:, None] * (moved - target)
+            moved = src + (surround_map @ surround[:, 0:2]) * face[0]
+            correction = _knee(torch, (moved - target) / face[0], SURROUND_REACH) * face[0]
+            return target + weight[:, None] * correction
 
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell

@@ -42,6 +42,7 @@ BORDER_STEPS = 8
 # least SURROUND_CLEARANCE × the face-oval radius from the face centre and half
 # a grid cell from any other point; at most MAX_SURROUND_POINTS of them.
 SURROUND_CLEARANCE = 1.6
+SURROUND_REACH = 0.1  # face sizes: the most the surround flow may move a point away from the head-pose guess
 MAX_SURROUND_POINTS = 128
 OUTLINE_EXPRESSION = 0.3  # expression share of the face outline above the mouth
 
@@ -123,11 +124,14 @@ def follow_surround(rig: MeshRig, target: np.ndarray, surround: np.ndarray) -> n
     """Hair, neck and shoulder points moved as the driver's surroundings moved
     (``Motion.surround``), in proportion to how much of the driver's person
     is there; elsewhere they keep ``target`` (the head-pose guess). The
-    displacement saturates like the head's translation."""
+    correction to the head-pose guess saturates at SURROUND_REACH face sizes:
+    the face itself is softly pose-limited, and hair that followed a big head
+    move further than the face did would tear at the hairline."""
     field = np.asarray(surround, np.float32).reshape(-1, 3)
     weight = rig.surround_map @ field[:, 2]
-    moved = rig.src + knee_limit(rig.surround_map @ field[:, :2], MOVE_LIMIT) * rig.size0
-    return target + weight[:, None] * (moved - target)
+    moved = rig.src + (rig.surround_map @ field[:, :2]) * rig.size0
+    correction = knee_limit((moved - target) / rig.size0, SURROUND_REACH) * rig.size0
+    return target + weight[:, None] * correction
 
 
 def _lid_fix(rig: MeshRig, canon: np.ndarray, eyes_closed: np.ndarray) -> np.ndarray:
@@ -172,7 +176,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     band_canon = to_canonical(band_xyz, pose).astype(np.float64)
     border = _border(crop_size)
     placed = np.concatenate([pts[:, :2], band_xyz[:, :2]])
-    around = _surround_points(pts, pose, placed, crop_size)
+    around, around_pose_w = _surround_points(pts, pose, placed, crop_size)
 
     n_in, n_band, n_around, n_border = len(upper), len(band_xyz), len(around), len(border)
     m = NUM_FACE + n_in + n_band + n_around + n_border
@@ -185,15 +189,16 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     src[:NUM_FACE] = pts[:, :2]
     src[NUM_FACE : NUM_FACE + n_in] = pts[lower, :2] + EYE_INNER_FRACTION * (pts[upper, :2] - pts[lower, :2])
     src[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_xyz[:, :2]
-    src[first_around : first_around + n_around] = around
+    src[first_around : first_around + n_around] = around[:, :2]
+    canon[first_around : first_around + n_around] = to_canonical(around, pose)
     src[first_around + n_around :] = border
-    # surround and border points have no canonical meaning; pose weight 0
-    # keeps them in place unless the driver's surround flow moves them
-    canon[first_around:] = 0.0
+    # the border has no canonical meaning; pose weight 0 keeps it exactly in place
+    canon[first_around + n_around :] = 0.0
 
     pose_w = np.ones((m, 2))
     pose_w[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_pose_w
-    pose_w[first_around:] = 0.0
+    pose_w[first_around : first_around + n_around] = around_pose_w
+    pose_w[first_around + n_around :] = 0.0
     surround_map = np.zeros((m, SURROUND_GRID * SURROUND_GRID))
     follows = slice(first_band, first_around + n_around)
     surround_map[follows] = _grid_weights(src[follows], pose.center[:2], float(pose.size))
@@ -257,33 +262,41 @@ def _grid_weights(points: np.ndarray, center: np.ndarray, size: float) -> np.nda
     return out
 
 
-def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) -> np.ndarray:
-    """(K, 2) crop pixels of the surround-grid nodes that get their own control
-    point: inside the crop, clear of the face, not crowding other points."""
+def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Surround-grid nodes that get their own control point (inside the crop,
+    clear of the face, not crowding other points): (K, 3) positions (crop
+    pixels, depth of the nearest face-outline point) and (K, 2) pose weights,
+    those of the outer band ring at the same angle, fading with distance (far
+    away, only the driver's surround flow moves them)."""
     g = SURROUND_GRID
     u = ((np.arange(g) + 0.5) / g - 0.5) * SURROUND_SPAN * pose.size
     nodes = np.stack(np.meshgrid(u, u), axis=-1).reshape(-1, 2) + pose.center[:2]
-    oval = pts[list(mesh.FACE_OVAL), :2]
-    centre = oval.mean(axis=0)
-    angle = np.arctan2(oval[:, 1] - centre[1], oval[:, 0] - centre[0])
-    radius = np.linalg.norm(oval - centre, axis=1)
+    oval_idx = np.array(mesh.FACE_OVAL)
+    oval = pts[oval_idx, :2]
+    centre = pts[list(mesh.RIGID), :2].mean(axis=0)  # as _band measures its rings
+    rel = oval - centre
+    angle = np.arctan2(rel[:, 1], rel[:, 0])
+    radius = np.linalg.norm(rel, axis=1)
+    top = 0.5 * (1.0 - rel[:, 1] / np.maximum(radius, 1e-6))  # 1 top, 0 bottom
+    factor, w_top, w_bottom, _ = BAND_RINGS[-1]
     margin = 0.04 * crop_size
     spacing = 0.5 * SURROUND_SPAN / g * pose.size
-    keep: list[np.ndarray] = []
+    xyz, weight = [], []
     for p in nodes:
         if not (margin <= p[0] <= crop_size - margin and margin <= p[1] <= crop_size - margin):
             continue
-        a = np.arctan2(p[1] - centre[1], p[0] - centre[0])
-        k = int(np.argmin(np.abs(np.angle(np.exp(1j * (angle - a))))))
-        if np.linalg.norm(p - centre) < SURROUND_CLEARANCE * radius[k]:
+        k = int(np.argmin(np.abs(np.angle(np.exp(1j * (angle - np.arctan2(*(p - centre)[::-1])))))))
+        distance = np.linalg.norm(p - centre) / radius[k]
+        if distance < SURROUND_CLEARANCE or np.min(np.linalg.norm(placed - p, axis=1)) < spacing:
             continue
-        if np.min(np.linalg.norm(placed - p, axis=1)) < spacing:
-            continue
-        keep.append(p)
-    out = np.array(keep, np.float64).reshape(-1, 2)
-    if len(out) > MAX_SURROUND_POINTS:  # keep the nearest to the face: they matter most
-        out = out[np.argsort(np.linalg.norm(out - centre, axis=1))[:MAX_SURROUND_POINTS]]
-    return out
+        ring = np.asarray(w_bottom) + (np.asarray(w_top) - np.asarray(w_bottom)) * top[k]
+        xyz.append((p[0], p[1], pts[oval_idx[k], 2]))
+        weight.append(ring * min(1.0, factor / distance) ** 2)
+    xyz_a, weight_a = np.array(xyz, np.float64).reshape(-1, 3), np.array(weight, np.float64).reshape(-1, 2)
+    if len(xyz_a) > MAX_SURROUND_POINTS:  # keep the nearest to the face: they matter most
+        keep = np.argsort(np.linalg.norm(xyz_a[:, :2] - centre, axis=1))[:MAX_SURROUND_POINTS]
+        xyz_a, weight_a = xyz_a[keep], weight_a[keep]
+    return xyz_a, weight_a
 
 
 def _outline_share(canon: np.ndarray) -> np.ndarray:

@@ -110,9 +110,11 @@ class DriverFlow:
             from vivicam.realtime.tracking.segmentation import segment_person
 
             person = segment_person(reference.image)
-        cell = SURROUND_PIXELS / SURROUND_GRID
-        matte = cv2.GaussianBlur(_cut(np.asarray(person, np.float32), self._surround_matrix, SURROUND_PIXELS), (0, 0), cell / 2)
-        weight = cv2.remap(matte, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
+        self._sigma = SURROUND_PIXELS / SURROUND_GRID / 2
+        self._matte = _cut(np.asarray(person, np.float32), self._surround_matrix, SURROUND_PIXELS)
+        pooled_matte = cv2.GaussianBlur(self._matte, (0, 0), self._sigma)
+        self._pooled_matte = np.maximum(pooled_matte, 1e-3)[..., None]
+        weight = cv2.remap(pooled_matte, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
         self._weight = np.where(weight < PERSON_FLOOR, 0.0, np.clip(weight, 0.0, 1.0)).astype(np.float32)
         # DIS "medium" on the face (+0.1–0.3 dB on the test clips over "fast",
         # for ~2 ms a frame), "fast" on the coarse surround
@@ -146,7 +148,9 @@ class DriverFlow:
 
     def _surround(self, gray: np.ndarray) -> np.ndarray:
         flow = self._surround_flow.calc(self._surround0, _cut(gray, self._surround_matrix, SURROUND_PIXELS), None)
-        flow = cv2.GaussianBlur(flow, (0, 0), SURROUND_PIXELS / SURROUND_GRID / 2)
+        # averaged over the driver's person only: where hair meets the
+        # background, the still background must not drag the hair's motion down
+        flow = cv2.GaussianBlur(flow * self._matte[..., None], (0, 0), self._sigma) / self._pooled_matte
         nodes = cv2.remap(flow, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
         out = np.empty(SURROUND_SHAPE, np.float32)
         out[..., :2] = nodes * (SURROUND_SPAN / SURROUND_PIXELS)  # region pixels → face sizes
