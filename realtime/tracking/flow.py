@@ -111,7 +111,13 @@ class DriverFlow:
 
             person = segment_person(reference.image)
         self._sigma = SURROUND_PIXELS / SURROUND_GRID / 2
-        self._matte = _cut(np.asarray(person, np.float32), self._surround_matrix, SURROUND_PIXELS)
+        # beyond the frame's edge the region repeats edge pixels, whose "flow"
+        # means nothing: no person there
+        self._matte = cv2.warpAffine(
+            np.asarray(person, np.float32), self._surround_matrix, (SURROUND_PIXELS, SURROUND_PIXELS),
+            flags=cv2.INTER_AREA if self._surround_matrix[0, 0] < 1.0 else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+        )
         pooled_matte = cv2.GaussianBlur(self._matte, (0, 0), self._sigma)
         self._pooled_matte = np.maximum(pooled_matte, 1e-3)[..., None]
         weight = cv2.remap(pooled_matte, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
