@@ -158,6 +158,7 @@ def render_video(
     background: Any = "keep",
     profile: str | Path | None = None,
     mirror: bool | None = None,
+    driver_flow: bool = True,
     audio: bool = True,
     progress: bool = True,
     on_status: Callable[[str], None] | None = None,
@@ -200,6 +201,7 @@ def render_video(
             out_size=out_size,
             background=background,
             stats=stats,
+            driver_flow=driver_flow,
         )
         if driver_neutral is not None:
             pipeline.set_driver_neutral(driver_neutral)
@@ -350,6 +352,7 @@ def run_live(
     record: str | Path | None = None,
     profile: str | Path | None = None,
     mirror: bool | None = None,
+    driver_flow: bool = True,
     background: Any = "keep",
     stats_every_s: float | None = None,
     overlay: bool = False,
@@ -406,6 +409,7 @@ def run_live(
             out_size=tuple(size),
             background=background,
             stats=stats,
+            driver_flow=driver_flow,
         )
         if neutral is None:
             status("calibrating: look at the camera with a relaxed face for a second")

@@ -168,6 +168,13 @@ def test_pipeline_measures_flow_for_engines_that_want_it() -> None:
     assert seen[-1].shape == SURROUND_SHAPE
     assert "flow" in pipeline.stats.summary()["stages_ms"]
 
+    seen.clear()  # the user turned it off (--no-flow): never measured
+    pipeline = Pipeline(engine, engine.prepare(photo()), tracker=FakeTracker(), estimator=Recording(calibrate_after=2),
+                        driver_flow=False)
+    for i in range(4):
+        pipeline.step(Frame(camera_image(i), time.perf_counter_ns(), i))
+    assert all(s is None for s in seen) and "flow" not in pipeline.stats.summary()["stages_ms"]
+
     plain = FakeEngine()
     seen.clear()
     pipeline = Pipeline(plain, plain.prepare(photo()), tracker=FakeTracker(), estimator=Recording(calibrate_after=2))

@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=positive_float, default=LIVE_FPS, help=f"requested camera frame rate (default: {LIVE_FPS:g}); the virtual camera runs at the camera's real rate")
     p.add_argument("--profile", metavar="JSON", help="neutral-face profile saved by `vivicam calibrate`")
     p.add_argument("--mirror", action="store_true", help="mirror the motion (your left is the avatar's left on screen)")
+    p.add_argument("--no-flow", dest="driver_flow", action="store_false", help="skip the driver's optical flow (saves ~7 ms a frame; hair and shoulders then follow the head only)")
     p.add_argument("--no-virtual-camera", dest="virtual_camera", action="store_false", help="do not open a virtual camera")
     p.add_argument("--device", default=None, help="virtual camera device (e.g. /dev/video10 on Linux)")
     preview = p.add_mutually_exclusive_group()
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         record=args.record,
         profile=args.profile,
         mirror=True if args.mirror else None,
+        driver_flow=args.driver_flow,
         stats_every_s=args.stats,
         overlay=args.overlay,
         duration_s=args.seconds,
