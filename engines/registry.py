@@ -38,4 +38,18 @@ def create_engine(name: str, **options: Any) -> Engine:
         raise InputError(f"unknown engine '{name}'; choose one of: {', '.join(engine_names())}")
     module_name, _, attr = target.partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
+    _check_options(name, factory, options)
     return factory(**options)
+
+
+def _check_options(name: str, factory: Any, options: dict[str, Any]) -> None:
+    """InputError for an option this engine does not have (``--mouth`` on
+    liveportrait), instead of a TypeError from deep inside."""
+    import inspect
+
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise InputError(f"the {name} engine has no option {', '.join('--' + u.replace('_', '-') for u in unknown)}")

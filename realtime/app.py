@@ -45,13 +45,16 @@ def make_engine(
     backend: str = "auto",
     weights: str | Path | None = None,
     precision: str = "fp16",
+    mouth: str | None = None,
 ) -> Engine:
-    """An engine by name (with its options) or the given instance."""
+    """An engine by name (with its options) or the given instance. ``mouth``
+    (warp only): "driver" or "synth", see ``WarpEngine``; None = its default."""
     if not isinstance(engine, str):
         return engine
     from vivicam.engines.registry import create_engine
 
-    return create_engine(engine, backend=backend, weights=weights, precision=precision)
+    extra = {} if mouth is None else {"mouth": mouth}
+    return create_engine(engine, backend=backend, weights=weights, precision=precision, **extra)
 
 
 def check_writable(path: str | Path) -> Path:
@@ -154,6 +157,7 @@ def render_video(
     backend: str = "auto",
     weights: str | Path | None = None,
     precision: str = "fp16",
+    mouth: str | None = None,
     size: tuple[int, int] | None = None,
     background: Any = "keep",
     profile: str | Path | None = None,
@@ -175,7 +179,7 @@ def render_video(
     info = probe_video(driving)
     check_writable(output)
     photo = load_photo(avatar)
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth)
     state = prepare_named(eng, photo, avatar)
     tell_avatar_note(state, avatar, on_status)
 
@@ -240,6 +244,7 @@ def run_demo(
     backend: str = "auto",
     weights: str | Path | None = None,
     precision: str = "fp16",
+    mouth: str | None = None,
     size: tuple[int, int] | None = None,
     background: Any = "keep",
     seed: int = 0,
@@ -256,7 +261,7 @@ def run_demo(
     if output is not None:
         check_writable(output)
     show = has_display() if preview is None else preview
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth)
     state = eng.prepare(demo_photo())
     out_size = tuple(size) if size else default_out_size(state.photo)
     stats = LoopStats()
@@ -343,6 +348,7 @@ def run_live(
     backend: str = "auto",
     weights: str | Path | None = None,
     precision: str = "fp16",
+    mouth: str | None = None,
     size: tuple[int, int] = LIVE_SIZE,
     fps: float = LIVE_FPS,
     camera_size: tuple[int, int] = LIVE_SIZE,
@@ -377,7 +383,7 @@ def run_live(
     if not virtual_camera and not show and record is None:
         raise DeviceError("no output: no virtual camera, no display for a preview and no --record file")
     config, neutral = _motion_setup(profile, mirror)
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth)
     stats = LoopStats()
     with ExitStack() as stack:
         # Devices first: a missing camera or virtual camera is reported in a

@@ -165,6 +165,12 @@ def test_unknown_engine_lists_the_known_ones(files, capsys, tmp_path) -> None:
     assert_error(rc, err, 2, "unknown engine", "warp")
 
 
+def test_a_warp_only_option_on_another_engine_is_one_clear_line(files, capsys, tmp_path) -> None:
+    rc, err = cli(capsys, "render", "--avatar", files["portrait"], "--driving", files["clip"], "-o", tmp_path / "o.mp4",
+                  "--engine", "liveportrait", "--weights", tmp_path, "--mouth", "synth")
+    assert_error(rc, err, 2, "liveportrait", "--mouth")
+
+
 def test_a_bad_size_is_a_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["demo", "--size", "big"])

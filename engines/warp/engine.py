@@ -19,6 +19,7 @@ from vivicam.errors import InputError
 from vivicam.types import Motion
 
 _BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt")
+MOUTHS = ("synth", "driver")
 
 
 class WarpEngine:
@@ -36,6 +37,7 @@ class WarpEngine:
         weights: Any = None,
         precision: str = "fp16",
         crop_size: int = 512,
+        mouth: str = "driver",
     ) -> None:
         if weights is not None:
             raise InputError("the warp engine needs no weights")
@@ -43,10 +45,16 @@ class WarpEngine:
             raise InputError(f"unknown backend '{backend}'; choose one of: {', '.join(_BACKENDS)}")
         if precision not in ("fp16", "fp32"):
             raise InputError(f"unknown precision '{precision}'; choose fp16 or fp32")
+        if mouth not in MOUTHS:
+            raise InputError(f"unknown mouth '{mouth}'; choose one of: {', '.join(MOUTHS)}")
         if crop_size < 128 or crop_size % 8:
             raise InputError(f"crop_size must be a multiple of 8 and at least 128, got {crop_size}")
         self.crop_size = int(crop_size)
         self.precision = precision
+        # "driver": an opening mouth shows the driver's own interior (docs/warp.md),
+        # so the pipeline hands this engine the driver's frames
+        self.mouth = mouth
+        self.wants_driver_frames = mouth == "driver"
         self.backend = self._choose_backend(backend)
         self.last_times = StepTimes()
         self._graph = None
@@ -67,5 +75,5 @@ class WarpEngine:
 
     def render(self, state: WarpAvatar, motion: Motion) -> np.ndarray:
         if self.backend == "cpu":
-            return render_cpu(state, motion, self.last_times)
-        return self._graph.render(state, motion)
+            return render_cpu(state, motion, self.last_times, self.mouth)
+        return self._graph.render(state, motion, self.mouth)

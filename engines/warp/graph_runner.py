@@ -38,11 +38,11 @@ class GraphRenderer:
             self._avatar, self._avatar_key = inputs, id(state)
         return self._avatar
 
-    def render(self, state: WarpAvatar, motion: Motion) -> Any:
+    def render(self, state: WarpAvatar, motion: Motion, mouth: str = "synth") -> Any:
         target = target_points(state.rig, motion)
         inputs = dict(self._avatar_inputs(state))
         inputs.update(graph.motion_inputs(motion))
-        inputs["overlay"] = graph.overlay_input(overlays(state, target, motion), self.crop_size)
+        inputs["overlay"] = graph.overlay_input(overlays(state, target, motion, mouth), self.crop_size)
         crop = self.runner.run(inputs)["crop"]
         if isinstance(crop, np.ndarray):
             return np.clip(crop + 0.5, 0, 255).astype(np.uint8)

@@ -17,6 +17,7 @@ import numpy as np
 
 from vivicam.calibrate import mesh
 from vivicam.engines.warp.eyes import AA_SHIFT, Patch
+from vivicam.types import DriverFrame
 
 TEETH_HEIGHT = 0.1  # upper teeth band, face sizes (at most UPPER_SHARE of the gap)
 UPPER_SHARE = 0.45
@@ -78,13 +79,22 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
                       own=own, own_origin=origin, inner0=inner0, own_teeth=own_teeth)
 
 
-def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: int) -> Patch | None:
-    """The interior for target points ``target`` (M,2); ``size`` = target face size px."""
+def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: int,
+                 driver: "DriverFrame | None" = None) -> Patch | None:
+    """The interior for target points ``target`` (M,2); ``size`` = target face
+    size px. With a ``driver`` frame, the driver's own interior
+    (:mod:`driver_mouth`) while their mouth is open, else the synthesised one."""
     poly = target[list(mesh.LIPS_INNER)].astype(np.float32)
     gap = float(np.linalg.norm(target[mesh.LIP_INNER_LOWER_MID] - target[mesh.LIP_INNER_UPPER_MID]))
     show = float(np.clip((gap - model.gap0 - 0.5) / max(3.0, 0.04 * size), 0.0, 1.0))
     if show <= 0.0:
         return _lip_seam(model, poly, gap, crop_size)
+    if driver is not None:
+        from vivicam.engines.warp.driver_mouth import render_driver_mouth
+
+        patch = render_driver_mouth(model, poly, driver, show, crop_size)
+        if patch is not None:
+            return patch
     if model.own is not None:
         return _split_mouth(model, poly, size, crop_size)
     x0, y0 = np.floor(poly.min(0)).astype(int) - 2

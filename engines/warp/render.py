@@ -25,12 +25,15 @@ class StepTimes:
     ms: dict[str, float] = field(default_factory=dict)
 
 
-def overlays(state: WarpAvatar, target: np.ndarray, motion: Motion) -> list[Patch]:
-    """Eye and mouth patches for target points ``target`` (M,2)."""
+def overlays(state: WarpAvatar, target: np.ndarray, motion: Motion, mouth: str = "synth") -> list[Patch]:
+    """Eye and mouth patches for target points ``target`` (M,2); ``mouth``
+    "driver" fills an opening mouth with the driver's own interior when the
+    motion carries the driver's frame."""
     n = state.crop_size
     size = state.rig.size0 * soft_move(motion.translation, float(motion.scale))[1]
     patches = [render_eye(eye, target, motion.gaze, n) for eye in state.eyes]
-    patches.append(render_mouth(state.mouth, target, size, n))
+    driver = motion.driver if mouth == "driver" else None
+    patches.append(render_mouth(state.mouth, target, size, n, driver))
     return [p for p in patches if p is not None]
 
 
@@ -69,7 +72,7 @@ def paste(image: np.ndarray, patches: list[Patch]) -> np.ndarray:
     return image
 
 
-def render_cpu(state: WarpAvatar, motion: Motion, times: StepTimes | None = None) -> np.ndarray:
+def render_cpu(state: WarpAvatar, motion: Motion, times: StepTimes | None = None, mouth: str = "synth") -> np.ndarray:
     t0 = time.perf_counter()
     target = target_points(state.rig, motion)
     t1 = time.perf_counter()
@@ -80,7 +83,7 @@ def render_cpu(state: WarpAvatar, motion: Motion, times: StepTimes | None = None
     warped = cv2.remap(state.layer, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out = composite(warped, state.plate)
     t3 = time.perf_counter()
-    out = paste(out, overlays(state, target, motion))
+    out = paste(out, overlays(state, target, motion, mouth))
     t4 = time.perf_counter()
     if times is not None:
         times.ms = {

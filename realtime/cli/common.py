@@ -80,15 +80,25 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
         default="fp16",
         help="compiled-engine precision on the GPU (default: fp16)",
     )
+    group.add_argument(
+        "--mouth",
+        choices=("driver", "synth"),
+        default=None,
+        help="warp: what an opening mouth shows: your own mouth's inside, colour-matched "
+        "(default), or a synthesised one (teeth, tongue, cavity in the portrait's colours)",
+    )
 
 
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword options every engine factory accepts, from parsed args."""
-    return {
+    options = {
         "backend": getattr(args, "backend", "auto"),
         "weights": getattr(args, "weights", None),
         "precision": getattr(args, "precision", "fp16"),
     }
+    if getattr(args, "mouth", None) is not None:  # warp only: not every engine takes it
+        options["mouth"] = args.mouth
+    return options
 
 
 def engine_from_args(args: argparse.Namespace) -> Engine:

@@ -1,0 +1,101 @@
+"""The driver's own mouth interior in the avatar's opening (``mouth="driver"``).
+
+The alternative to the synthesised interior of :mod:`mouth`: the inside of
+the driver's mouth (teeth, tongue, the dark of the throat, as the camera sees
+them this frame), mapped lip to lip into the avatar's target inner-lip
+polygon and colour-matched through the two faces' lip colours. Each target
+pixel is placed by its fraction along the mouth (corner to corner) and its
+fraction of the way from the upper to the lower inner lip there, and takes the
+driver's pixel at the same two fractions — so the driver's upper teeth hang
+from the avatar's upper lip however differently the two mouths are shaped.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vivicam.calibrate import mesh
+from vivicam.engines.warp.eyes import AA_SHIFT, Patch
+from vivicam.engines.warp.mouth import MouthModel, _along, _curves_uv, _mouth_frame
+from vivicam.types import DriverFrame
+
+# brightness gain limits: a dark painting may darken the driver's interior, but
+# not turn it into something no mouth looks like
+GAIN_RANGE = (0.4, 2.5)
+MIN_DRIVER_GAP = 1.0  # driver inner-lip gap (px) below which the mouth counts as shut
+
+
+def driver_lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """(3,) mean colour of the driver's lips (between the outer and inner lip
+    contours) around their mouth, or None when the lips are out of view."""
+    outer = points[list(mesh.LIPS_OUTER), :2]
+    x0, y0 = np.floor(outer.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(outer.max(0)).astype(int) + 2
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    ring = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(ring, [np.round(outer - (x0, y0)).astype(np.int32)], 1)
+    cv2.fillPoly(ring, [np.round(points[list(mesh.LIPS_INNER), :2] - (x0, y0)).astype(np.int32)], 0)
+    pixels = image[y0:y1, x0:x1][ring > 0]
+    return pixels.astype(np.float32).mean(axis=0) if len(pixels) >= 8 else None
+
+
+def match_colours(rgb: np.ndarray, driver_lips: np.ndarray, avatar_lips: np.ndarray) -> np.ndarray:
+    """The driver's interior in the avatar's colours, in YCrCb: brightness
+    scaled by the ratio of the lips' brightness; chroma taken relative to the
+    driver's lips, scaled by the ratio of the two lips' colourfulness and
+    re-centred on the avatar's lips. The driver's lips map onto the avatar's,
+    a grey photo gets a grey mouth, and white teeth stay near white (a plain
+    per-channel gain would turn them blue in a black-and-white photo)."""
+    ycc = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2YCrCb)
+    d = cv2.cvtColor(driver_lips.reshape(1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2YCrCb)[0, 0]
+    a = cv2.cvtColor(avatar_lips.reshape(1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2YCrCb)[0, 0]
+    luma = float(np.clip(a[0] / max(d[0], 1e-3), *GAIN_RANGE))
+    colourful = float(np.clip(np.hypot(*(a[1:] - 0.5)) / max(np.hypot(*(d[1:] - 0.5)), 1e-3), 0.0, 1.5))
+    ycc[..., 0] *= luma
+    ycc[..., 1:] = (ycc[..., 1:] - d[1:]) * colourful + a[1:]
+    out = cv2.cvtColor(np.clip(ycc, 0.0, 1.0), cv2.COLOR_YCrCb2RGB) * 255.0
+    return np.clip(out, 0.0, 255.0)
+
+
+def render_driver_mouth(model: MouthModel, poly: np.ndarray, driver: DriverFrame, show: float,
+                        crop_size: int) -> Patch | None:
+    """The driver's interior in target inner-lip polygon ``poly`` (20, 2) crop
+    px, at opacity ``show``; None when the driver's mouth is shut or out of view
+    (the caller then draws the synthesised interior)."""
+    points = np.asarray(driver.landmarks.points, np.float64)
+    source = points[list(mesh.LIPS_INNER), :2]
+    image = driver.image
+    gap = np.linalg.norm(points[mesh.LIP_INNER_LOWER_MID, :2] - points[mesh.LIP_INNER_UPPER_MID, :2])
+    lips = driver_lip_colour(image, points)
+    if gap < MIN_DRIVER_GAP or lips is None:
+        return None
+    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    h, w = y1 - y0, x1 - x0
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
+
+    tf, sf = _mouth_frame(poly.astype(np.float64)), _mouth_frame(source)
+    t_up, t_lo = _curves_uv(poly, tf)
+    s_up, s_lo = _curves_uv(source, sf)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    rx, ry = xs - tf[0][0], ys - tf[0][1]
+    u = np.clip((rx * tf[1][0] + ry * tf[1][1]) / tf[3], 0.0, 1.0)
+    v = rx * tf[2][0] + ry * tf[2][1]
+    up_t, lo_t = _along(t_up, u), _along(t_lo, u)
+    share = np.clip((v - up_t) / np.maximum(lo_t - up_t, 1e-3), 0.0, 1.0)
+    up_s, lo_s = _along(s_up, u), _along(s_lo, u)
+    v_s = up_s + share * (lo_s - up_s)
+    sx = sf[0][0] + u * sf[3] * sf[1][0] + v_s * sf[2][0]
+    sy = sf[0][1] + u * sf[3] * sf[1][1] + v_s * sf[2][1]
+    rgb = cv2.remap(image, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    rgb = match_colours(rgb, lips, model.lips)
+    return Patch(x0, y0, rgb.astype(np.float32), mask.astype(np.float32) / 255.0 * show)

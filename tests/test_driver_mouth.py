@@ -1,0 +1,89 @@
+"""The warp engine's default mouth: the driver's own interior, mapped lip to
+lip into the avatar's opening and colour-matched (``mouth="driver"``)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from vivicam.calibrate import mesh
+from vivicam.engines.warp.driver_mouth import match_colours, render_driver_mouth
+from vivicam.engines.warp.engine import WarpEngine
+from vivicam.engines.warp.mesh_motion import target_points
+from vivicam.errors import InputError
+from vivicam.types import DriverFrame, Landmarks, Motion
+
+BLUE = np.array([30, 60, 220], np.uint8)
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    engine = WarpEngine(backend="cpu")
+    return engine, engine.prepare(np.ascontiguousarray(skimage.data.astronaut()[..., :3]))
+
+
+def open_driver(state, paint=BLUE) -> DriverFrame:
+    """A driver frame made from the avatar's own crop with the lower lip pulled
+    down and the opening painted ``paint`` (a mouth interior nobody could mistake)."""
+    image = state.crop.copy()
+    points = state.landmarks.copy()
+    lower = [i for i in mesh.LIPS_INNER[11:]]
+    points[lower, 1] += 0.25 * state.rig.size0
+    cv2.fillPoly(image, [np.round(points[list(mesh.LIPS_INNER), :2]).astype(np.int32)], paint.tolist())
+    return DriverFrame(image, Landmarks(points.astype(np.float32), (image.shape[1], image.shape[0])))
+
+
+def test_an_open_driver_mouth_shows_its_own_inside(avatar) -> None:
+    engine, state = avatar
+    motion = Motion(mouth_open=0.6)
+    target = target_points(state.rig, motion)
+    poly = target[list(mesh.LIPS_INNER)].astype(np.float32)
+    patch = render_driver_mouth(state.mouth, poly, open_driver(state), 1.0, state.crop_size)
+    assert patch is not None
+    inside = patch.alpha > 0.99
+    assert inside.sum() > 100
+    colours = patch.rgb[inside]
+    # same face on both sides: colours pass unchanged, so the inside is the driver's blue
+    assert (colours[:, 2] > colours[:, 0] + 80).mean() > 0.8
+
+    out = engine.render(state, motion.with_(driver=open_driver(state)))
+    synth = WarpEngine(backend="cpu", mouth="synth").render(state, motion.with_(driver=open_driver(state)))
+    mask = np.zeros(out.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
+    blue_share = lambda img: (img[mask][:, 2].astype(int) > img[mask][:, 0].astype(int) + 80).mean()
+    assert blue_share(out) > 0.6 and blue_share(synth) < 0.05
+
+
+def test_a_shut_driver_mouth_or_none_falls_back_to_the_synthesised_inside(avatar) -> None:
+    engine, state = avatar
+    shut = DriverFrame(state.crop, Landmarks(state.landmarks.copy(), (state.crop_size, state.crop_size)))
+    target = target_points(state.rig, Motion(mouth_open=0.6))
+    poly = target[list(mesh.LIPS_INNER)].astype(np.float32)
+    # the astronaut smiles with her lips parted by a few pixels: shut it fully
+    points = shut.landmarks.points.copy()
+    points[list(mesh.LIPS_INNER[11:]), 1] = points[list(mesh.LIPS_INNER[1:10][::-1]), 1]
+    shut = DriverFrame(state.crop, Landmarks(points, shut.landmarks.image_size))
+    assert render_driver_mouth(state.mouth, poly, shut, 1.0, state.crop_size) is None
+    motion = Motion(mouth_open=0.6)
+    np.testing.assert_array_equal(engine.render(state, motion), WarpEngine(backend="cpu", mouth="synth").render(state, motion))
+
+
+def test_colours_follow_the_avatar_a_grey_photo_gets_a_grey_mouth() -> None:
+    pink_lips, grey_lips = np.array([190, 100, 110], np.float32), np.array([120, 120, 120], np.float32)
+    inside = np.array([[[235, 230, 225], [120, 40, 50], [190, 100, 110]]], np.float32)  # teeth, tongue, lips
+    same = match_colours(inside, pink_lips, pink_lips)
+    np.testing.assert_allclose(same, inside, atol=1.5)
+    grey = match_colours(inside, pink_lips, grey_lips)
+    assert np.ptp(grey, axis=-1).max() < 4.0  # no colour left
+    assert grey[0, 0].mean() > 150  # the teeth stay light (not blue, not dark)
+    np.testing.assert_allclose(grey[0, 2], grey_lips, atol=6.0)  # the driver's lips become the avatar's
+
+
+def test_mouth_option_is_checked() -> None:
+    with pytest.raises(InputError, match="mouth"):
+        WarpEngine(backend="cpu", mouth="teeth")
+    assert WarpEngine(backend="cpu").wants_driver_frames
+    assert not WarpEngine(backend="cpu", mouth="synth").wants_driver_frames
