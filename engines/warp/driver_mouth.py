@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
-from vivicam.engines.warp.eyes import AA_SHIFT, Patch
-from vivicam.engines.warp.mouth import MouthModel, _along, _curves_uv, _mouth_frame
+from vivicam.engines.warp.eyes import Patch
+from vivicam.engines.warp.mouth import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
 from vivicam.types import DriverFrame
 
 # brightness gain limits: a dark painting may darken the driver's interior, but
@@ -73,25 +73,22 @@ def render_driver_mouth(model: MouthModel, poly: np.ndarray, driver: DriverFrame
     lips = driver_lip_colour(image, points)
     if gap < MIN_DRIVER_GAP or lips is None:
         return None
-    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = polygon_box(poly, crop_size)
+    if box is None:
         return None
-    h, w = y1 - y0, x1 - x0
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
+    x0, y0, x1, y1 = box
+    mask = polygon_mask(poly, box)
 
-    tf, sf = _mouth_frame(poly.astype(np.float64)), _mouth_frame(source)
-    t_up, t_lo = _curves_uv(poly, tf)
-    s_up, s_lo = _curves_uv(source, sf)
+    tf, sf = mouth_frame(poly.astype(np.float64)), mouth_frame(source)
+    t_up, t_lo = curves_uv(poly, tf)
+    s_up, s_lo = curves_uv(source, sf)
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     rx, ry = xs - tf[0][0], ys - tf[0][1]
     u = np.clip((rx * tf[1][0] + ry * tf[1][1]) / tf[3], 0.0, 1.0)
     v = rx * tf[2][0] + ry * tf[2][1]
-    up_t, lo_t = _along(t_up, u), _along(t_lo, u)
+    up_t, lo_t = along_curve(t_up, u), along_curve(t_lo, u)
     share = np.clip((v - up_t) / np.maximum(lo_t - up_t, 1e-3), 0.0, 1.0)
-    up_s, lo_s = _along(s_up, u), _along(s_lo, u)
+    up_s, lo_s = along_curve(s_up, u), along_curve(s_lo, u)
     v_s = up_s + share * (lo_s - up_s)
     sx = sf[0][0] + u * sf[3] * sf[1][0] + v_s * sf[2][0]
     sy = sf[0][1] + u * sf[3] * sf[1][1] + v_s * sf[2][1]

@@ -79,6 +79,23 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
                       own=own, own_origin=origin, inner0=inner0, own_teeth=own_teeth)
 
 
+def polygon_box(poly: np.ndarray, crop_size: int, pad: int = 2) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)``: the polygon's box in the crop with ``pad`` pixels
+    around it, clipped; None when nothing of it is left to draw."""
+    x0, y0 = np.floor(poly.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
+    return None if x1 - x0 < 2 or y1 - y0 < 2 else (x0, y0, x1, y1)
+
+
+def polygon_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The anti-aliased polygon as a uint8 0..255 mask over ``box``."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
+    return mask
+
+
 def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: int,
                  driver: "DriverFrame | None" = None) -> Patch | None:
     """The interior for target points ``target`` (M,2); ``size`` = target face
@@ -97,15 +114,13 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
             return patch
     if model.own is not None:
         return _split_mouth(model, poly, size, crop_size)
-    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = polygon_box(poly, crop_size)
+    if box is None:
         return None
+    x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     local = poly - (x0, y0)
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
+    mask = polygon_mask(poly, box)
 
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     upper_y, lower_y = _lip_curves(local, xs[0])
@@ -148,11 +163,10 @@ def _lip_seam(model: MouthModel, poly: np.ndarray, gap: float, crop_size: int) -
     if model.gap0 < 3.0 or gap >= 0.35 * model.gap0:
         return None
     strength = 0.9 * (1.0 - gap / (0.35 * model.gap0))
-    x0, y0 = np.floor(poly.min(0)).astype(int) - 3
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
-    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = polygon_box(poly, crop_size, pad=3)
+    if box is None:
         return None
+    x0, y0, x1, y1 = box
     local = poly - (x0, y0)
     upper, lower = local[0:11], np.concatenate([local[10:], local[:1]])[::-1]
     seam = 0.5 * (upper + lower)
@@ -190,7 +204,7 @@ def _teeth(rgb, xs, ys, edge_y, height, light, model, across, size, centre_x, *,
     return rgb * (1.0 - a) + teeth * a
 
 
-def _mouth_frame(poly: np.ndarray):
+def mouth_frame(poly: np.ndarray):
     """Corner-to-corner axis of an inner-lip polygon: (origin, along, down, width)."""
     left, right = poly[0].astype(np.float64), poly[10].astype(np.float64)
     width = max(float(np.linalg.norm(right - left)), 1.0)
@@ -198,7 +212,7 @@ def _mouth_frame(poly: np.ndarray):
     return left, along, np.array([-along[1], along[0]]), width
 
 
-def _curves_uv(poly: np.ndarray, frame) -> tuple[np.ndarray, np.ndarray]:
+def curves_uv(poly: np.ndarray, frame) -> tuple[np.ndarray, np.ndarray]:
     """Upper and lower inner-lip curves as (u 0..1 along the mouth, v px down)."""
     origin, along, down, width = frame
     rel = poly.astype(np.float64) - origin
@@ -206,7 +220,7 @@ def _curves_uv(poly: np.ndarray, frame) -> tuple[np.ndarray, np.ndarray]:
     return uv[0:11], np.concatenate([uv[10:], uv[:1]])
 
 
-def _along(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
+def along_curve(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
     order = np.argsort(curve[:, 0])
     return np.interp(u, curve[order, 0], curve[order, 1])
 
@@ -216,27 +230,25 @@ def _split_mouth(model: MouthModel, poly: np.ndarray, size: float, crop_size: in
     the upper half (upper teeth) moves with the upper lip, the lower half with
     the lower lip, unstretched — and a synthesised cavity fills only the gap
     that opens between them, darker towards the back of the mouth."""
-    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = polygon_box(poly, crop_size)
+    if box is None:
         return None
-    h, w = y1 - y0, x1 - x0
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
     local = poly - (x0, y0)
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
+    mask = polygon_mask(poly, box)
 
-    tf = _mouth_frame(poly.astype(np.float64))
-    sf = _mouth_frame(model.inner0.astype(np.float64))
+    tf = mouth_frame(poly.astype(np.float64))
+    sf = mouth_frame(model.inner0.astype(np.float64))
     k = sf[3] / tf[3]  # source px per target px
-    t_up, t_lo = _curves_uv(poly, tf)
-    s_up, s_lo = _curves_uv(model.inner0, sf)
+    t_up, t_lo = curves_uv(poly, tf)
+    s_up, s_lo = curves_uv(model.inner0, sf)
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     rx, ry = xs - tf[0][0], ys - tf[0][1]
     u = np.clip((rx * tf[1][0] + ry * tf[1][1]) / tf[3], 0.0, 1.0)
     v = rx * tf[2][0] + ry * tf[2][1]
-    up_t, lo_t = _along(t_up, u), _along(t_lo, u)
-    up_s, lo_s = _along(s_up, u), _along(s_lo, u)
+    up_t, lo_t = along_curve(t_up, u), along_curve(t_lo, u)
+    up_s, lo_s = along_curve(s_up, u), along_curve(s_lo, u)
     half = np.maximum(lo_s - up_s, 0.0) * 0.5 / k  # each half of the photo's interior, target px
     d_up, d_lo = v - up_t, lo_t - v
     upper = d_up <= d_lo
