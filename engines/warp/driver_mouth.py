@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
+from vivicam.calibrate.geometry import face_pose
 from vivicam.engines.warp.eyes import Patch
 from vivicam.engines.warp.mouth import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
 from vivicam.types import DriverFrame
@@ -23,7 +24,11 @@ from vivicam.types import DriverFrame
 # brightness gain limits: a dark painting may darken the driver's interior, but
 # not turn it into something no mouth looks like
 GAIN_RANGE = (0.4, 2.5)
-MIN_DRIVER_GAP = 1.0  # driver inner-lip gap (px) below which the mouth counts as shut
+MIN_DRIVER_GAP = 1.0
+# skipped inside each of the driver's inner lips (face sizes): the tracked
+# contour sits on the lip's edge, and lip-coloured pixels drawn in the avatar's
+# opening make it read (and look) narrower than it is (d20: mouth r 0.87 → 0.92)
+LIP_INSET = 0.025  # driver inner-lip gap (px) below which the mouth counts as shut
 
 
 def driver_lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
@@ -89,7 +94,8 @@ def render_driver_mouth(model: MouthModel, poly: np.ndarray, driver: DriverFrame
     up_t, lo_t = along_curve(t_up, u), along_curve(t_lo, u)
     share = np.clip((v - up_t) / np.maximum(lo_t - up_t, 1e-3), 0.0, 1.0)
     up_s, lo_s = along_curve(s_up, u), along_curve(s_lo, u)
-    v_s = up_s + share * (lo_s - up_s)
+    inset = np.minimum(LIP_INSET * face_pose(points).size, 0.25 * np.maximum(lo_s - up_s, 0.0))
+    v_s = up_s + inset + share * (lo_s - up_s - 2.0 * inset)
     sx = sf[0][0] + u * sf[3] * sf[1][0] + v_s * sf[2][0]
     sy = sf[0][1] + u * sf[3] * sf[1][1] + v_s * sf[2][1]
     rgb = cv2.remap(image, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
