@@ -107,6 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loop", action="store_true",
                    help="play the video in a loop until --seconds (with a high --fps: the loop's top speed)")
     p.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH", help="output size (default: 640x480)")
+    p.add_argument("--no-flow", dest="driver_flow", action="store_false", help="without the driver's optical flow (as `run --no-flow`)")
     add_engine_args(p)
 
 
@@ -132,7 +133,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     source = PacedSource(inner, fps, stats, max_frames=args.frames)
     tracker = None
     try:
-        engine = make_engine(args.engine, backend=args.backend, weights=args.weights, precision=args.precision)
+        engine = make_engine(args.engine, backend=args.backend, weights=args.weights, precision=args.precision,
+                             mouth=getattr(args, "mouth", None))
         t0 = time.perf_counter()
         state = engine.prepare(load_photo(avatar) if avatar else demo_photo())
         prepare_ms = (time.perf_counter() - t0) * 1e3
@@ -144,6 +146,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             estimator=MotionEstimator() if driving else None,
             out_size=tuple(args.size),
             stats=stats,
+            driver_flow=getattr(args, "driver_flow", True),
         )
         loop = LiveLoop(source, pipeline, [NullSink()])
         summary = loop.run(duration_s=args.seconds)
@@ -159,6 +162,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "avatar": avatar or "skimage astronaut",
             "engine": getattr(engine, "name", str(args.engine)),
             "backend": args.backend,
+            "driver_flow": pipeline.wants_driver_flow,
             "source_fps": fps,
             "loop": bool(args.loop),
             "out_size": list(args.size),
