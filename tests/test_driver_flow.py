@@ -69,6 +69,14 @@ def test_refinement_ignores_the_flow_where_it_disagrees_with_the_tracker(scene) 
     np.testing.assert_allclose(refined[mesh.NOSE_TIP], jumped[mesh.NOSE_TIP])
 
 
+def test_a_degenerate_face_changes_nothing_and_does_not_raise(scene) -> None:
+    _, points, moved = scene
+    collapsed = np.repeat(points[:1], len(points), axis=0)  # every landmark on one spot
+    reading = _flow(scene, person=np.ones((512, 512), np.float32)).measure(moved, collapsed)
+    np.testing.assert_array_equal(reading.points, collapsed)
+    assert not reading.surround.any()
+
+
 def test_surround_field_reads_the_motion_where_the_driver_is(scene) -> None:
     _, points, moved = scene
     person = np.zeros((512, 512), np.float32)

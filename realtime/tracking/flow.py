@@ -48,7 +48,8 @@ KEEP_TRACKED = np.array(
     sorted(set(sum(mesh.EYE_CONTOUR, ())) | set(range(468, 478)) | set(mesh.LIPS_INNER) | set(mesh.LIPS_OUTER)),
     np.int64,
 )
-PERSON_FLOOR = 0.05  # node weights below this count as background (0)
+PERSON_FLOOR = 0.05
+MIN_FACE_PX = 4.0  # face size (px) below which a frame's landmarks are not worth a flow  # node weights below this count as background (0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,6 +133,12 @@ class DriverFlow:
         (``points``: MediaPipe's (478, 3) landmarks on ``image``)."""
         gray = _gray(image)
         pts = np.asarray(points, np.float64)
+        try:
+            size = face_pose(pts).size if np.isfinite(pts).all() else 0.0
+        except ValueError:  # coincident landmarks
+            size = 0.0
+        if not size >= MIN_FACE_PX:  # a degenerate face: nothing to measure, nothing to move
+            return FlowReading(points=np.asarray(points, np.float32), surround=np.zeros(SURROUND_SHAPE, np.float32))
         return FlowReading(points=self._refine(gray, pts), surround=self._surround(gray))
 
     def _refine(self, gray: np.ndarray, points: np.ndarray) -> np.ndarray:
