@@ -219,6 +219,8 @@ def test_parse_and_build_failures_are_one_line(fake_trt) -> None:
 
 def test_without_gpu_or_tensorrt_the_errors_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(probe, "probe_tensorrt", lambda: ())
+    for name in ("tensorrt_rtx", "tensorrt"):  # absent even where the gpu extra is installed
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingExtraError, match=r"pip install 'vivicam\[gpu\]'"):
         ensure_plan(tiny_spec(), "fp16")
     monkeypatch.setitem(sys.modules, "tensorrt_rtx", make_fake_tensorrt("tensorrt_rtx"))

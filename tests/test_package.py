@@ -29,9 +29,12 @@ def _all_modules() -> list[str]:
 
 @pytest.mark.parametrize("name", _all_modules())
 def test_every_module_imports_without_gpu_extras(name: str) -> None:
+    # a test that really builds a plan (where the gpu extra is installed) may
+    # have loaded one already; the check is for what this import pulls in
+    loaded = {heavy for heavy in ("tensorrt", "tensorrt_rtx", "cupy") if heavy in sys.modules}
     importlib.import_module(name)
     for heavy in ("tensorrt", "tensorrt_rtx", "cupy"):
-        assert heavy not in sys.modules, f"importing {name} pulled in {heavy}"
+        assert heavy in loaded or heavy not in sys.modules, f"importing {name} pulled in {heavy}"
 
 
 def test_every_code_folder_is_listed_as_a_package() -> None:

@@ -145,8 +145,9 @@ def import_tensorrt(flavour: str | None = None) -> tuple[Any, TensorRTInfo]:
         mod = require(flavour)
         return mod, TensorRTInfo(flavour, str(getattr(mod, "__version__", "?")))
     found = probe_tensorrt()
-    if not found:
-        require("tensorrt_rtx", "the tensorrt backend (TensorRT for RTX)")  # raises the one-line error
+    if not found:  # raises the one-line error; a module the probe missed is used as is
+        mod = require("tensorrt_rtx", "the tensorrt backend (TensorRT for RTX)")
+        return mod, TensorRTInfo("tensorrt_rtx", str(getattr(mod, "__version__", "?")))
     info = found[0]
     return importlib.import_module(info.flavour), info
 
