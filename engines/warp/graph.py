@@ -171,10 +171,10 @@ def make_module(crop_size: int = 512, cell: int = 4):
             full = moved[:, :2] + offset
             shifted = src + offset + (size - 1.0) * (src - face[2:4])
             target = src + pose_weight[:, 0:1] * (shifted - src) + pose_weight[:, 1:2] * (full - shifted)
-            weight = surround_map @ surround[:, 2]
-            moved = src + (surround_map @ surround[:, 0:2]) * face[0]
+            at = surround_map @ surround  # (M, 3): displacement, weight
+            moved = src + at[:, 0:2] * face[0]
             correction = _knee(torch, (moved - target) / face[0], SURROUND_REACH) * face[0]
-            return target + weight[:, None] * correction
+            return target + at[:, 2:3] * correction
 
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell

@@ -17,7 +17,7 @@ import numpy as np
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import face_pose, matrix_from_euler, to_canonical
-from vivicam.types import SURROUND_GRID, SURROUND_SPAN, Motion
+from vivicam.types import SURROUND_GRID, SURROUND_SPAN, Motion, surround_node_offsets
 
 NUM_FACE = 478
 IRIS = tuple(range(468, 478))
@@ -127,11 +127,10 @@ def follow_surround(rig: MeshRig, target: np.ndarray, surround: np.ndarray) -> n
     correction to the head-pose guess saturates at SURROUND_REACH face sizes:
     the face itself is softly pose-limited, and hair that followed a big head
     move further than the face did would tear at the hairline."""
-    field = np.asarray(surround, np.float32).reshape(-1, 3)
-    weight = rig.surround_map @ field[:, 2]
-    moved = rig.src + (rig.surround_map @ field[:, :2]) * rig.size0
+    at = rig.surround_map @ np.asarray(surround, np.float32).reshape(-1, 3)  # (M, 3): displacement, weight
+    moved = rig.src + at[:, :2] * rig.size0
     correction = knee_limit((moved - target) / rig.size0, SURROUND_REACH) * rig.size0
-    return target + weight[:, None] * correction
+    return target + at[:, 2:] * correction
 
 
 def _lid_fix(rig: MeshRig, canon: np.ndarray, eyes_closed: np.ndarray) -> np.ndarray:
@@ -268,19 +267,13 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) 
     pixels, depth of the nearest face-outline point) and (K, 2) pose weights,
     those of the outer band ring at the same angle, fading with distance (far
     away, only the driver's surround flow moves them)."""
-    g = SURROUND_GRID
-    u = ((np.arange(g) + 0.5) / g - 0.5) * SURROUND_SPAN * pose.size
+    u = surround_node_offsets() * pose.size
     nodes = np.stack(np.meshgrid(u, u), axis=-1).reshape(-1, 2) + pose.center[:2]
-    oval_idx = np.array(mesh.FACE_OVAL)
-    oval = pts[oval_idx, :2]
-    centre = pts[list(mesh.RIGID), :2].mean(axis=0)  # as _band measures its rings
-    rel = oval - centre
+    oval_idx, centre, rel, radius, top = _oval_layout(pts)
     angle = np.arctan2(rel[:, 1], rel[:, 0])
-    radius = np.linalg.norm(rel, axis=1)
-    top = 0.5 * (1.0 - rel[:, 1] / np.maximum(radius, 1e-6))  # 1 top, 0 bottom
     factor, w_top, w_bottom, _ = BAND_RINGS[-1]
     margin = 0.04 * crop_size
-    spacing = 0.5 * SURROUND_SPAN / g * pose.size
+    spacing = 0.5 * SURROUND_SPAN / SURROUND_GRID * pose.size
     xyz, weight = [], []
     for p in nodes:
         if not (margin <= p[0] <= crop_size - margin and margin <= p[1] <= crop_size - margin):
@@ -289,9 +282,8 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) 
         distance = np.linalg.norm(p - centre) / radius[k]
         if distance < SURROUND_CLEARANCE or np.min(np.linalg.norm(placed - p, axis=1)) < spacing:
             continue
-        ring = np.asarray(w_bottom) + (np.asarray(w_top) - np.asarray(w_bottom)) * top[k]
         xyz.append((p[0], p[1], pts[oval_idx[k], 2]))
-        weight.append(ring * min(1.0, factor / distance) ** 2)
+        weight.append(_ring_weight(w_top, w_bottom, top[k]) * min(1.0, factor / distance) ** 2)
     xyz_a, weight_a = np.array(xyz, np.float64).reshape(-1, 3), np.array(weight, np.float64).reshape(-1, 2)
     if len(xyz_a) > MAX_SURROUND_POINTS:  # keep the nearest to the face: they matter most
         keep = np.argsort(np.linalg.norm(xyz_a[:, :2] - centre, axis=1))[:MAX_SURROUND_POINTS]
@@ -312,24 +304,38 @@ def _outline_share(canon: np.ndarray) -> np.ndarray:
     return share
 
 
-def _band(pts: np.ndarray, pose, crop_size: int):
-    """Rings of points around the face oval (hair, ears, neck): positions
-    (3-D, crop pixels), pose weights, anchor landmark and expression share."""
+def _oval_layout(pts: np.ndarray):
+    """The face outline seen from the face centre (mean of the rigid points),
+    as the band rings and surround points measure it: oval landmark indices,
+    centre (2,), offsets (K, 2), radii (K,) and how near the top each outline
+    point is (K,: 1 top, 0 bottom)."""
     oval = np.array(mesh.FACE_OVAL)
     centre = pts[list(mesh.RIGID), :2].mean(axis=0)
     rel = pts[oval, :2] - centre
-    radius = np.linalg.norm(rel, axis=1, keepdims=True)
-    top = 0.5 * (1.0 - rel[:, 1:2] / np.maximum(radius, 1e-6))[:, 0]  # 1 top, 0 bottom
+    radius = np.linalg.norm(rel, axis=1)
+    top = 0.5 * (1.0 - rel[:, 1] / np.maximum(radius, 1e-6))
+    return oval, centre, rel, radius, top
+
+
+def _ring_weight(w_top, w_bottom, top: float) -> np.ndarray:
+    """(move, turn) pose weights of a ring point ``top`` of the way up the face."""
+    w_top, w_bottom = np.asarray(w_top), np.asarray(w_bottom)
+    return w_bottom + (w_top - w_bottom) * top
+
+
+def _band(pts: np.ndarray, pose, crop_size: int):
+    """Rings of points around the face oval (hair, ears, neck): positions
+    (3-D, crop pixels), pose weights, anchor landmark and expression share."""
+    oval, centre, rel, _, top = _oval_layout(pts)
     margin = 0.06 * crop_size
     xyz, weight, anchor, share = [], [], [], []
     for factor, w_top, w_bottom, expr_share in BAND_RINGS:
-        w_top, w_bottom = np.asarray(w_top), np.asarray(w_bottom)
         ring = centre + rel * factor
         for k, (x, y) in enumerate(ring):
             if not (margin <= x <= crop_size - margin and margin <= y <= crop_size - margin):
                 continue
             xyz.append((x, y, pts[oval[k], 2]))
-            weight.append(w_bottom + (w_top - w_bottom) * top[k])
+            weight.append(_ring_weight(w_top, w_bottom, top[k]))
             anchor.append(oval[k])
             share.append(expr_share)
     return np.array(xyz).reshape(-1, 3), np.array(weight).reshape(-1, 2), np.array(anchor, np.int64), np.array(share)

@@ -234,8 +234,6 @@ def _split_mouth(model: MouthModel, poly: np.ndarray, size: float, crop_size: in
     if box is None:
         return None
     x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    local = poly - (x0, y0)
     mask = polygon_mask(poly, box)
 
     tf = mouth_frame(poly.astype(np.float64))

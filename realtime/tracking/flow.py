@@ -33,7 +33,7 @@ import numpy as np
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import face_pose
-from vivicam.types import SURROUND_GRID, SURROUND_SHAPE, SURROUND_SPAN, DriverFrame
+from vivicam.types import SURROUND_GRID, SURROUND_SHAPE, SURROUND_SPAN, DriverFrame, surround_node_offsets
 
 FACE_SPAN = 2.6  # face-region side in face sizes: the whole face mesh with a little margin
 FACE_PIXELS = 192  # face-region side in pixels (≈ 74 px per face size)
@@ -48,8 +48,8 @@ KEEP_TRACKED = np.array(
     sorted(set(sum(mesh.EYE_CONTOUR, ())) | set(range(468, 478)) | set(mesh.LIPS_INNER) | set(mesh.LIPS_OUTER)),
     np.int64,
 )
-PERSON_FLOOR = 0.05
-MIN_FACE_PX = 4.0  # face size (px) below which a frame's landmarks are not worth a flow  # node weights below this count as background (0)
+PERSON_FLOOR = 0.05  # node weights below this count as background (0)
+MIN_FACE_PX = 4.0  # face size (px) below which a frame's landmarks are not worth a flow
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,10 +68,10 @@ def _region_matrix(center: np.ndarray, size: float, span: float, pixels: int) ->
     )
 
 
-def _cut(gray: np.ndarray, matrix: np.ndarray, pixels: int) -> np.ndarray:
+def _cut(image: np.ndarray, matrix: np.ndarray, pixels: int, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
     shrink = matrix[0, 0] < 1.0  # area averaging when shrinking keeps fine texture from aliasing
     flags = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return cv2.warpAffine(gray, matrix, (pixels, pixels), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, (pixels, pixels), flags=flags, borderMode=border, borderValue=0.0)
 
 
 def _apply(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -82,9 +82,9 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 
 
-def surround_nodes(pixels: int = SURROUND_PIXELS) -> np.ndarray:
+def surround_nodes(pixels: int) -> np.ndarray:
     """(G, G, 2) float32 surround-grid nodes in surround-region pixels."""
-    c = ((np.arange(SURROUND_GRID) + 0.5) * pixels / SURROUND_GRID).astype(np.float32)
+    c = ((surround_node_offsets() / SURROUND_SPAN + 0.5) * pixels).astype(np.float32)
     gx, gy = np.meshgrid(c, c)
     return np.stack([gx, gy], axis=-1)
 
@@ -98,10 +98,8 @@ class DriverFlow:
         points = np.asarray(reference.landmarks.points, np.float64)
         pose = face_pose(points)
         self.reference = reference
-        self._points0 = points
-        self._size0 = float(pose.size)
-        face_matrix = _region_matrix(pose.center, self._size0, FACE_SPAN, FACE_PIXELS)
-        self._surround_matrix = _region_matrix(pose.center, self._size0, SURROUND_SPAN, SURROUND_PIXELS)
+        face_matrix = _region_matrix(pose.center, pose.size, FACE_SPAN, FACE_PIXELS)
+        self._surround_matrix = _region_matrix(pose.center, pose.size, SURROUND_SPAN, SURROUND_PIXELS)
         gray = _gray(reference.image)
         self._face0 = _cut(gray, face_matrix, FACE_PIXELS)
         self._face_points0 = _apply(face_matrix, points[:, :2]).astype(np.float32)
@@ -114,11 +112,7 @@ class DriverFlow:
         self._sigma = SURROUND_PIXELS / SURROUND_GRID / 2
         # beyond the frame's edge the region repeats edge pixels, whose "flow"
         # means nothing: no person there
-        self._matte = cv2.warpAffine(
-            np.asarray(person, np.float32), self._surround_matrix, (SURROUND_PIXELS, SURROUND_PIXELS),
-            flags=cv2.INTER_AREA if self._surround_matrix[0, 0] < 1.0 else cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
-        )
+        self._matte = _cut(np.asarray(person, np.float32), self._surround_matrix, SURROUND_PIXELS, cv2.BORDER_CONSTANT)
         pooled_matte = cv2.GaussianBlur(self._matte, (0, 0), self._sigma)
         self._pooled_matte = np.maximum(pooled_matte, 1e-3)[..., None]
         weight = cv2.remap(pooled_matte, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
@@ -134,15 +128,14 @@ class DriverFlow:
         gray = _gray(image)
         pts = np.asarray(points, np.float64)
         try:
-            size = face_pose(pts).size if np.isfinite(pts).all() else 0.0
+            pose = face_pose(pts) if np.isfinite(pts).all() else None
         except ValueError:  # coincident landmarks
-            size = 0.0
-        if not size >= MIN_FACE_PX:  # a degenerate face: nothing to measure, nothing to move
+            pose = None
+        if pose is None or not pose.size >= MIN_FACE_PX:  # a degenerate face: nothing to measure, nothing to move
             return FlowReading(points=np.asarray(points, np.float32), surround=np.zeros(SURROUND_SHAPE, np.float32))
-        return FlowReading(points=self._refine(gray, pts), surround=self._surround(gray))
+        return FlowReading(points=self._refine(gray, pts, pose), surround=self._surround(gray))
 
-    def _refine(self, gray: np.ndarray, points: np.ndarray) -> np.ndarray:
-        pose = face_pose(points)
+    def _refine(self, gray: np.ndarray, points: np.ndarray, pose) -> np.ndarray:
         matrix = _region_matrix(pose.center, pose.size, FACE_SPAN, FACE_PIXELS)
         flow = self._face_flow.calc(self._face0, _cut(gray, matrix, FACE_PIXELS), None)
         flow = cv2.GaussianBlur(flow, (0, 0), 1.5)  # DIS patches are 8 px: average over about one

@@ -28,6 +28,12 @@ SURROUND_SPAN = 8.0
 SURROUND_SHAPE = (SURROUND_GRID, SURROUND_GRID, 3)
 
 
+def surround_node_offsets() -> np.ndarray:
+    """(SURROUND_GRID,) float64 node positions along either axis of the
+    ``Motion.surround`` grid, in face sizes from the neutral face centre."""
+    return ((np.arange(SURROUND_GRID) + 0.5) / SURROUND_GRID - 0.5) * SURROUND_SPAN
+
+
 @dataclass(frozen=True, eq=False)
 class Frame:
     """One captured image.
