@@ -134,7 +134,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     tracker = None
     try:
         engine = make_engine(args.engine, backend=args.backend, weights=args.weights, precision=args.precision,
-                             mouth=getattr(args, "mouth", None))
+                             mouth=getattr(args, "mouth", None), camera_motion=getattr(args, "camera_motion", None))
         t0 = time.perf_counter()
         state = engine.prepare(load_photo(avatar) if avatar else demo_photo())
         prepare_ms = (time.perf_counter() - t0) * 1e3

@@ -97,6 +97,7 @@ def mirror_motion(motion: Motion) -> Motion:
         eyes_closed=motion.eyes_closed[::-1].copy(),
         gaze=motion.gaze * np.array([-1.0, 1.0], np.float32),
         surround=None if motion.surround is None else motion.surround[:, ::-1] * _FLIP_X,
+        camera=motion.camera * np.array([-1.0, 1.0], np.float32),
     )
 
 
@@ -188,12 +189,17 @@ class MotionEstimator:
             "gaze": OneEuroFilter.from_params(c.smooth_gaze),
             "mouth": OneEuroFilter.from_params(c.smooth_mouth),
             "surround": OneEuroFilter.from_params(c.smooth_translation),
+            "camera": OneEuroFilter.from_params(c.smooth_translation),
         }
 
     # -- per frame ----------------------------------------------------------
-    def update(self, landmarks: Landmarks | None, t_s: float, surround: np.ndarray | None = None) -> Motion:
+    def update(
+        self, landmarks: Landmarks | None, t_s: float, surround: np.ndarray | None = None,
+        camera: np.ndarray | None = None,
+    ) -> Motion:
         """Motion for ``landmarks`` (None: face lost) at time ``t_s``;
-        ``surround`` is the optional flow field of ``Motion.surround``."""
+        ``surround`` and ``camera`` are the optional flow readings of
+        ``Motion.surround`` and ``Motion.camera``."""
         self.just_calibrated = False
         if landmarks is None:
             return self._lost(t_s)
@@ -214,10 +220,12 @@ class MotionEstimator:
         if self._neutral is None:
             tracked = Motion(confidence=landmarks.confidence)
         else:
-            tracked = self._tracked(landmarks, t_s, surround)
+            tracked = self._tracked(landmarks, t_s, surround, camera)
         return self._found(tracked, t_s)
 
-    def _tracked(self, landmarks: Landmarks, t_s: float, surround: np.ndarray | None = None) -> Motion:
+    def _tracked(
+        self, landmarks: Landmarks, t_s: float, surround: np.ndarray | None = None, camera: np.ndarray | None = None
+    ) -> Motion:
         assert self._neutral is not None and self._weights is not None
         c = self.config
         raw = raw_motion(landmarks.points, self._neutral)
@@ -245,6 +253,8 @@ class MotionEstimator:
             mouth_open=float(np.clip(mouth / c.mouth_open_gap * c.mouth_gain, 0.0, 1.0)),
             confidence=float(landmarks.confidence),
             surround=None if surround is None else self._smooth_surround(surround, t_s),
+            # the same unit, smoothing and gain as the translation it is part of
+            camera=np.zeros(2) if camera is None else f["camera"](np.asarray(camera, np.float64), t_s) * c.head_gain,
         )
         return mirror_motion(motion) if c.mirror else motion
 

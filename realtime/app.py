@@ -46,14 +46,16 @@ def make_engine(
     weights: str | Path | None = None,
     precision: str = "fp16",
     mouth: str | None = None,
+    camera_motion: str | None = None,
 ) -> Engine:
-    """An engine by name (with its options) or the given instance. ``mouth``
-    (warp only): "driver" or "synth", see ``WarpEngine``; None = its default."""
+    """An engine by name (with its options) or the given instance. Warp only
+    (see ``WarpEngine``; None = its default): ``mouth`` "driver" or "synth",
+    ``camera_motion`` "follow" or "still"."""
     if not isinstance(engine, str):
         return engine
     from vivicam.engines.registry import create_engine
 
-    extra = {} if mouth is None else {"mouth": mouth}
+    extra = {k: v for k, v in (("mouth", mouth), ("camera_motion", camera_motion)) if v is not None}
     return create_engine(engine, backend=backend, weights=weights, precision=precision, **extra)
 
 
@@ -158,6 +160,7 @@ def render_video(
     weights: str | Path | None = None,
     precision: str = "fp16",
     mouth: str | None = None,
+    camera_motion: str | None = None,
     size: tuple[int, int] | None = None,
     background: Any = "keep",
     profile: str | Path | None = None,
@@ -179,7 +182,8 @@ def render_video(
     info = probe_video(driving)
     check_writable(output)
     photo = load_photo(avatar)
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
+                      camera_motion=camera_motion)
     state = prepare_named(eng, photo, avatar)
     tell_avatar_note(state, avatar, on_status)
 
@@ -245,6 +249,7 @@ def run_demo(
     weights: str | Path | None = None,
     precision: str = "fp16",
     mouth: str | None = None,
+    camera_motion: str | None = None,
     size: tuple[int, int] | None = None,
     background: Any = "keep",
     seed: int = 0,
@@ -261,7 +266,8 @@ def run_demo(
     if output is not None:
         check_writable(output)
     show = has_display() if preview is None else preview
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
+                      camera_motion=camera_motion)
     state = eng.prepare(demo_photo())
     out_size = tuple(size) if size else default_out_size(state.photo)
     stats = LoopStats()
@@ -349,6 +355,7 @@ def run_live(
     weights: str | Path | None = None,
     precision: str = "fp16",
     mouth: str | None = None,
+    camera_motion: str | None = None,
     size: tuple[int, int] = LIVE_SIZE,
     fps: float = LIVE_FPS,
     camera_size: tuple[int, int] = LIVE_SIZE,
@@ -383,7 +390,8 @@ def run_live(
     if not virtual_camera and not show and record is None:
         raise DeviceError("no output: no virtual camera, no display for a preview and no --record file")
     config, neutral = _motion_setup(profile, mirror)
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth)
+    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
+                      camera_motion=camera_motion)
     stats = LoopStats()
     with ExitStack() as stack:
         # Devices first: a missing camera or virtual camera is reported in a

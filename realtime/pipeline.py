@@ -117,32 +117,33 @@ class Pipeline:
             return frame.motion
         if self.estimator is None:
             return Motion.neutral()
-        surround = None
+        reading = None
         if self.wants_driver_flow and frame is not None and landmarks is not None:
             with self.stats.time("flow"):
-                landmarks, surround = self._flow_reading(frame, landmarks)
+                reading = self._flow_reading(frame, landmarks)
         with self.stats.time("motion"):
-            if surround is None:
+            if reading is None:
                 motion = self.estimator.update(landmarks, t_s)
             else:
-                motion = self.estimator.update(landmarks, t_s, surround=surround)
+                landmarks = Landmarks(reading.points, landmarks.image_size, landmarks.confidence)
+                motion = self.estimator.update(landmarks, t_s, surround=reading.surround, camera=reading.camera)
         if self.wants_driver_frames or self.wants_driver_flow:
             self._note_calibration(frame, landmarks)
         if self.wants_driver_frames:
             motion = self._attach_driver(motion, frame, landmarks)
         return motion
 
-    def _flow_reading(self, frame: Frame, landmarks: Landmarks) -> tuple[Landmarks, np.ndarray | None]:
-        """Flow-refined landmarks and the surround field, once there is a
-        neutral driver frame to measure against (unchanged landmarks before)."""
+    def _flow_reading(self, frame: Frame, landmarks: Landmarks) -> Any:
+        """The driver flow's FlowReading (refined landmarks, surround field,
+        camera motion), once there is a neutral driver frame to measure
+        against; None before."""
         if self._driver_neutral is None:
-            return landmarks, None
+            return None
         if self._flow is None or self._flow.reference is not self._driver_neutral:
             from vivicam.realtime.tracking.flow import DriverFlow
 
             self._flow = DriverFlow(self._driver_neutral)
-        reading = self._flow.measure(frame.image, landmarks.points)
-        return Landmarks(reading.points, landmarks.image_size, landmarks.confidence), reading.surround
+        return self._flow.measure(frame.image, landmarks.points)
 
     def render(self, motion: Motion) -> np.ndarray:
         from vivicam.realtime.post import compose

@@ -169,6 +169,9 @@ def test_a_warp_only_option_on_another_engine_is_one_clear_line(files, capsys, t
     rc, err = cli(capsys, "render", "--avatar", files["portrait"], "--driving", files["clip"], "-o", tmp_path / "o.mp4",
                   "--engine", "liveportrait", "--weights", tmp_path, "--mouth", "synth")
     assert_error(rc, err, 2, "liveportrait", "--mouth")
+    rc, err = cli(capsys, "render", "--avatar", files["portrait"], "--driving", files["clip"], "-o", tmp_path / "o.mp4",
+                  "--engine", "liveportrait", "--weights", tmp_path, "--camera-motion", "still")
+    assert_error(rc, err, 2, "liveportrait", "--camera-motion")
 
 
 def test_a_bad_size_is_a_usage_error(capsys) -> None:

@@ -159,11 +159,12 @@ def test_pipeline_measures_flow_for_engines_that_want_it() -> None:
     class FlowEngine(FakeEngine):
         wants_driver_flow = True
 
-    seen = []
+    seen, cameras = [], []
 
     class Recording(FakeEstimator):
-        def update(self, lm, t_s, surround=None):
+        def update(self, lm, t_s, surround=None, camera=None):
             seen.append(surround)
+            cameras.append(camera)
             return super().update(lm, t_s)
 
     engine = FlowEngine()
@@ -174,6 +175,8 @@ def test_pipeline_measures_flow_for_engines_that_want_it() -> None:
     # no neutral frame before calibration; measured against it afterwards
     assert [s is None for s in seen] == [True, True, False, False]
     assert seen[-1].shape == SURROUND_SHAPE
+    assert [c is None for c in cameras] == [True, True, False, False]
+    assert cameras[-1].shape == (2,)
     assert "flow" in pipeline.stats.summary()["stages_ms"]
 
     seen.clear()  # the user turned it off (--no-flow): never measured

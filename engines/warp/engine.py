@@ -20,6 +20,7 @@ from vivicam.types import Motion
 
 _BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt")
 MOUTHS = ("synth", "driver")
+CAMERA_MOTIONS = ("follow", "still")
 
 
 class WarpEngine:
@@ -38,6 +39,7 @@ class WarpEngine:
         precision: str = "fp16",
         crop_size: int = 512,
         mouth: str = "driver",
+        camera_motion: str = "follow",
     ) -> None:
         if weights is not None:
             raise InputError("the warp engine needs no weights")
@@ -47,6 +49,8 @@ class WarpEngine:
             raise InputError(f"unknown precision '{precision}'; choose fp16 or fp32")
         if mouth not in MOUTHS:
             raise InputError(f"unknown mouth '{mouth}'; choose one of: {', '.join(MOUTHS)}")
+        if camera_motion not in CAMERA_MOTIONS:
+            raise InputError(f"unknown camera motion '{camera_motion}'; choose one of: {', '.join(CAMERA_MOTIONS)}")
         if crop_size < 128 or crop_size % 8:
             raise InputError(f"crop_size must be a multiple of 8 and at least 128, got {crop_size}")
         self.crop_size = int(crop_size)
@@ -55,6 +59,10 @@ class WarpEngine:
         # so the pipeline hands this engine the driver's frames
         self.mouth = mouth
         self.wants_driver_frames = mouth == "driver"
+        # "follow": when the driver's camera moves (hand-held, panning), the
+        # whole picture moves with it; "still" keeps the avatar's background
+        # still and moves the head alone, within its soft limits
+        self.camera_motion = camera_motion
         self.backend = self._choose_backend(backend)
         self.last_times = StepTimes()
         self._graph = None
@@ -74,6 +82,8 @@ class WarpEngine:
         return prepare_avatar(photo, self.crop_size)
 
     def render(self, state: WarpAvatar, motion: Motion) -> np.ndarray:
+        if self.camera_motion == "still":
+            motion = motion.with_(camera=np.zeros(2, np.float32))
         if self.backend == "cpu":
             return render_cpu(state, motion, self.last_times, self.mouth)
         return self._graph.render(state, motion, self.mouth)

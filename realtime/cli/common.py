@@ -87,6 +87,13 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
         help="warp: what an opening mouth shows: your own mouth's inside, colour-matched "
         "(default), or a synthesised one (teeth, tongue, cavity in the portrait's colours)",
     )
+    group.add_argument(
+        "--camera-motion",
+        choices=("follow", "still"),
+        default=None,
+        help="warp: when your camera moves (hand-held, panning), move the whole picture with it "
+        "(follow, default) or keep the portrait's background still and move only the head (still)",
+    )
 
 
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,8 +103,9 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         "weights": getattr(args, "weights", None),
         "precision": getattr(args, "precision", "fp16"),
     }
-    if getattr(args, "mouth", None) is not None:  # warp only: not every engine takes it
-        options["mouth"] = args.mouth
+    for name in ("mouth", "camera_motion"):  # warp only: not every engine takes them
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
     return options
 
 

@@ -49,6 +49,15 @@ KEEP_TRACKED = np.array(
     np.int64,
 )
 PERSON_FLOOR = 0.05  # node weights below this count as background (0)
+# Background for the camera reading: at least this many face sizes from the
+# driver's person (whose own motion the flow spreads a little around it, and
+# whose hair the matte misses), and this far inside the frame's edge.
+CAMERA_CLEARANCE = 0.75
+CAMERA_EDGE = 0.15
+# Too little background to read the camera from (a share of the surround
+# region; a tight head-and-shoulders shot): the camera reads as still.
+MIN_BACKGROUND_SHARE = 0.003
+MAX_BACKGROUND_SAMPLES = 4096  # a median over more pixels says nothing new
 MIN_FACE_PX = 4.0  # face size (px) below which a frame's landmarks are not worth a flow
 
 
@@ -58,6 +67,7 @@ class FlowReading:
 
     points: np.ndarray  # (478, 3) float32 refined landmarks, image pixels
     surround: np.ndarray  # SURROUND_SHAPE float32, see Motion.surround
+    camera: np.ndarray  # (2,) float32, see Motion.camera
 
 
 def _region_matrix(center: np.ndarray, size: float, span: float, pixels: int) -> np.ndarray:
@@ -117,6 +127,7 @@ class DriverFlow:
         self._pooled_matte = np.maximum(pooled_matte, 1e-3)[..., None]
         weight = cv2.remap(pooled_matte, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
         self._weight = np.where(weight < PERSON_FLOOR, 0.0, np.clip(weight, 0.0, 1.0)).astype(np.float32)
+        self._background = _background_samples(reference.image.shape[:2], self._matte, self._surround_matrix)
         # DIS "medium" on the face (+0.1–0.3 dB on the test clips over "fast",
         # for ~2 ms a frame), "fast" on the coarse surround
         self._face_flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -132,8 +143,12 @@ class DriverFlow:
         except ValueError:  # coincident landmarks
             pose = None
         if pose is None or not pose.size >= MIN_FACE_PX:  # a degenerate face: nothing to measure, nothing to move
-            return FlowReading(points=np.asarray(points, np.float32), surround=np.zeros(SURROUND_SHAPE, np.float32))
-        return FlowReading(points=self._refine(gray, pts, pose), surround=self._surround(gray))
+            return FlowReading(
+                points=np.asarray(points, np.float32), surround=np.zeros(SURROUND_SHAPE, np.float32),
+                camera=np.zeros(2, np.float32),
+            )
+        surround, camera = self._surround(gray)
+        return FlowReading(points=self._refine(gray, pts, pose), surround=surround, camera=camera)
 
     def _refine(self, gray: np.ndarray, points: np.ndarray, pose) -> np.ndarray:
         matrix = _region_matrix(pose.center, pose.size, FACE_SPAN, FACE_PIXELS)
@@ -152,13 +167,35 @@ class DriverFlow:
         out[:, :2] = points[:, :2] + trust * (flowed - points[:, :2])
         return out.astype(np.float32)
 
-    def _surround(self, gray: np.ndarray) -> np.ndarray:
+    def _surround(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(surround field, camera motion)."""
         flow = self._surround_flow.calc(self._surround0, _cut(gray, self._surround_matrix, SURROUND_PIXELS), None)
+        to_face_sizes = SURROUND_SPAN / SURROUND_PIXELS
+        camera = np.zeros(2, np.float32)
+        if self._background is not None:
+            camera[:] = np.median(flow.reshape(-1, 2)[self._background], axis=0) * to_face_sizes
         # averaged over the driver's person only: where hair meets the
         # background, the still background must not drag the hair's motion down
         flow = cv2.GaussianBlur(flow * self._matte[..., None], (0, 0), self._sigma) / self._pooled_matte
         nodes = cv2.remap(flow, self._nodes[..., 0], self._nodes[..., 1], cv2.INTER_LINEAR)
         out = np.empty(SURROUND_SHAPE, np.float32)
-        out[..., :2] = nodes * (SURROUND_SPAN / SURROUND_PIXELS)  # region pixels → face sizes
+        out[..., :2] = nodes * to_face_sizes
         out[..., 2] = self._weight
-        return out
+        return out, camera
+
+
+def _background_samples(frame_shape: tuple[int, int], matte: np.ndarray, matrix: np.ndarray) -> np.ndarray | None:
+    """Flat indices of surround-region pixels that show the driver's
+    background (see CAMERA_CLEARANCE), evenly thinned to at most
+    MAX_BACKGROUND_SAMPLES; None when there are too few to read the camera."""
+    per_face = SURROUND_PIXELS / SURROUND_SPAN
+    inside = _cut(np.ones(frame_shape, np.float32), matrix, SURROUND_PIXELS, cv2.BORDER_CONSTANT) > 0.99
+    edge = 2 * max(int(round(CAMERA_EDGE * per_face)), 1) + 1
+    inside = cv2.erode(inside.astype(np.uint8), np.ones((edge, edge), np.uint8), borderValue=0) > 0
+    reach = 2 * max(int(round(CAMERA_CLEARANCE * per_face)), 1) + 1
+    near = cv2.dilate((matte > PERSON_FLOOR).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    index = np.flatnonzero(inside & (near == 0))
+    if index.size < MIN_BACKGROUND_SHARE * SURROUND_PIXELS**2:
+        return None
+    step = -(-index.size // MAX_BACKGROUND_SAMPLES)
+    return index[::step]

@@ -109,6 +109,11 @@ class Motion:
       ``[..., 2]`` how much of the driver's person is at that node (0 =
       background, where the flow says nothing about a body). None = not
       measured (engines then move the surroundings with the head alone).
+    - ``camera``: (2,) float32 how far the driver's background moved since the
+      neutral frame (x, y, face sizes): the driver's camera panning or shaking.
+      0 = a still camera, or not measured. ``translation`` and ``surround``
+      include it (they are image motion); engines that can, move the whole
+      picture by it and the head by ``translation − camera`` within it.
     - ``driver`` / ``driver_neutral``: the current driver frame and the one the
       neutral calibration ended on; set by the pipeline only for engines that
       want them (``wants_driver_frames``), None otherwise (idle motion, demo).
@@ -125,6 +130,7 @@ class Motion:
     mouth_open: float = 0.0
     confidence: float = 1.0
     surround: np.ndarray | None = None
+    camera: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     driver: DriverFrame | None = None
     driver_neutral: DriverFrame | None = None
 
@@ -135,6 +141,7 @@ class Motion:
             "expression": (NUM_LANDMARKS, 3),
             "eyes_closed": (2,),
             "gaze": (2,),
+            "camera": (2,),
         }
         for name, shape in expected.items():
             value = np.asarray(getattr(self, name), dtype=np.float32)
@@ -174,6 +181,7 @@ class Motion:
             mouth_open=float(mix(self.mouth_open, other.mouth_open)),
             confidence=float(mix(self.confidence, other.confidence)),
             surround=_blend_surround(self.surround, other.surround, w),
+            camera=mix(self.camera, other.camera),
             driver=other.driver if w >= 0.5 else self.driver,
             driver_neutral=other.driver_neutral if w >= 0.5 else self.driver_neutral,
         )
