@@ -45,6 +45,7 @@ from vivicam.benchmarks.quality_report import (
 from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError, VivicamError
 from vivicam.types import DriverFrame, Frame, Landmarks, Motion
+from vivicam.realtime.pipeline import frame_shift
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,11 +132,12 @@ def load_portrait(path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------- pipeline stages
 
 
-def paste_back(state: Any, crop: np.ndarray) -> np.ndarray:
-    """The engine crop pasted into the full photo, as the live pipeline does."""
+def paste_back(state: Any, crop: np.ndarray, shift: Any = None) -> np.ndarray:
+    """The engine crop pasted into the full photo and the frame moved by
+    ``shift`` (the engine's ``frame_shift``), as the live pipeline does."""
     from vivicam.realtime.post import compose
 
-    return np.asarray(compose(state, crop))
+    return np.asarray(compose(state, crop, shift=shift))
 
 
 def make_estimator(first: Landmarks) -> Any:
@@ -277,7 +279,7 @@ def _step(
     t0 = time.perf_counter()
     crop = method.renderer.render(method.state, motion)
     method.render_ms.append((time.perf_counter() - t0) * 1e3)
-    out = paste_back(method.state, np.asarray(crop))
+    out = paste_back(method.state, np.asarray(crop), frame_shift(method.renderer, method.state, motion))
     face = box.crop(out)
     if measure:
         method.psnr.append(min(metrics.psnr(face, real), metrics.PSNR_CAP_DB))
@@ -378,7 +380,7 @@ def cross_reenact(
                 box = metrics.face_box(driver[0], size, scale=FACE_BOX_SCALE)
             motion = stages.motion(Frame(frame, 0, i), lm, i / fps)
             if i in picks or i % stride == 0:
-                out = paste_back(state, np.asarray(engine.render(state, motion)))
+                out = paste_back(state, np.asarray(engine.render(state, motion)), frame_shift(engine, state, motion))
             if i % stride == 0:
                 found = tracker.track(out)
                 tracked.append(None if found is None else found.points)

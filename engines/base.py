@@ -60,3 +60,13 @@ class Engine(Protocol):
         backend it may be a device array (CuPy / torch) to keep the frame on
         the GPU; ``vivicam.realtime.post`` accepts either."""
         ...
+
+
+# Optional engine capabilities, looked up with getattr by the pipeline (an
+# engine without them simply does not get the feature):
+# - ``wants_driver_frames`` / ``wants_driver_flow`` (bool): attach the driver's
+#   frames to Motion / measure the driver's optical flow (Motion.surround,
+#   Motion.camera, refined landmarks).
+# - ``frame_shift(state, motion) -> (dx, dy) | None``: photo pixels the whole
+#   output frame moves by (the driver's camera motion, Motion.camera), applied
+#   by the paste-back; such an engine animates ``motion.within_scene()``.

@@ -47,6 +47,13 @@ def even_size(width: int, height: int, *, max_side: int = 1920) -> tuple[int, in
     return max(w, 2), max(h, 2)
 
 
+def frame_shift(engine: Engine, state: AvatarState, motion: Motion) -> Any:
+    """How far the engine wants the whole output frame moved for ``motion``
+    (the driver's camera motion), photo pixels; None for engines without it."""
+    shift_of = getattr(engine, "frame_shift", None)
+    return None if shift_of is None else shift_of(state, motion)
+
+
 class Pipeline:
     """The per-frame step.
 
@@ -152,7 +159,8 @@ class Pipeline:
         with self.stats.time("render"):
             crop = self.engine.render(self.state, motion)
         with self.stats.time("post"):
-            image = to_host(compose(self.state, crop, out_size=self.out_size, background=self.background))
+            shift = frame_shift(self.engine, self.state, motion)
+            image = to_host(compose(self.state, crop, out_size=self.out_size, background=self.background, shift=shift))
         return image
 
     # -- whole steps ---------------------------------------------------------

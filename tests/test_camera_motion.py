@@ -1,6 +1,7 @@
 """The driver's camera motion (``Motion.camera``): read from the flow of the
 driver's background, carried by the motion estimator, and reproduced by the
-warp engine as a move of the whole picture (``camera_motion="follow"``)."""
+warp engine as a move of the whole output frame (``camera_motion="follow"``)
+while it animates the motion within the driver's scene."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from vivicam.calibrate.neutral import Neutral
 from vivicam.engines.warp.engine import WarpEngine
 from vivicam.engines.warp.mesh_motion import build_rig, target_points
 from vivicam.errors import InputError
+from vivicam.realtime.pipeline import Pipeline
+from vivicam.realtime.post import compose
 from vivicam.realtime.tracking.flow import DriverFlow
 from vivicam.types import SURROUND_SHAPE, DriverFrame, Landmarks, Motion
 
@@ -88,44 +91,64 @@ def test_estimator_smooths_mirrors_and_eases_the_camera_out(scene) -> None:
     np.testing.assert_allclose(mirror_motion(Motion(camera=np.array([0.2, 0.4]))).camera, [-0.2, 0.4])
 
 
-def test_mesh_moves_rigidly_when_head_and_scene_move_together(scene) -> None:
-    """Translation is image motion: a head that moved only because the camera
-    did is not pulled against a still border; every point, the crop's border
-    included, moves by the camera's shift."""
+def test_within_scene_takes_the_camera_out_of_image_motion() -> None:
+    still = Motion(translation=np.array([0.1, 0.2], np.float32))
+    assert still.within_scene() is still  # no camera motion: nothing to take out
+    field = np.zeros(SURROUND_SHAPE, np.float32)
+    field[..., 0], field[..., 1], field[..., 2] = 0.3, -0.2, 1.0
+    move = np.array([0.25, -0.15], np.float32)
+    scene = Motion(translation=move, surround=field, camera=move).within_scene()
+    np.testing.assert_allclose(scene.translation, 0.0)  # the head moved only because the camera did
+    np.testing.assert_allclose(scene.surround[..., :2], field[..., :2] - move)
+    np.testing.assert_allclose(scene.surround[..., 2], 1.0)
+    assert not scene.camera.any()
+
+
+def test_head_and_shoulders_that_moved_with_the_camera_keep_their_place_in_the_picture(scene) -> None:
+    """What the warp engine animates for a camera move: nothing moves within
+    the picture (the frame shift moves it all), so nothing is pulled against
+    the crop's fixed border."""
     _, points, _, _ = scene
     rig = build_rig(points, 512)
     move = np.array([0.25, -0.15], np.float32)
-    rigid = np.broadcast_to(move * rig.size0, rig.src.shape)
-    target = target_points(rig, Motion(translation=move, camera=move))
-    np.testing.assert_allclose(target - rig.src, rigid, atol=1e-3)
-    # the driver's shoulders, read by the flow, moved with the scene too
     field = np.zeros(SURROUND_SHAPE, np.float32)
     field[..., :2], field[..., 2] = move, 1.0
-    target = target_points(rig, Motion(translation=move, camera=move, surround=field))
-    np.testing.assert_allclose(target - rig.src, rigid, atol=1e-3)
-    # the camera alone (a head that kept its place in the image): the scene
-    # moves, the head stays put
-    still_head = target_points(rig, Motion(camera=move))
-    np.testing.assert_allclose(still_head[:478], rig.src[:478], atol=1e-2)
+    target = target_points(rig, Motion(translation=move, camera=move, surround=field).within_scene())
+    np.testing.assert_allclose(target, rig.src, atol=1e-3)
 
 
-def test_render_moves_the_whole_crop_with_the_camera(scene) -> None:
+def test_the_whole_frame_moves_with_the_camera(scene) -> None:
     image, *_ = scene
     engine = WarpEngine(backend="cpu")
     state = engine.prepare(image)
+    face_px = state.rig.size0 / float(state.crop_matrix[0, 0])
+    assert engine.frame_shift(state, Motion()) is None
     px = 12  # whole pixels, so the comparison needs no resampling
-    camera = np.array([px / state.rig.size0, 0.0], np.float32)
-    base = engine.render(state, Motion()).astype(np.float32)
-    panned = engine.render(state, Motion(translation=camera, camera=camera)).astype(np.float32)
-    m = 40  # away from the crop's edges, which repeat edge pixels
-    inner = np.abs(panned[m:-m, m + px : -m] - base[m:-m, m : -m - px])
-    assert inner.mean() < 1.5, "the picture did not move as one piece"
-    assert np.abs(panned - base).mean() > 5.0  # and it did move
-    # "still": the camera is ignored, the same as no camera motion at all
+    move = np.array([px / face_px, 0.0], np.float32)
+    motion = Motion(translation=move, camera=move)
+    np.testing.assert_allclose(engine.frame_shift(state, motion), [px, 0.0], atol=1e-3)
+    pipeline = Pipeline(engine, state)
+    base = pipeline.render(Motion()).astype(np.float32)
+    panned = pipeline.render(motion).astype(np.float32)
+    # the picture moved as one piece: face, hair and background alike
+    np.testing.assert_allclose(panned[:, px:], base[:, :-px], atol=1.0)
+    np.testing.assert_array_equal(panned[:, :px], np.repeat(base[:, :1], px, axis=1))  # edge pixels repeat in
+    # "still": no frame shift; the head moves by its whole image motion instead
     still = WarpEngine(backend="cpu", camera_motion="still")
-    np.testing.assert_array_equal(
-        still.render(state, Motion(translation=camera, camera=camera)), still.render(state, Motion(translation=camera))
-    )
+    assert still.frame_shift(state, motion) is None
+    np.testing.assert_array_equal(still.render(state, motion), still.render(state, Motion(translation=move)))
+
+
+def test_compose_moves_the_picture_inside_the_letterbox(scene) -> None:
+    image, *_ = scene
+    engine = WarpEngine(backend="cpu")
+    state = engine.prepare(image)
+    crop = engine.render(state, Motion())
+    size = (1024, 512)  # the 512² photo letterboxed into 1024×512: bars left and right
+    base = compose(state, crop, out_size=size).astype(np.float32)
+    moved = compose(state, crop, out_size=size, shift=(0.0, -10.0)).astype(np.float32)
+    np.testing.assert_array_equal(moved[:, :256], base[:, :256])  # the bars stay
+    np.testing.assert_allclose(moved[:-10, 256:768], base[10:, 256:768], atol=1.0)
 
 
 def test_unknown_camera_motion_is_an_input_error() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from vivicam.engines.base import BackendName
 from vivicam.engines.warp.avatar import WarpAvatar
+from vivicam.engines.warp.mesh_motion import CAMERA_LIMIT, knee_limit
 from vivicam.engines.warp.prepare import prepare_avatar
 from vivicam.engines.warp.render import StepTimes, render_cpu
 from vivicam.errors import InputError
@@ -60,8 +61,10 @@ class WarpEngine:
         self.mouth = mouth
         self.wants_driver_frames = mouth == "driver"
         # "follow": when the driver's camera moves (hand-held, panning), the
-        # whole picture moves with it; "still" keeps the avatar's background
-        # still and moves the head alone, within its soft limits
+        # whole picture moves with it (frame_shift) and the head only as it
+        # moved within the driver's scene; "still" keeps the avatar's
+        # background still and moves the head by all its image motion,
+        # within the head's soft limits
         self.camera_motion = camera_motion
         self.backend = self._choose_backend(backend)
         self.last_times = StepTimes()
@@ -81,9 +84,17 @@ class WarpEngine:
     def prepare(self, photo: np.ndarray) -> WarpAvatar:
         return prepare_avatar(photo, self.crop_size)
 
+    def frame_shift(self, state: WarpAvatar, motion: Motion) -> np.ndarray | None:
+        """(dx, dy) photo pixels the whole output frame moves by: the driver's
+        camera motion on the avatar's scale, softly limited; None when still."""
+        if self.camera_motion == "still" or not motion.camera.any():
+            return None
+        face_px = state.rig.size0 / float(state.crop_matrix[0, 0])  # the avatar's face size in photo pixels
+        return knee_limit(motion.camera, CAMERA_LIMIT) * np.float32(face_px)
+
     def render(self, state: WarpAvatar, motion: Motion) -> np.ndarray:
-        if self.camera_motion == "still":
-            motion = motion.with_(camera=np.zeros(2, np.float32))
+        if self.camera_motion == "follow":
+            motion = motion.within_scene()  # the camera's share moves the frame (frame_shift)
         if self.backend == "cpu":
             return render_cpu(state, motion, self.last_times, self.mouth)
         return self._graph.render(state, motion, self.mouth)

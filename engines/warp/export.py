@@ -17,7 +17,7 @@ import numpy as np
 from vivicam.engines.build.spec import ExportSpec
 from vivicam.engines.warp import graph
 from vivicam.engines.warp.field import FieldRig
-from vivicam.engines.warp.mesh_motion import MeshRig, camera_shift, target_points
+from vivicam.engines.warp.mesh_motion import MeshRig, target_points
 from vivicam.types import SURROUND_SHAPE, Motion
 
 TOLERANCE = (12.0, 0.0)  # 0–255 levels
@@ -67,7 +67,6 @@ EXAMPLE_MOTION = dict(
     eyes_closed=np.array([0.6, 0.4], np.float32),
     gaze=np.array([0.4, -0.2], np.float32),
     mouth_open=0.35,
-    camera=np.array([0.04, -0.02], np.float32),
 )
 
 
@@ -126,12 +125,11 @@ def cpu_reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rotation=inputs["rotation"], translation=inputs["translation"], scale=float(inputs["scale"][0]),
         expression=inputs["expression"], eyes_closed=inputs["eyes_closed"],
         mouth_open=float(inputs["mouth_open"][0]), surround=inputs["surround"].reshape(SURROUND_SHAPE),
-        camera=inputs["camera"],
     )
     target = target_points(rig, motion)
     layer = np.clip(np.round(inputs["layer"]), 0, 255).astype(np.uint8)
     plate = np.clip(np.round(inputs["plate"]), 0, 255).astype(np.uint8)
-    out = warp_layer(fld, target - rig.src, layer, plate, camera_shift(rig, motion)).astype(np.float32)
+    out = warp_layer(fld, target - rig.src, layer, plate).astype(np.float32)
     ov = inputs["overlay"]
     out = out * (1.0 - ov[..., 3:]) + ov[..., :3]
     return {"crop": out.astype(np.float32)}

@@ -16,8 +16,7 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
   (S = surround-grid nodes).
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
   ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
-  (``Motion.surround``; zeros when None, which leaves the target unchanged),
-  ``camera`` 2 (``Motion.camera``).
+  (``Motion.surround``; zeros when None, which leaves the target unchanged).
 - ``overlay`` n×n×4: eyes and mouth drawn on the CPU, premultiplied RGB
   (0–255) + alpha (0–1). Drawing small anti-aliased polygons is cheap on the
   CPU and awkward as a tensor graph; everything per-pixel stays in the graph.
@@ -36,7 +35,6 @@ from vivicam.engines.warp.field import FIXED_POINT_STEPS, grid_nodes
 from vivicam.engines.warp.mesh_motion import (
     LOG_SCALE_LIMIT,
     EYE_INNER_FRACTION,
-    CAMERA_LIMIT,
     KNEE,
     LOWER_LID_RAISE,
     MOUTH_FULL_GAP,
@@ -54,9 +52,7 @@ AVATAR_INPUTS = (
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight", "surround_map",
 )
-MOTION_INPUTS = (
-    "rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround", "camera",
-)
+MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
 INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS + ("overlay",)
 OUTPUT_NAMES = ("crop",)
 
@@ -116,7 +112,6 @@ def motion_inputs(motion: Motion) -> dict[str, np.ndarray]:
         "eyes_closed": motion.eyes_closed.astype(np.float32),
         "mouth_open": np.array([motion.mouth_open], np.float32),
         "surround": (np.zeros(SURROUND_SHAPE, np.float32) if motion.surround is None else motion.surround).reshape(-1, 3),
-        "camera": motion.camera.astype(np.float32),
     }
 
 
@@ -148,7 +143,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                   rotation, translation, scale, expression, eyes_closed, mouth_open, surround, camera):
+                   rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
             upper, lower = lid_upper_sel @ canon, lid_lower_sel @ canon
@@ -169,7 +164,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
             canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
             angles = _knee(torch, rotation, self.limits) * (math.pi / 180.0)
             rot = _euler(torch, angles) @ rotation0
-            translation = _knee(torch, translation - camera, MOVE_LIMIT)
+            translation = _knee(torch, translation, MOVE_LIMIT)
             size = torch.exp(_knee(torch, torch.log(scale[0]), LOG_SCALE_LIMIT))
             moved = (canon @ rot.transpose(0, 1)) * (face[0] * size) + face[2:5]
             offset = translation * face[0]
@@ -177,12 +172,9 @@ def make_module(crop_size: int = 512, cell: int = 4):
             shifted = src + offset + (size - 1.0) * (src - face[2:4])
             target = src + pose_weight[:, 0:1] * (shifted - src) + pose_weight[:, 1:2] * (full - shifted)
             at = surround_map @ surround  # (M, 3): displacement, weight
-            moved = src + (at[:, 0:2] - camera) * face[0]
+            moved = src + at[:, 0:2] * face[0]
             correction = _knee(torch, (moved - target) / face[0], SURROUND_REACH) * face[0]
-            return target + at[:, 2:3] * correction + self.camera_shift(camera, face)
-
-        def camera_shift(self, camera, face):
-            return _knee(torch, camera, CAMERA_LIMIT) * face[0]
+            return target + at[:, 2:3] * correction
 
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell
@@ -202,19 +194,15 @@ def make_module(crop_size: int = 512, cell: int = 4):
         def forward(self, layer, plate, canon0, src, pose_weight, expr_map, lid_upper_sel,
                     lid_lower_sel, lid_inner_sel, lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face,
                     rotation0, field_index, field_weight, surround_map, rotation, translation, scale, expression,
-                    eyes_closed, mouth_open, surround, camera, overlay):
+                    eyes_closed, mouth_open, surround, overlay):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                            rotation, translation, scale, expression, eyes_closed, mouth_open, surround, camera)
+                            rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
             grid = self.backward(q - src, field_index, field_weight)
             img = layer.permute(2, 0, 1)[None]
             warped = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
             alpha = warped[3:4] * (1.0 / 255.0)
-            # the plate moved with the driver's camera (render.shifted_plate)
-            at = (self.pixels - self.camera_shift(camera, face)) * (2.0 / (self.crop_size - 1)) - 1.0
-            moved_plate = F.grid_sample(plate.permute(2, 0, 1)[None], at[None], mode="bilinear",
-                                        padding_mode="border", align_corners=True)[0]
-            out = warped[:3] * alpha + moved_plate * (1.0 - alpha)
+            out = warped[:3] * alpha + plate.permute(2, 0, 1) * (1.0 - alpha)
             ov = overlay.permute(2, 0, 1)
             out = out * (1.0 - ov[3:4]) + ov[:3]
             return out.permute(1, 2, 0)

@@ -27,11 +27,10 @@ POSE_LIMITS = (20.0, 28.0, 40.0)
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6
 LOG_SCALE_LIMIT = 0.4
-# The driver's camera motion (Motion.camera) moves every point, the crop's
-# border included, and the background plate: the whole crop shifts, as the
-# driver's whole scene did. Beyond about a face size the crop's edge would
-# show (it is filled by repeating edge pixels), so it saturates there.
-CAMERA_LIMIT = 1.0
+# The driver's camera motion (Motion.camera) moves the whole output frame
+# (WarpEngine.frame_shift); beyond this many face sizes the frame's edge,
+# filled by repeating edge pixels, would take too much of the picture.
+CAMERA_LIMIT = 1.5
 MOUTH_FULL_GAP = 0.6  # canonical inner-lip gap of Motion.mouth_open == 1 (types.Motion)
 LID_SKIN_REACH = 0.35  # face sizes above the upper lid over which lid skin stretches
 LOWER_LID_REACH = 0.12  # face sizes below the lower lid over which it pulls the skin
@@ -113,7 +112,7 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     canon[:, 1] += (wanted - gap) * rig.jaw_weight
     pitch, yaw, roll = soft_limit(motion.rotation)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
-    translation, scale = soft_move(motion.translation - motion.camera, float(motion.scale))
+    translation, scale = soft_move(motion.translation, float(motion.scale))
     moved = (canon @ rot.T) * (rig.size0 * scale) + rig.center0
     offset = translation * rig.size0
     full = moved[:, :2] + offset
@@ -121,15 +120,8 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     w_move, w_turn = rig.pose_weight[:, :1], rig.pose_weight[:, 1:]
     target = rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)
     if motion.surround is not None:
-        surround = motion.surround.copy()
-        surround[..., :2] -= motion.camera  # the surroundings' motion within the driver's scene
-        target = follow_surround(rig, target, surround)
-    return (target + camera_shift(rig, motion)).astype(np.float32)
-
-
-def camera_shift(rig: MeshRig, motion: Motion) -> np.ndarray:
-    """(2,) float32 crop pixels the whole crop moves by for ``motion.camera``."""
-    return knee_limit(motion.camera, CAMERA_LIMIT) * np.float32(rig.size0)
+        target = follow_surround(rig, target, motion.surround)
+    return target.astype(np.float32)
 
 
 def follow_surround(rig: MeshRig, target: np.ndarray, surround: np.ndarray) -> np.ndarray:

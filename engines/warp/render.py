@@ -13,7 +13,7 @@ import numpy as np
 from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.eyes import Patch, render_eye
 from vivicam.engines.warp.field import backward_map
-from vivicam.engines.warp.mesh_motion import camera_shift, soft_move, target_points
+from vivicam.engines.warp.mesh_motion import soft_move, target_points
 from vivicam.engines.warp.mouth import render_mouth
 from vivicam.types import Motion
 
@@ -37,22 +37,12 @@ def overlays(state: WarpAvatar, target: np.ndarray, motion: Motion, mouth: str =
     return [p for p in patches if p is not None]
 
 
-def warp_layer(field, disp: np.ndarray, layer: np.ndarray, plate: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Backward map from control displacements, one remap, composite over
-    the plate moved by the camera ``shift``."""
+def warp_layer(field, disp: np.ndarray, layer: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """Backward map from control displacements, one remap, composite."""
     back = backward_map(field, disp, layer.shape[0])
     map1, map2 = cv2.convertMaps(back, None, cv2.CV_16SC2)  # fixed-point maps remap much faster
     warped = cv2.remap(layer, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return composite(warped, shifted_plate(plate, shift))
-
-
-def shifted_plate(plate: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """The background plate moved by ``shift`` (x, y) crop pixels (the
-    driver's camera motion), edge pixels repeated into what it uncovers."""
-    if not np.abs(shift).max() > 1e-3:
-        return plate
-    matrix = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], np.float64)
-    return cv2.warpAffine(plate, matrix, plate.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return composite(warped, plate)
 
 
 def composite(warped: np.ndarray, plate: np.ndarray) -> np.ndarray:
@@ -84,7 +74,7 @@ def render_cpu(state: WarpAvatar, motion: Motion, times: StepTimes | None = None
     t2 = time.perf_counter()
     map1, map2 = cv2.convertMaps(back, None, cv2.CV_16SC2)  # fixed-point maps remap much faster
     warped = cv2.remap(state.layer, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    out = composite(warped, shifted_plate(state.plate, camera_shift(rig, motion)))
+    out = composite(warped, state.plate)
     t3 = time.perf_counter()
     out = paste(out, overlays(state, target, motion, mouth))
     t4 = time.perf_counter()

@@ -26,7 +26,7 @@ import numpy as np
 
 from vivicam.engines.base import AvatarState
 from vivicam.realtime.post.background import background_plate, parse_background
-from vivicam.realtime.post.resample import AxisTable, axis_table, resample, resize_coords, to_uint8
+from vivicam.realtime.post.resample import AxisTable, axis_table, resample, resize_coords, scratch, to_uint8
 from vivicam.realtime.post.xp import array_module, as_array, xp_name
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ class Layout:
     base_box: Any  # box h×w×3 float32 (base inside the box)
     photo_box: Any  # box h×w×3 float32 (letterboxed photo inside the box)
     alpha: Any  # box h×w×3 float32: paste mask × person mask
+    fit: Fit  # where the photo lies in the output
+    out_per_photo: float  # output pixels per photo pixel
 
 
 def _check_axis_aligned(matrix: np.ndarray) -> None:
@@ -136,7 +138,7 @@ def _build_layout(state: AvatarState, out_size: tuple[int, int] | None, backgrou
     y0, y1 = _box_axis(cy_scale, cy_off, size, fit.y, fit.y + fit.h)
     if x1 <= x0 or y1 <= y0:  # the crop lies outside the picture: nothing to paste
         empty = xp.zeros((0, 0, 3), xp.float32)
-        return Layout(base, (y0, y0, x0, x0), None, None, empty, empty, empty)
+        return Layout(base, (y0, y0, x0, x0), None, None, empty, empty, empty, fit, fit.w / w)
     rows = axis_table(size, y1 - y0, cy_scale, cy_scale * y0 + cy_off, xp=xp)
     cols = axis_table(size, x1 - x0, cx_scale, cx_scale * x0 + cx_off, xp=xp)
     alpha = resample(xp.asarray(state.paste_mask, dtype=xp.float32), rows, cols, xp)
@@ -152,6 +154,8 @@ def _build_layout(state: AvatarState, out_size: tuple[int, int] | None, backgrou
         photo_box=photo_out[y0:y1, x0:x1].astype(xp.float32),
         # expanded to 3 channels: a broadcast over a length-3 last axis is ~10x slower in NumPy
         alpha=xp.ascontiguousarray(xp.repeat(xp.clip(alpha, 0.0, 1.0)[..., None], 3, axis=2)),
+        fit=fit,
+        out_per_photo=fit.w / w,
     )
 
 
@@ -187,10 +191,13 @@ def compose(
     *,
     out_size: tuple[int, int] | None = None,
     background: Any = "keep",
+    shift: Any = None,
     xp: ModuleType | None = None,
 ) -> Any:
     """The output frame: ``crop`` pasted into the avatar photo, background applied,
-    letterboxed into ``out_size = (width, height)`` (default: the photo's size).
+    letterboxed into ``out_size = (width, height)`` (default: the photo's size),
+    then moved by ``shift`` = (dx, dy) photo pixels when given (the driver's
+    camera motion; edge pixels repeat into what the move uncovers).
 
     ``crop`` is the engine's crop_size×crop_size×3 RGB (uint8, or float 0..255)
     as a NumPy/CuPy array or torch tensor (CUDA tensors are shared via DLPack).
@@ -208,7 +215,7 @@ def compose(
     layout = layout_for(state, out_size, background, xp)
     out = layout.base.copy()
     if layout.rows is None:
-        return out
+        return _shifted(out, layout, shift, xp)
     y0, y1, x0, x1 = layout.box
     pasted = resample(crop, layout.rows, layout.cols, xp, reuse=True)
     xp.subtract(pasted, layout.photo_box, out=pasted)
@@ -216,6 +223,36 @@ def compose(
     xp.add(pasted, layout.base_box, out=pasted)
     xp.rint(pasted, out=pasted)  # convex blends of 0..255 values: no clip needed
     out[y0:y1, x0:x1] = pasted  # float -> uint8 cast on assignment
+    return _shifted(out, layout, shift, xp)
+
+
+def _shifted(out: Any, layout: Layout, shift: Any, xp: ModuleType) -> Any:
+    """``out``'s picture (inside the letterbox) moved by ``shift`` photo
+    pixels, rounded to whole output pixels: a camera's shake or pan needs no
+    finer steps, and whole pixels move by slicing (a fraction of a full-frame
+    resample's cost on the CPU)."""
+    if shift is None:
+        return out
+    dx, dy = (int(round(float(v) * layout.out_per_photo)) for v in shift)
+    fit = layout.fit
+    dx, dy = max(-fit.w + 1, min(fit.w - 1, dx)), max(-fit.h + 1, min(fit.h - 1, dy))
+    if dx == 0 and dy == 0:
+        return out
+    picture = out[fit.y : fit.y + fit.h, fit.x : fit.x + fit.w]
+    moved = scratch(xp, "shift", picture.shape, picture.dtype)
+    moved[max(dy, 0) : fit.h + min(dy, 0), max(dx, 0) : fit.w + min(dx, 0)] = picture[
+        max(-dy, 0) : fit.h + min(-dy, 0), max(-dx, 0) : fit.w + min(-dx, 0)
+    ]
+    # what the move uncovers repeats the picture's edge pixels
+    if dy > 0:
+        moved[:dy] = moved[dy : dy + 1]
+    elif dy < 0:
+        moved[dy:] = moved[dy - 1 : dy]
+    if dx > 0:
+        moved[:, :dx] = moved[:, dx : dx + 1]
+    elif dx < 0:
+        moved[:, dx:] = moved[:, dx - 1 : dx]
+    picture[...] = moved
     return out
 
 

@@ -112,8 +112,9 @@ class Motion:
     - ``camera``: (2,) float32 how far the driver's background moved since the
       neutral frame (x, y, face sizes): the driver's camera panning or shaking.
       0 = a still camera, or not measured. ``translation`` and ``surround``
-      include it (they are image motion); engines that can, move the whole
-      picture by it and the head by ``translation − camera`` within it.
+      include it (they are image motion); an engine that reproduces the
+      camera moves the whole output frame by it and animates
+      :meth:`within_scene` (the motion with the camera's share taken out).
     - ``driver`` / ``driver_neutral``: the current driver frame and the one the
       neutral calibration ended on; set by the pipeline only for engines that
       want them (``wants_driver_frames``), None otherwise (idle motion, demo).
@@ -163,6 +164,19 @@ class Motion:
     def with_(self, **changes: Any) -> "Motion":
         """A copy with some fields replaced (the dataclass is frozen)."""
         return replace(self, **changes)
+
+    def within_scene(self) -> "Motion":
+        """The head's and surroundings' motion relative to the driver's scene:
+        ``camera`` taken out of ``translation`` and ``surround`` (and zeroed)."""
+        if not self.camera.any():
+            return self
+        surround = None
+        if self.surround is not None:
+            surround = self.surround.copy()
+            surround[..., :2] -= self.camera
+        return replace(
+            self, translation=self.translation - self.camera, surround=surround, camera=np.zeros(2, np.float32)
+        )
 
     def blend(self, other: "Motion", weight: float) -> "Motion":
         """Linear blend: ``weight`` 0 gives self, 1 gives ``other``."""
