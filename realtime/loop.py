@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import queue
 import threading
 import time
@@ -70,6 +71,11 @@ class LoopConfig:
       the avatar then keeps moving (held, then idle motion).
     - ``stats_every_s``: period of the ``--stats`` status line (None: off).
     - ``overlay``: start with the stats overlay shown in the preview.
+    - ``opencv_threads``: OpenCV's worker threads while the loop runs (None:
+      the cores left after the loop's own capture, render and output
+      threads, at least 1). The loop's stages already run in parallel; OpenCV
+      pooling on top oversubscribes a laptop's few cores (on the 2-core build
+      machine one OpenCV thread raised the top speed from 30 to 35 fps).
     """
 
     capture_queue: int = 1
@@ -77,12 +83,20 @@ class LoopConfig:
     stall_s: float = 0.5
     stats_every_s: float | None = None
     overlay: bool = False
+    opencv_threads: int | None = None
 
     def __post_init__(self) -> None:
         if not (1 <= self.capture_queue <= 8 and 1 <= self.output_queue <= 8):
             raise ValueError("queue sizes must be 1..8")
         if self.stall_s <= 0:
             raise ValueError("stall_s must be positive")
+        if self.opencv_threads is not None and self.opencv_threads < 1:
+            raise ValueError("opencv_threads must be at least 1")
+
+    def threads_for_opencv(self) -> int:
+        if self.opencv_threads is not None:
+            return self.opencv_threads
+        return max(1, (os.cpu_count() or 2) - 3)
 
 
 class NewestQueue:
@@ -228,6 +242,8 @@ class LiveLoop:
     def run(self, *, max_frames: int | None = None, duration_s: float | None = None) -> dict[str, Any]:
         """Run until done; returns :meth:`LoopStats.summary` (plus the loop's notes)."""
         self._max_frames = max_frames
+        opencv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(self.config.threads_for_opencv())
         threads = [
             threading.Thread(target=self._capture, name="vivicam-capture", daemon=True),
             threading.Thread(target=self._process, name="vivicam-render", daemon=True),
@@ -257,6 +273,7 @@ class LiveLoop:
             # The capture thread may sit in a camera read that only the
             # source's close() ends (the caller closes it next); not waited for.
             threads[0].join(timeout=0.5)
+            cv2.setNumThreads(opencv_threads)
         summary = self.stats.summary()
         summary["passthrough_at_exit"] = self.passthrough
         return summary

@@ -135,7 +135,7 @@ def test_motion_surround_is_checked_blended_and_mirrored() -> None:
 def test_warp_mesh_moves_surroundings_with_the_field_and_leaves_the_face(scene) -> None:
     _, points, _ = scene
     rig = build_rig(points, 512)
-    follows = np.abs(rig.surround_map).sum(axis=1) > 0
+    follows = rig.follows_surround
     assert not follows[:478].any()  # the face moves by its landmarks only
     assert follows.sum() > 60  # hair/neck band plus surround points
     field = np.zeros(SURROUND_SHAPE, np.float32)

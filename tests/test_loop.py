@@ -227,6 +227,25 @@ def test_loop_config_rejects_nonsense() -> None:
         LoopConfig(capture_queue=0)
     with pytest.raises(ValueError):
         LoopConfig(stall_s=0)
+    with pytest.raises(ValueError):
+        LoopConfig(opencv_threads=0)
+
+
+def test_loop_limits_opencv_threads_while_it_runs_and_restores_them() -> None:
+    import cv2
+
+    before = cv2.getNumThreads()
+    seen = []
+
+    class Probe(FakeEngine):
+        def render(self, state, motion):
+            seen.append(cv2.getNumThreads())
+            return super().render(state, motion)
+
+    loop, _ = make_loop(ListSource(5, interval=0.005), engine=Probe(), opencv_threads=1)
+    loop.run(duration_s=5)
+    assert seen and set(seen) == {1}
+    assert cv2.getNumThreads() == before
 
 
 class HangingSource:

@@ -99,7 +99,7 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "rotation0": rig.rotation0,
         "field_index": rig.controls[fld.index].astype(np.int64),
         "field_weight": fld.weight,
-        "surround_map": pad(rig.surround_map),
+        "surround_map": pad(rig.surround_map.toarray()),
     }
 
 

@@ -12,6 +12,7 @@ one-for-one by :mod:`vivicam.engines.warp.graph`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -71,11 +72,19 @@ class MeshRig:
     rotation0: np.ndarray  # (3,3) float32 face axes
     size0: float  # face size in crop pixels
     controls: np.ndarray  # (Nc,) int64 points that drive the warp (iris excluded)
-    surround_map: np.ndarray  # (M, G·G) float32 bilinear weights of each point in the Motion.surround grid (0 rows: face)
+    # (M, G·G) float32 bilinear weights of each point in the Motion.surround
+    # grid (0 rows: face); sparse (4 weights a row of 3721) so the per-frame
+    # product costs microseconds, not a millisecond
+    surround_map: Any
 
     @property
     def num_points(self) -> int:
         return int(self.canon0.shape[0])
+
+    @property
+    def follows_surround(self) -> np.ndarray:
+        """(M,) bool: the points the driver's surround flow moves."""
+        return np.asarray(abs(self.surround_map).sum(axis=1)).ravel() > 0
 
 
 KNEE = 0.7  # soft limits pass values unchanged up to this share of the limit
@@ -202,9 +211,8 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     pose_w[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_pose_w
     pose_w[first_around : first_around + n_around] = around_pose_w
     pose_w[first_around + n_around :] = 0.0
-    surround_map = np.zeros((m, SURROUND_GRID * SURROUND_GRID))
-    follows = slice(first_band, first_around + n_around)
-    surround_map[follows] = _grid_weights(src[follows], pose.center[:2], float(pose.size))
+    follows = np.arange(first_band, first_around + n_around)
+    surround_map = _grid_weights(src[follows], follows, m, pose.center[:2], float(pose.size))
 
     expr_map = np.zeros((m, NUM_FACE))
     expr_map[:NUM_FACE] = np.diag(_outline_share(face_canon))
@@ -244,25 +252,32 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
         rotation0=pose.rotation.astype(f32),
         size0=float(pose.size),
         controls=controls,
-        surround_map=surround_map.astype(f32),
+        surround_map=surround_map,
     )
 
 
-def _grid_weights(points: np.ndarray, center: np.ndarray, size: float) -> np.ndarray:
-    """(N, G·G) bilinear weights of crop points in the Motion.surround grid
-    laid over this face (points beyond the grid take its edge)."""
+def _grid_weights(points: np.ndarray, rows: np.ndarray, m: int, center: np.ndarray, size: float) -> Any:
+    """(m, G·G) sparse float32: bilinear weights of crop ``points`` (rig rows
+    ``rows``) in the Motion.surround grid laid over this face (points beyond
+    the grid take its edge); other rows empty."""
+    from scipy.sparse import csr_matrix
+
     g = SURROUND_GRID
     pos = ((np.asarray(points, np.float64) - center) / size / SURROUND_SPAN + 0.5) * g - 0.5
     pos = np.clip(pos, 0.0, g - 1 - 1e-6)
     corner = np.floor(pos).astype(np.int64)
     frac = pos - corner
-    out = np.zeros((len(pos), g * g))
-    rows = np.arange(len(pos))
+    at_rows, at_cols, weights = [], [], []
     for dy in (0, 1):
         for dx in (0, 1):
-            w = (frac[:, 0] if dx else 1.0 - frac[:, 0]) * (frac[:, 1] if dy else 1.0 - frac[:, 1])
-            np.add.at(out, (rows, (corner[:, 1] + dy) * g + corner[:, 0] + dx), w)
-    return out
+            at_rows.append(rows)
+            at_cols.append((corner[:, 1] + dy) * g + corner[:, 0] + dx)
+            weights.append((frac[:, 0] if dx else 1.0 - frac[:, 0]) * (frac[:, 1] if dy else 1.0 - frac[:, 1]))
+    # csr_matrix sums duplicate entries, as the bilinear weights need
+    return csr_matrix(
+        (np.concatenate(weights).astype(np.float32), (np.concatenate(at_rows), np.concatenate(at_cols))),
+        shape=(m, g * g),
+    )
 
 
 def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) -> tuple[np.ndarray, np.ndarray]:
