@@ -75,7 +75,7 @@ class LoopConfig:
       the cores left after the loop's own capture, render and output
       threads, at least 1). The loop's stages already run in parallel; OpenCV
       pooling on top oversubscribes a laptop's few cores (on the 2-core build
-      machine one OpenCV thread raised the top speed from 30 to 35 fps).
+      machine one OpenCV thread raised the top speed from 28–30 to 35–39 fps).
     """
 
     capture_queue: int = 1
