@@ -51,7 +51,9 @@ from vivicam.realtime.pipeline import frame_shift
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_CLIPS = ("d10", "d12", "d18")
 QUICK_FRAMES = 60
-CROSS_PORTRAITS = ("s0", "s1", "s2", "s5", "s6", "s11")
+# photos, paintings, a statue, a printed photo held in a hand, and a
+# cartoon-style face made from s1 (benchmarks/portrait_styles.py)
+CROSS_PORTRAITS = ("s0", "s1", "s2", "s5", "s6", "s11", "s1+cartoon")
 CROSS_DRIVERS = ("d10", "d12")
 SHEET_COLUMNS = 8
 CROSS_STRIDE = 3  # cross-reenactment fidelity tracks the output on every 3rd driver frame
@@ -348,8 +350,24 @@ def _fidelity(
 # --------------------------------------------------------------------------- cross-reenactment
 
 
+def portrait_photo(data: Path, name: str) -> np.ndarray:
+    """A test-data portrait by name (``s1``, ``s1.jpg``), restyled when the
+    name asks for it (``s1+cartoon``, see portrait_styles)."""
+    from vivicam.benchmarks.portrait_styles import STYLES, split_name
+
+    try:
+        base, style = split_name(name)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    path = data / "portraits" / (base if "." in base else f"{base}.jpg")
+    if not path.is_file():
+        raise InputError(f"no portrait '{base}' in {data / 'portraits'}")
+    photo = load_portrait(path)
+    return photo if style is None else STYLES[style](photo)
+
+
 def cross_reenact(
-    engine: Any, engine_name: str, portrait: Path, driver_clip: Path, driver: np.ndarray, *,
+    engine: Any, engine_name: str, portrait: str, photo: np.ndarray, driver_clip: Path, driver: np.ndarray, *,
     columns: int = SHEET_COLUMNS, stride: int = CROSS_STRIDE,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """A portrait driven by a clip (driver landmarks precomputed, (N, 478, 3),
@@ -364,7 +382,7 @@ def cross_reenact(
 
     if not np.isfinite(driver[0]).all():
         raise NoFaceError(f"no face on the first frame of {driver_clip.name}")
-    state = engine.prepare(load_portrait(portrait))
+    state = engine.prepare(photo)
     fps, _ = probe(driver_clip)
     picks = _cross_columns(driver, columns)
     view = _crop_region(state)
@@ -389,14 +407,14 @@ def cross_reenact(
     order = sorted(tiles)
     sheet = contact_sheet.make_sheet(
         [[tiles[i][0] for i in order], [tiles[i][1] for i in order]],
-        row_labels=[driver_clip.stem, portrait.stem],
+        row_labels=[driver_clip.stem, portrait],
         col_labels=[f"{i} {picks[i]}".strip() for i in order],
-        title=f"{portrait.stem} driven by {driver_clip.stem} ({engine_name}); column = driver frame",
+        title=f"{portrait} driven by {driver_clip.stem} ({engine_name}); column = driver frame",
     )
     points = metrics.stack_points(tracked)
     fidelity = _fidelity(motion_signals(driver[::stride]), motion_signals(points), points, [])
     del fidelity["jitter"]  # the driver's still runs do not survive the stride
-    return sheet, {"portrait": portrait.stem, "driver": driver_clip.stem, "stride": stride, **fidelity}
+    return sheet, {"portrait": portrait, "driver": driver_clip.stem, "stride": stride, **fidelity}
 
 
 def _cross_columns(driver: np.ndarray, columns: int) -> dict[int, str]:
@@ -479,11 +497,8 @@ def run(
             if driver is None:
                 driver = track_clip(drv_path, frames)
             for name in portraits:
-                portrait = data / "portraits" / (name if "." in name else f"{name}.jpg")
-                if not portrait.is_file():
-                    raise InputError(f"no portrait '{name}' in {data / 'portraits'}")
-                sheet, fidelity = cross_reenact(engine, engine_name, portrait, drv_path, driver)
-                fidelity["sheet"] = contact_sheet.save_sheet(sheet, out_dir / f"cross_{name}_{drv}.png").name
+                sheet, fidelity = cross_reenact(engine, engine_name, name, portrait_photo(data, name), drv_path, driver)
+                fidelity["sheet"] = contact_sheet.save_sheet(sheet, out_dir / f"cross_{name.replace('+', '-')}_{drv}.png").name
                 crossed.append(fidelity)
                 say(f"cross {name} × {drv}")
     report = {
