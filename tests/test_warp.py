@@ -121,6 +121,8 @@ EXTREMES = {
     "far off": Motion(translation=np.array([3.0, -3.0], np.float32), scale=0.3),
     "wild expression": Motion(expression=np.random.default_rng(0).normal(0, 0.2, (478, 3)).astype(np.float32)),
     "gaze corners": Motion(gaze=np.array([5.0, -5.0], np.float32)),
+    # the head left behind by a camera that flew off (translation is image motion)
+    "camera flew off": Motion(camera=np.array([-40.0, 25.0], np.float32)),
 }
 
 
@@ -137,6 +139,9 @@ def test_extreme_motions_give_whole_images(engine, state, name):
     assert black <= np.all(state.crop == 0, axis=-1).sum() + 0.02 * out.shape[0] * out.shape[1]
     # the fixed border keeps the crop's edge where it was (seamless paste-back)
     assert np.abs(out[0].astype(int) - state.crop[0].astype(int)).mean() < 6
+    # the whole-frame move for the camera stays within the soft limit
+    shift = engine.frame_shift(state, EXTREMES[name])
+    assert shift is None or np.abs(shift).max() <= 1.5 * state.rig.size0 / state.crop_matrix[0, 0] + 1e-3
 
 
 def _track(tracker, image):
