@@ -19,6 +19,11 @@ the current one fixes both, at a few milliseconds per frame:
   with the driver's person matte (from the neutral frame) as each node's
   weight. Engines use it to move hair, neck and shoulders as the driver's
   did instead of guessing them from the head pose alone.
+- **camera motion**: the median flow of the same region's background (away
+  from the driver's person, inside the frame): a hand-held or panning camera
+  moves the whole scene, which engines can reproduce by moving the whole
+  picture instead of sliding the head over a still background
+  (``Motion.camera``; 0 when too little background is in view).
 
 The reading is in the driver's own units (face sizes of the neutral face),
 so it transfers to any avatar the way ``Motion.expression`` does.
