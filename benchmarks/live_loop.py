@@ -96,7 +96,7 @@ class PacedSource:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from vivicam.realtime.cli.common import add_engine_args, parse_size, positive_float
+    from vivicam.realtime.cli.common import add_engine_args, add_flow_arg, parse_size, positive_float
 
     p.add_argument("--driving", metavar="VIDEO", help="driving video, or 'idle' for the procedural driver (default: testdata d12.mp4, else idle)")
     p.add_argument("--avatar", metavar="PHOTO", help="avatar photo (default: testdata s1.jpg, else the astronaut)")
@@ -107,14 +107,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loop", action="store_true",
                    help="play the video in a loop until --seconds (with a high --fps: the loop's top speed)")
     p.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH", help="output size (default: 640x480)")
-    p.add_argument("--no-flow", dest="driver_flow", action="store_false", help="without the driver's optical flow (as `run --no-flow`)")
+    add_flow_arg(p)
     add_engine_args(p)
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Run the loop as configured by ``args``; returns (and writes) the results."""
     from vivicam.calibrate.motion import MotionEstimator
-    from vivicam.realtime.app import check_writable, demo_photo, make_engine
+    from vivicam.realtime.app import check_writable, demo_photo
+    from vivicam.realtime.cli.common import engine_from_args
     from vivicam.realtime.loop import LiveLoop
     from vivicam.realtime.pipeline import Pipeline
     from vivicam.realtime.sinks.null import NullSink
@@ -133,8 +134,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     source = PacedSource(inner, fps, stats, max_frames=args.frames)
     tracker = None
     try:
-        engine = make_engine(args.engine, backend=args.backend, weights=args.weights, precision=args.precision,
-                             mouth=getattr(args, "mouth", None), camera_motion=getattr(args, "camera_motion", None))
+        engine = engine_from_args(args)
         t0 = time.perf_counter()
         state = engine.prepare(load_photo(avatar) if avatar else demo_photo())
         prepare_ms = (time.perf_counter() - t0) * 1e3

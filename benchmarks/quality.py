@@ -44,8 +44,8 @@ from vivicam.benchmarks.quality_report import (
 )
 from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError, VivicamError
-from vivicam.types import DriverFrame, Frame, Landmarks, Motion
 from vivicam.realtime.pipeline import frame_shift
+from vivicam.types import DriverFrame, Frame, Landmarks, Motion
 
 
 ROOT = Path(__file__).resolve().parents[1]

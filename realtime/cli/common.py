@@ -96,6 +96,15 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_flow_arg(parser: argparse.ArgumentParser) -> None:
+    """``--no-flow`` (sets ``args.driver_flow`` False) for commands that drive an engine from a face."""
+    parser.add_argument(
+        "--no-flow", dest="driver_flow", action="store_false",
+        help="skip the driver's optical flow (saves ~8 ms a frame; hair and shoulders then follow "
+        "the head only, and the camera counts as still)",
+    )
+
+
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword options every engine factory accepts, from parsed args."""
     options = {

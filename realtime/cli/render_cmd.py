@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vivicam.realtime.cli.common import add_engine_args, add_output_args, frame_options, quiet_command
+from vivicam.realtime.cli.common import add_engine_args, add_flow_arg, add_output_args, frame_options, quiet_command
 from vivicam.realtime.stats import format_summary
 
 
@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="where to write the result")
     p.add_argument("--profile", metavar="JSON", help="the driver's neutral face (default: the video's first second)")
     p.add_argument("--mirror", action="store_true", help="mirror the motion")
-    p.add_argument("--no-flow", dest="driver_flow", action="store_false", help="skip the driver's optical flow (saves ~7 ms a frame; hair and shoulders then follow the head only)")
+    add_flow_arg(p)
     p.add_argument("--no-audio", dest="audio", action="store_false", help="do not copy the driving video's audio")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_output_args(p)

@@ -7,6 +7,7 @@ import sys
 
 from vivicam.realtime.cli.common import (
     add_engine_args,
+    add_flow_arg,
     add_output_args,
     frame_options,
     parse_size,
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=positive_float, default=LIVE_FPS, help=f"requested camera frame rate (default: {LIVE_FPS:g}); the virtual camera runs at the camera's real rate")
     p.add_argument("--profile", metavar="JSON", help="neutral-face profile saved by `vivicam calibrate`")
     p.add_argument("--mirror", action="store_true", help="mirror the motion (your left is the avatar's left on screen)")
-    p.add_argument("--no-flow", dest="driver_flow", action="store_false", help="skip the driver's optical flow (saves ~7 ms a frame; hair and shoulders then follow the head only)")
+    add_flow_arg(p)
     p.add_argument("--no-virtual-camera", dest="virtual_camera", action="store_false", help="do not open a virtual camera")
     p.add_argument("--device", default=None, help="virtual camera device (e.g. /dev/video10 on Linux)")
     preview = p.add_mutually_exclusive_group()
