@@ -55,7 +55,7 @@ def feather_mask(size: int, *, feather: float = 0.12) -> np.ndarray:
 
 def detect_landmarks(photo: np.ndarray) -> np.ndarray:
     """(478, 3) landmarks of the largest face in a still photo (NoFaceError without one)."""
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     return find_avatar_face(photo).landmarks.points
 

@@ -120,7 +120,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from vivicam.realtime.pipeline import Pipeline
     from vivicam.realtime.sinks.null import NullSink
     from vivicam.realtime.sources.photo import load_photo
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     if args.out:
         check_writable(args.out)

@@ -211,7 +211,7 @@ def evaluate_clip(
     path: Path, engine: Any, engine_name: str, *, max_frames: int | None, columns: int = SHEET_COLUMNS
 ) -> ClipOutcome:
     """Self-reenactment of one clip."""
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     fps, count = probe(path)
     count = min(count, max_frames) if max_frames else count
@@ -378,7 +378,7 @@ def cross_reenact(
     turn, and evenly spaced frames between. Fidelity tracks the output on every
     ``stride``-th frame and compares it with the driver as for self-reenactment
     (no ground-truth image exists for another face, so no PSNR)."""
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     if not np.isfinite(driver[0]).all():
         raise NoFaceError(f"no face on the first frame of {driver_clip.name}")
@@ -522,7 +522,7 @@ def run(
 
 def track_clip(path: Path, frames: int | None) -> np.ndarray:
     """Driver landmarks (N, 478, 3), NaN where the face is lost."""
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     with MediaPipeTracker() as tracker:
         found = [tracker.track(f) for f in read_frames(path, frames)]

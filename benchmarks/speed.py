@@ -152,7 +152,7 @@ def bench_graph(spec: Any, backend: str, precision: str, repeat: int) -> dict[st
     """One exported graph on one backend: stage times and error vs the reference."""
     from vivicam.engines.backends import load_runner
     from vivicam.engines.build.check import compare, reference_outputs, tolerance_for
-    from vivicam.realtime.post.xp import to_host
+    from vivicam.xp import to_host
 
     row: dict[str, Any] = {"spec": spec.name, "backend": backend, "precision": precision}
     inputs = spec.make_inputs()
@@ -214,7 +214,7 @@ def bench_engine(name: str, backend: str, precision: str, frames: int, weights: 
     from vivicam.calibrate.idle import IdleMotion
     from vivicam.engines.registry import create_engine
     from vivicam.realtime.post import compose
-    from vivicam.realtime.post.xp import array_module, to_host
+    from vivicam.xp import array_module, to_host
 
     engine = create_engine(name, backend=backend, precision=precision, weights=weights)
     state = engine.prepare(np.ascontiguousarray(data.astronaut()))
@@ -252,7 +252,7 @@ def bench_engine(name: str, backend: str, precision: str, frames: int, weights: 
 
 
 def _sync_for(x: Any) -> Callable[[], None]:
-    from vivicam.realtime.post.xp import array_module
+    from vivicam.xp import array_module
 
     xp = array_module(x)
     if xp is np:

@@ -27,7 +27,7 @@ OUT = Path(__file__).with_name("patterns_data.py")
 def _track(path: Path) -> list[np.ndarray]:
     import av
 
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     frames = []
     with av.open(str(path)) as container, MediaPipeTracker() as tracker:

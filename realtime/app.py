@@ -120,7 +120,7 @@ def calibrate_from_video(
     face is seen at all."""
     from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
     from vivicam.realtime.sources.video import VideoFileSource
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     if seconds is None:
         from vivicam.calibrate.motion import MotionConfig
@@ -189,7 +189,7 @@ def render_video(
 
     from vivicam.calibrate.motion import MotionEstimator
     from vivicam.realtime.sinks.mp4 import Mp4Sink
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     config, neutral = _motion_setup(profile, mirror)
     driver_neutral = None
@@ -380,7 +380,7 @@ def run_live(
     from vivicam.calibrate.motion import MotionEstimator
     from vivicam.realtime.loop import AvatarSwitcher, LiveLoop, LoopConfig
     from vivicam.realtime.sinks.preview import PreviewSink, has_display
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     status = on_status or (lambda text: log.info("%s", text))
     paths = avatar_paths(avatar)
@@ -491,7 +491,7 @@ def calibrate_profile(
     """Watch the user's neutral face for ``seconds`` (webcam or video) and save
     it as a JSON profile that ``run``/``render --profile`` load."""
     from vivicam.calibrate.neutral import NeutralCalibrator, save_profile
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     out = check_writable(output)
     config, _ = _motion_setup(None, mirror)

@@ -154,7 +154,7 @@ class Pipeline:
 
     def render(self, motion: Motion) -> np.ndarray:
         from vivicam.realtime.post import compose
-        from vivicam.realtime.post.xp import to_host
+        from vivicam.xp import to_host
 
         with self.stats.time("render"):
             crop = self.engine.render(self.state, motion)

@@ -79,7 +79,7 @@ class ReferenceRunner(_RunnerBase):
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         from vivicam.engines.build.check import reference_outputs
-        from vivicam.realtime.post.xp import to_host
+        from vivicam.xp import to_host
 
         self._check_inputs(inputs)
         host = {name: np.ascontiguousarray(to_host(inputs[name])) for name in self.input_names}
@@ -116,7 +116,7 @@ class OnnxRuntimeRunner(_RunnerBase):
         return self.providers[:1] == ("CUDAExecutionProvider",)
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        from vivicam.realtime.post.xp import to_host
+        from vivicam.xp import to_host
 
         self._check_inputs(inputs)
         feed = {

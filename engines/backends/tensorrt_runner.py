@@ -123,7 +123,7 @@ class TensorRTRunner(_RunnerBase):
 
     def set_inputs(self, inputs: Mapping[str, Any]) -> None:
         """Copy ``inputs`` into the bound buffers on the runner's stream."""
-        from vivicam.realtime.post.xp import array_module, as_array, to_host
+        from vivicam.xp import array_module, as_array, to_host
 
         cp = self.cp
         with self.stream:

@@ -101,7 +101,7 @@ def compare(
     precision: str = "fp32",
 ) -> ParityReport:
     """Element-wise ``|out - ref| <= atol + rtol * |ref|`` over every reference output."""
-    from vivicam.realtime.post.xp import to_host
+    from vivicam.xp import to_host
 
     atol, rtol = tolerance
     per: dict[str, OutputError] = {}

@@ -91,7 +91,7 @@ class LivePortraitEngine:
     def prepare(self, photo: np.ndarray) -> LivePortraitAvatar:
         """Find the face (NoFaceError without one), crop it axis-aligned
         (2.3× the face, shifted up), and run the per-avatar networks."""
-        from vivicam.realtime.tracking.detect import find_avatar_face
+        from vivicam.face.detect import find_avatar_face
 
         face = find_avatar_face(photo)
         if face.note:
@@ -102,7 +102,7 @@ class LivePortraitEngine:
         crop = cropping.warp_to_crop(photo, box, self.crop_size)
         points = cropping.crop_points(face.landmarks.points, box, self.crop_size)
         source = lp.prepare_source(self._nets, crop, points)
-        from vivicam.realtime.tracking.segmentation import segment_person
+        from vivicam.face.segment import segment_person
 
         return LivePortraitAvatar(
             photo=photo,

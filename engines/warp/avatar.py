@@ -10,7 +10,7 @@ from vivicam.engines.base import AvatarState
 from vivicam.engines.warp.eyes import EyeModel
 from vivicam.engines.warp.field import FieldRig
 from vivicam.engines.warp.mesh_motion import MeshRig
-from vivicam.engines.warp.mouth import MouthModel
+from vivicam.engines.warp.mouth_geometry import MouthModel
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,7 @@ import numpy as np
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import face_pose
 from vivicam.engines.warp.eyes import Patch
-from vivicam.engines.warp.mouth import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
+from vivicam.engines.warp.mouth_geometry import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
 from vivicam.types import DriverFrame
 
 # brightness gain limits: a dark painting may darken the driver's interior, but

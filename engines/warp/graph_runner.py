@@ -46,7 +46,7 @@ class GraphRenderer:
         crop = self.runner.run(inputs)["crop"]
         if isinstance(crop, np.ndarray):
             return np.clip(crop + 0.5, 0, 255).astype(np.uint8)
-        from vivicam.realtime.post.xp import array_module
+        from vivicam.xp import array_module
 
         xp = array_module(crop)
         return xp.clip(crop + 0.5, 0, 255).astype(xp.uint8)  # stays on the GPU

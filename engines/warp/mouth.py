@@ -10,13 +10,14 @@ mouth: see docs/warp.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
+from vivicam.engines.warp.driver_mouth import render_driver_mouth
 from vivicam.engines.warp.eyes import AA_SHIFT, Patch
+from vivicam.engines.warp.mouth_geometry import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
 from vivicam.types import DriverFrame
 
 TEETH_HEIGHT = 0.1  # upper teeth band, face sizes (at most UPPER_SHARE of the gap)
@@ -26,19 +27,6 @@ LOWER_SHARE = 0.18
 TOOTH_WIDTH = 0.075
 CAVITY_TINT = np.array([1.0, 0.72, 0.72], np.float32)  # the mouth's inside is redder than the lips
 OWN_MIN_GAP = 0.04  # photo inner-lip gap (face sizes) from which its own teeth are kept
-
-
-@dataclass(frozen=True, eq=False)
-class MouthModel:
-    lips: np.ndarray  # (3,) float32 mean lip colour
-    teeth: np.ndarray  # (3,) float32 teeth colour
-    gap0: float  # inner-lip gap of the photo, crop pixels
-    # a photo whose mouth is already open (teeth showing): its own interior
-    # and inner-lip contour, so the opening mouth keeps the photo's teeth
-    own: np.ndarray | None = None  # (h,w,3) float32 crop pixels around the mouth
-    own_origin: tuple[int, int] = (0, 0)  # (x0, y0) of ``own`` in the crop
-    inner0: np.ndarray | None = None  # (20,2) float32 photo inner-lip polygon, crop px
-    own_teeth: bool = False  # the photo's open mouth shows teeth
 
 
 def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
@@ -79,23 +67,6 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
                       own=own, own_origin=origin, inner0=inner0, own_teeth=own_teeth)
 
 
-def polygon_box(poly: np.ndarray, crop_size: int, pad: int = 2) -> tuple[int, int, int, int] | None:
-    """``(x0, y0, x1, y1)``: the polygon's box in the crop with ``pad`` pixels
-    around it, clipped; None when nothing of it is left to draw."""
-    x0, y0 = np.floor(poly.min(0)).astype(int) - pad
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + pad + 1
-    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), crop_size), min(int(y1), crop_size)
-    return None if x1 - x0 < 2 or y1 - y0 < 2 else (x0, y0, x1, y1)
-
-
-def polygon_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The anti-aliased polygon as a uint8 0..255 mask over ``box``."""
-    x0, y0, x1, y1 = box
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, AA_SHIFT)
-    return mask
-
-
 def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: int,
                  driver: "DriverFrame | None" = None) -> Patch | None:
     """The interior for target points ``target`` (M,2); ``size`` = target face
@@ -107,8 +78,6 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
     if show <= 0.0:
         return _lip_seam(model, poly, gap, crop_size)
     if driver is not None:
-        from vivicam.engines.warp.driver_mouth import render_driver_mouth
-
         patch = render_driver_mouth(model, poly, driver, show, crop_size)
         if patch is not None:
             return patch
@@ -202,27 +171,6 @@ def _teeth(rgb, xs, ys, edge_y, height, light, model, across, size, centre_x, *,
     teeth = model.teeth * shade[..., None]
     a = band[..., None]
     return rgb * (1.0 - a) + teeth * a
-
-
-def mouth_frame(poly: np.ndarray):
-    """Corner-to-corner axis of an inner-lip polygon: (origin, along, down, width)."""
-    left, right = poly[0].astype(np.float64), poly[10].astype(np.float64)
-    width = max(float(np.linalg.norm(right - left)), 1.0)
-    along = (right - left) / width
-    return left, along, np.array([-along[1], along[0]]), width
-
-
-def curves_uv(poly: np.ndarray, frame) -> tuple[np.ndarray, np.ndarray]:
-    """Upper and lower inner-lip curves as (u 0..1 along the mouth, v px down)."""
-    origin, along, down, width = frame
-    rel = poly.astype(np.float64) - origin
-    uv = np.stack([rel @ along / width, rel @ down], axis=1)
-    return uv[0:11], np.concatenate([uv[10:], uv[:1]])
-
-
-def along_curve(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
-    order = np.argsort(curve[:, 0])
-    return np.interp(u, curve[order, 0], curve[order, 1])
 
 
 def _split_mouth(model: MouthModel, poly: np.ndarray, size: float, crop_size: int) -> Patch | None:

@@ -14,8 +14,8 @@ from vivicam.engines.warp.field import build_field
 from vivicam.engines.warp.mesh_motion import build_rig
 from vivicam.engines.warp.mouth import build_mouth
 from vivicam.engines.warp.plate import background_plate, person_matte
-from vivicam.realtime.tracking.detect import find_avatar_face
-from vivicam.realtime.tracking.segmentation import segment_person
+from vivicam.face.detect import find_avatar_face
+from vivicam.face.segment import segment_person
 from vivicam.errors import InputError
 
 

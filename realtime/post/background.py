@@ -104,7 +104,7 @@ def background_plate(spec: BackgroundSpec, photo: Any, xp: ModuleType) -> Any:
         plate[...] = xp.asarray(spec.color, dtype=xp.uint8)
         return plate
     if spec.kind == "image":
-        from vivicam.realtime.post.xp import as_array
+        from vivicam.xp import as_array
 
         return _cover(as_array(spec.image, xp).astype(xp.uint8, copy=False), (w, h), xp)
     raise ValueError(f"no plate for background kind '{spec.kind}'")

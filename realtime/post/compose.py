@@ -27,7 +27,7 @@ import numpy as np
 from vivicam.engines.base import AvatarState
 from vivicam.realtime.post.background import background_plate, parse_background
 from vivicam.realtime.post.resample import AxisTable, axis_table, resample, resize_coords, scratch, to_uint8
-from vivicam.realtime.post.xp import array_module, as_array, xp_name
+from vivicam.xp import array_module, as_array, xp_name
 
 log = logging.getLogger(__name__)
 

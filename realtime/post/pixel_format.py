@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from vivicam.realtime.post.resample import scratch
-from vivicam.realtime.post.xp import array_module
+from vivicam.xp import array_module
 
 PIXEL_FORMATS = ("RGB", "BGR", "RGBA", "YUYV", "NV12", "I420")
 

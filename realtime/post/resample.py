@@ -195,7 +195,7 @@ def resize(src: Any, size: tuple[int, int], xp: ModuleType | None = None) -> Any
     same dtype out (uint8 rounded), matching ``cv2.resize(..., INTER_LINEAR)``
     to within one grey level."""
     if xp is None:
-        from vivicam.realtime.post.xp import array_module
+        from vivicam.xp import array_module
 
         xp = array_module(src)
     width, height = size

@@ -1,2 +1,3 @@
-"""Face tracking: MediaPipe face mesh for live frames (``mediapipe_tracker``)
-and face finding on avatar photos (``detect``)."""
+"""The live tracking stage's extras: the driver's optical flow (``flow``).
+The face mesh tracker itself lives in :mod:`vivicam.face.tracker` (photos use
+it too)."""

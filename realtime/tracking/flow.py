@@ -125,7 +125,7 @@ class DriverFlow:
         self._surround0 = _cut(gray, self._surround_matrix, SURROUND_PIXELS)
         self._nodes = surround_nodes(SURROUND_PIXELS)
         if person is None:
-            from vivicam.realtime.tracking.segmentation import segment_person
+            from vivicam.face.segment import segment_person
 
             person = segment_person(reference.image)
         self._sigma = SURROUND_PIXELS / SURROUND_GRID * POOL_CELLS

@@ -10,7 +10,7 @@ from vivicam.benchmarks.portrait_styles import cartoon, split_name
 
 
 def test_cartoon_has_flat_colours_ink_lines_and_still_a_face() -> None:
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     photo = np.ascontiguousarray(skimage.data.astronaut()[..., :3])
     drawn = cartoon(photo)

@@ -19,7 +19,7 @@ from vivicam.calibrate.neutral import (
 )
 from vivicam.calibrate.smoothing import OneEuroParams
 from vivicam.errors import InputError
-from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+from vivicam.face.tracker import MediaPipeTracker
 from vivicam.types import Landmarks
 
 FPS = 30.0

@@ -15,7 +15,7 @@ skdata = pytest.importorskip("skimage.data")
 
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     return find_avatar_face(skdata.astronaut()).landmarks.points
 

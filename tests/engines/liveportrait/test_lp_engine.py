@@ -35,7 +35,7 @@ def avatar(engine, astronaut):
 
 @pytest.fixture(scope="module")
 def astronaut_driver(astronaut):
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     return DriverFrame(astronaut, find_avatar_face(astronaut).landmarks)
 
@@ -44,7 +44,7 @@ def _shifted_driver(image, dx, dy):
     """The astronaut moved (dx, dy) px, with landmarks tracked on it."""
     import cv2
 
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     matrix = np.float32([[1, 0, dx], [0, 1, dy]])
     moved = cv2.warpAffine(image, matrix, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
@@ -166,7 +166,7 @@ def test_avatar_of_another_engine_is_refused(engine):
 # ------------------------------------------------------------------ prepare
 
 def test_prepare_crops_the_face_axis_aligned(avatar, astronaut):
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     assert isinstance(avatar, LivePortraitAvatar)
     m = avatar.crop_matrix

@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 
 from vivicam.calibrate import features, geometry, mesh
-from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+from vivicam.face.tracker import MediaPipeTracker
 
 
 @pytest.fixture(scope="module")

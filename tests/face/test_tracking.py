@@ -10,8 +10,8 @@ import skimage.data
 from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError
 from vivicam.realtime.protocols import Tracker
-from vivicam.realtime.tracking.detect import AvatarFace, find_avatar_face, find_faces
-from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+from vivicam.face.detect import AvatarFace, find_avatar_face, find_faces
+from vivicam.face.tracker import MediaPipeTracker
 from vivicam.types import Landmarks
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vivicam.calibrate.motion import MotionEstimator
-from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+from vivicam.face.tracker import MediaPipeTracker
 from vivicam.types import Motion
 
 pytestmark = pytest.mark.testdata

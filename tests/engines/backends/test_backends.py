@@ -4,13 +4,11 @@ without a GPU, and (on a GPU box only) the TensorRT runner itself."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from tiny_graph import tiny_spec  # noqa: E402
 
 from vivicam.engines.backends import doctor_lines, load_runner, probe, select_backend  # noqa: E402

@@ -15,7 +15,7 @@ from vivicam.realtime.cli.main import main
 def track_video(path: Path, step: int = 1) -> list[np.ndarray | None]:
     """Landmark points of every ``step``-th frame (None where no face)."""
     from vivicam.realtime.sources.video import VideoFileSource
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     found: list[np.ndarray | None] = []
     source = VideoFileSource(path)

@@ -26,7 +26,7 @@ SHIFT = np.array([2.5, -1.5])  # pixels the whole picture moves between neutral 
 @pytest.fixture(scope="module")
 def scene():
     """The astronaut as the driver's neutral frame, and the same picture moved by SHIFT."""
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     image = np.ascontiguousarray(skimage.data.astronaut()[..., :3])
     points = find_avatar_face(image).landmarks.points.astype(np.float32)

@@ -14,7 +14,6 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-sys.path.insert(0, str(Path(__file__).parent))
 from fake_tensorrt import make_fake_tensorrt  # noqa: E402
 from tiny_graph import tiny_spec  # noqa: E402
 

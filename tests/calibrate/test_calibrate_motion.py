@@ -12,7 +12,7 @@ from vivicam.calibrate import features, geometry, mesh
 from vivicam.calibrate.idle import IdleMotion
 from vivicam.calibrate.motion import MotionConfig, MotionEstimator, soft_limit
 from vivicam.calibrate.neutral import Neutral
-from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+from vivicam.face.tracker import MediaPipeTracker
 from vivicam.types import Landmarks, Motion
 
 FPS = 30.0

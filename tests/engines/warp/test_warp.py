@@ -33,7 +33,7 @@ def state(engine, astronaut) -> WarpAvatar:
 
 @pytest.fixture(scope="module")
 def tracker():
-    from vivicam.realtime.tracking.mediapipe_tracker import MediaPipeTracker
+    from vivicam.face.tracker import MediaPipeTracker
 
     with MediaPipeTracker(static_image=True) as t:
         yield t

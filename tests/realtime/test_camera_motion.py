@@ -28,7 +28,7 @@ SHIFT = np.array([3.0, -2.0])  # pixels
 def scene():
     """The astronaut as the driver's neutral frame, a person matte over her
     (head and shoulders), and her face size."""
-    from vivicam.realtime.tracking.detect import find_avatar_face
+    from vivicam.face.detect import find_avatar_face
 
     image = np.ascontiguousarray(skimage.data.astronaut()[..., :3])
     points = find_avatar_face(image).landmarks.points.astype(np.float32)

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from fake_cuda import FakeArray, add_fake_runtime, fake_plan, make_fake_cupy  # noqa: E402
 from fake_tensorrt import make_fake_tensorrt  # noqa: E402
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from vivicam.errors import InputError, NoFaceError
-from vivicam.realtime.tracking.mediapipe_tracker import (
+from vivicam.face.tracker import (
     MediaPipeTracker,
     face_width,
     inside_share,

@@ -4,14 +4,12 @@ it stays fast) and the GPU check's behaviour without a GPU. No speed is asserted
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from tiny_graph import tiny_spec  # noqa: E402
 
 from vivicam.benchmarks import gpu_check, speed  # noqa: E402
