@@ -17,7 +17,7 @@ FOLDERS = {
     "vivicam.benchmarks": ROOT / "benchmarks",
 }
 # the layer of each top-level part: a module may import its own layer or lower ones
-LAYER = {"core": 0, "calibrate": 1, "engines": 1, "realtime": 2, "benchmarks": 3, "cli": 4}
+LAYER = {"core": 0, "calibrate": 1, "engines": 1, "realtime": 2, "benchmarks": 3, "cli": 3}
 # the package's front doors reach the app on purpose (lazily): they are the top
 FRONT_DOORS = {"vivicam", "vivicam.__main__"}
 
@@ -37,7 +37,7 @@ def _modules() -> dict[str, Path]:
 def _part(module: str) -> str:
     pieces = module.split(".")
     if module.startswith("vivicam.realtime.cli"):
-        return "cli"  # the command line sits on top of everything, benchmarks included
+        return "cli"  # the front ends: the command line and the benchmarks share argument helpers
     return pieces[1] if len(pieces) > 1 and pieces[1] in LAYER else "core"
 
 
