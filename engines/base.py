@@ -42,6 +42,44 @@ class AvatarState:
     person_mask: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class View:
+    """Which output pixels look at the engine's crop, and where: for output
+    rows ``y0 ≤ r < y1`` and columns ``x0 ≤ c < x1`` (``box``), the crop
+    coordinate is ``scale * index + offset`` per axis (``x``, ``y``; pixel
+    centres are integers, as in OpenCV). Paste-back and letterboxing are
+    axis-aligned, so two numbers per axis say it all."""
+
+    box: tuple[int, int, int, int]  # y0, y1, x0, x1
+    x: tuple[float, float]  # (scale, offset)
+    y: tuple[float, float]
+
+
+@runtime_checkable
+class Drawable(Protocol):
+    """An engine's render result that draws itself at the output's resolution
+    (the warp engine resamples the full-resolution photo once, straight into
+    the output) instead of handing over a fixed-size crop to be scaled."""
+
+    def draw(self, view: View, xp: Any = np) -> Any:
+        """(h, w, 3) float32 0..255 pixels for ``view.box``, in array module ``xp``."""
+        ...
+
+
+def crop_view(crop_size: int) -> View:
+    """The view whose output is the crop itself (crop_size², 1:1)."""
+    return View((0, crop_size, 0, crop_size), (1.0, 0.0), (1.0, 0.0))
+
+
+def crop_image(rendered: Any, state: AvatarState) -> Any:
+    """A render result as the crop_size²×3 uint8 crop (what a Drawable shows
+    at the crop's own resolution; an array result as it is)."""
+    if isinstance(rendered, Drawable):
+        out = rendered.draw(crop_view(int(state.crop_size)))
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return rendered
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A generator engine. Implementations are registered by name in
@@ -56,9 +94,11 @@ class Engine(Protocol):
         ...
 
     def render(self, state: AvatarState, motion: Motion) -> Any:
-        """The crop for this motion: crop_size×crop_size×3 uint8 RGB. On a GPU
-        backend it may be a device array (CuPy / torch) to keep the frame on
-        the GPU; ``vivicam.realtime.post`` accepts either."""
+        """The crop for this motion: crop_size×crop_size×3 uint8 RGB, or a
+        :class:`Drawable` that draws itself at the output's resolution. On a
+        GPU backend it may be a device array (CuPy / torch) to keep the frame
+        on the GPU; ``vivicam.realtime.post`` accepts any of these
+        (:func:`crop_image` turns any into the plain crop)."""
         ...
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vivicam.engines.base import AvatarState
+from vivicam.engines.warp.draw import Sources
 from vivicam.engines.warp.eyes import EyeModel
 from vivicam.engines.warp.field import FieldRig
 from vivicam.engines.warp.mesh_motion import MeshRig
@@ -23,6 +24,9 @@ class WarpAvatar(AvatarState):
     - ``plate``: n×n×3 uint8 background with the person inpainted away.
     - ``landmarks``: (478,3) float32 face mesh in crop pixels.
     - ``rig`` / ``field`` / ``eyes`` / ``mouth``: the per-frame models.
+    - ``sources``: the full-resolution layer and plate the output is drawn
+      from (:mod:`vivicam.engines.warp.draw`); ``crop``, ``layer`` and
+      ``plate`` are the analysis crop's (models and the tensor graph).
     - ``note``: a remark for the user (several faces found…), or None.
     """
 
@@ -34,4 +38,5 @@ class WarpAvatar(AvatarState):
     field: FieldRig = None  # type: ignore[assignment]
     eyes: tuple[EyeModel, EyeModel] = None  # type: ignore[assignment]
     mouth: MouthModel = None  # type: ignore[assignment]
+    sources: Sources = None  # type: ignore[assignment]
     note: str | None = None

@@ -188,7 +188,7 @@ def render_eye(model: EyeModel, target: np.ndarray, gaze: np.ndarray, crop_size:
     # fade the eyeball out as the lids meet so a shut eye shows no white line
     area = abs(_area(poly)) / max(abs(alpha) ** 2 * model.area, 1e-6)
     fade = float(np.clip((area - 0.04) / 0.16, 0.0, 1.0))
-    a = mask.astype(np.float32) * (fade / 255.0)
+    a = mask.astype(np.float32) * (fade * _need(g, width, area) / 255.0)
     if fade < 1.0:
         # the lids meet: a lash line along the closure (it also hides the thin
         # seam where the warp's inverse is least exact)
@@ -200,6 +200,22 @@ def render_eye(model: EyeModel, target: np.ndarray, gaze: np.ndarray, crop_size:
         rgb = rgb * (a / np.maximum(a + la, 1e-6))[..., None] + model.lash * (la / np.maximum(a + la, 1e-6))[..., None]
         a = np.maximum(a, la)
     return Patch(x0, y0, rgb, a)
+
+
+# The redrawn eye is drawn from the analysis crop, softer than the photo's own
+# eye that the warp carries at full resolution: it is faded in only as the eye
+# needs it — the iris moved off its place or the opening changed shape.
+NEED_SHIFT_PX = (0.3, 1.0)  # iris shift (crop px) from which the eye fades in, and by which it is full
+NEED_AREA = (0.06, 0.2)  # change of the opening's area (share) from which it fades in, and by which it is full
+
+
+def _need(gaze: np.ndarray, width: float, area: float) -> float:
+    """0 at rest (the warped photo's eye is exact there), 1 once the gaze or
+    the lids have moved visibly."""
+    shift = float(np.hypot(gaze[0] * GAZE_REACH[0], gaze[1] * GAZE_REACH[1])) * width * 0.5
+    by_shift = (shift - NEED_SHIFT_PX[0]) / (NEED_SHIFT_PX[1] - NEED_SHIFT_PX[0])
+    by_area = (abs(area - 1.0) - NEED_AREA[0]) / (NEED_AREA[1] - NEED_AREA[0])
+    return float(np.clip(max(by_shift, by_area), 0.0, 1.0))
 
 
 def _area(poly: np.ndarray) -> float:

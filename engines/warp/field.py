@@ -73,8 +73,9 @@ def coarse_displacement(field: FieldRig, disp: np.ndarray) -> np.ndarray:
     return d.reshape(field.grid, field.grid, 2).astype(np.float32)
 
 
-def backward_map(field: FieldRig, disp: np.ndarray, crop_size: int) -> np.ndarray:
-    """(crop, crop, 2) float32 source pixel for every output pixel."""
+def backward_field(field: FieldRig, disp: np.ndarray) -> np.ndarray:
+    """(grid, grid, 2) float32: at each coarse-grid node, the source position
+    minus the node (crop pixels) — where the output there takes its pixel."""
     fwd = coarse_displacement(field, disp)
     nodes = field.nodes()
     src = nodes - fwd
@@ -83,7 +84,12 @@ def backward_map(field: FieldRig, disp: np.ndarray, crop_size: int) -> np.ndarra
         u = (src - offset) / field.cell
         sampled = cv2.remap(fwd, u[..., 0], u[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         src = nodes - sampled
-    back = cv2.resize(src - nodes, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(src - nodes, dtype=np.float32)
+
+
+def backward_map(field: FieldRig, disp: np.ndarray, crop_size: int) -> np.ndarray:
+    """(crop, crop, 2) float32 source pixel for every crop pixel."""
+    back = cv2.resize(backward_field(field, disp), (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
     return back + full_nodes(crop_size)
 
 

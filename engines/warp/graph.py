@@ -1,13 +1,14 @@
 """The warp engine's per-frame math as a PyTorch module (exportable to ONNX,
 buildable with TensorRT), mirroring the CPU reference step for step:
 :func:`~vivicam.engines.warp.mesh_motion.target_points` →
-:func:`~vivicam.engines.warp.field.backward_map` → remap → composite over the
-plate → eye/mouth overlay.
+:func:`~vivicam.engines.warp.field.backward_field`. Its output is the motion,
+not pixels: the photo is resampled once, at the output's resolution, by
+:mod:`vivicam.engines.warp.draw` (so the graph is the same for any photo and
+any output size).
 
 Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
 
-- avatar: ``layer`` n×n×4 (0–255, RGB + matte), ``plate`` n×n×3 (0–255),
-  ``canon0`` M×3, ``src`` M×2, ``pose_weight`` M×2 (move, turn), ``expr_map`` M×478,
+- avatar: ``canon0`` M×3, ``src`` M×2, ``pose_weight`` M×2 (move, turn), ``expr_map`` M×478,
   ``lid_upper_sel``/``lid_lower_sel``/``lid_inner_sel`` 14×M one-hot, ``lid_gap0`` 14×3,
   ``lid_eye_sel`` 14×2 one-hot, ``lid_spread`` M×42 (upper lid, lower lid, eye interior), ``mouth_sel`` 2×M one-hot
   (upper, lower inner-lip mid point), ``jaw_weight`` M, ``face`` 5
@@ -17,11 +18,8 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
   ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
   (``Motion.surround``; zeros when None, which leaves the target unchanged).
-- ``overlay`` n×n×4: eyes and mouth drawn on the CPU, premultiplied RGB
-  (0–255) + alpha (0–1). Drawing small anti-aliased polygons is cheap on the
-  CPU and awkward as a tensor graph; everything per-pixel stays in the graph.
-
-Output: ``crop`` n×n×3 float32 0–255 (RGB, not rounded).
+Output: ``back`` G×G×2 float32 (G = n / cell): at each coarse-grid node,
+the source position minus the node, in crop pixels.
 """
 
 from __future__ import annotations
@@ -42,19 +40,18 @@ from vivicam.engines.warp.mesh_motion import (
     POSE_LIMITS,
     SURROUND_REACH,
 )
-from vivicam.engines.warp.eyes import Patch
 from vivicam.calibrate import mesh
 from vivicam.optional import require
 from vivicam.types import SURROUND_SHAPE, Motion
 
 AVATAR_INPUTS = (
-    "layer", "plate", "canon0", "src", "pose_weight", "expr_map", "lid_upper_sel",
+    "canon0", "src", "pose_weight", "expr_map", "lid_upper_sel",
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight", "surround_map",
 )
 MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
-INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS + ("overlay",)
-OUTPUT_NAMES = ("crop",)
+INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS
+OUTPUT_NAMES = ("back",)
 
 
 RIG_POINTS = 768  # rig arrays are zero-padded to this many points so one graph fits every avatar
@@ -81,8 +78,6 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
     eye_sel[np.arange(len(rig.lid_eye)), rig.lid_eye] = 1.0
     face = np.array([rig.size0, rig.mouth_gap0, *rig.center0], np.float32)
     return {
-        "layer": state.layer.astype(np.float32),
-        "plate": state.plate.astype(np.float32),
         "canon0": pad(rig.canon0),
         "src": pad(rig.src),
         "pose_weight": pad(rig.pose_weight),
@@ -115,18 +110,6 @@ def motion_inputs(motion: Motion) -> dict[str, np.ndarray]:
     }
 
 
-def overlay_input(patches: list[Patch], crop_size: int) -> np.ndarray:
-    """Patches → one n×n×4 premultiplied overlay (later patches on top)."""
-    out = np.zeros((crop_size, crop_size, 4), np.float32)
-    for p in patches:
-        h, w = p.alpha.shape
-        roi = out[p.y0 : p.y0 + h, p.x0 : p.x0 + w]
-        a = p.alpha[..., None]
-        roi[..., :3] = roi[..., :3] * (1.0 - a) + p.rgb * a
-        roi[..., 3:] = roi[..., 3:] * (1.0 - a) + a
-    return out
-
-
 def make_module(crop_size: int = 512, cell: int = 4):
     """The torch module (eval mode) for one crop size and grid cell."""
     torch = require("torch")
@@ -138,7 +121,6 @@ def make_module(crop_size: int = 512, cell: int = 4):
             grid = crop_size // cell
             self.crop_size, self.grid, self.cell = crop_size, grid, cell
             self.register_buffer("nodes", torch.from_numpy(grid_nodes(grid, cell)))
-            self.register_buffer("pixels", torch.from_numpy(grid_nodes(crop_size, 1)))
             self.register_buffer("limits", torch.tensor(POSE_LIMITS, dtype=torch.float32))
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
@@ -186,26 +168,16 @@ def make_module(crop_size: int = 512, cell: int = 4):
                 norm = ((src - offset) / c) * (2.0 / (g - 1)) - 1.0
                 sampled = F.grid_sample(fwd_img, norm, mode="bilinear", padding_mode="border", align_corners=True)
                 src = self.nodes[None] - sampled.permute(0, 2, 3, 1)
-            back = (src - self.nodes[None]).permute(0, 3, 1, 2)
-            up = F.interpolate(back, size=(self.crop_size, self.crop_size), mode="bilinear", align_corners=False)
-            pos = up.permute(0, 2, 3, 1) + self.pixels[None]
-            return pos * (2.0 / (self.crop_size - 1)) - 1.0
+            return (src - self.nodes[None])[0]
 
-        def forward(self, layer, plate, canon0, src, pose_weight, expr_map, lid_upper_sel,
-                    lid_lower_sel, lid_inner_sel, lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face,
-                    rotation0, field_index, field_weight, surround_map, rotation, translation, scale, expression,
-                    eyes_closed, mouth_open, surround, overlay):
+        def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
+                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, field_index,
+                    field_weight, surround_map, rotation, translation, scale, expression, eyes_closed, mouth_open,
+                    surround):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
                             rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
-            grid = self.backward(q - src, field_index, field_weight)
-            img = layer.permute(2, 0, 1)[None]
-            warped = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
-            alpha = warped[3:4] * (1.0 / 255.0)
-            out = warped[:3] * alpha + plate.permute(2, 0, 1) * (1.0 - alpha)
-            ov = overlay.permute(2, 0, 1)
-            out = out * (1.0 - ov[3:4]) + ov[:3]
-            return out.permute(1, 2, 0)
+            return self.backward(q - src, field_index, field_weight)
 
     return WarpGraph().eval()
 

@@ -1,7 +1,8 @@
 """Rendering through the exported graph (``backend="onnxruntime"`` or
-``"tensorrt"``): the mesh for the eye/mouth overlay and the overlay itself are
-drawn on the CPU (small), everything per-pixel runs in the graph. Per-avatar
-inputs are prepared once per avatar (and kept on the GPU for TensorRT)."""
+``"tensorrt"``): the graph computes the motion (target mesh → coarse backward
+field); the eye/mouth patches are drawn on the CPU (small), and the photo is
+resampled once at the output's resolution (:mod:`draw`). Per-avatar inputs are
+prepared once per avatar (and kept on the GPU for TensorRT)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import numpy as np
 
 from vivicam.engines.warp import graph
 from vivicam.engines.warp.avatar import WarpAvatar
+from vivicam.engines.warp.draw import WarpFrame
 from vivicam.engines.warp.mesh_motion import target_points
 from vivicam.engines.warp.render import overlays
 from vivicam.types import Motion
+from vivicam.xp import to_host
 
 
 class GraphRenderer:
@@ -38,18 +41,13 @@ class GraphRenderer:
             self._avatar, self._avatar_key = inputs, id(state)
         return self._avatar
 
-    def render(self, state: WarpAvatar, motion: Motion, mouth: str = "synth") -> Any:
+    def render(self, state: WarpAvatar, motion: Motion, mouth: str = "synth") -> WarpFrame:
         target = target_points(state.rig, motion)
         inputs = dict(self._avatar_inputs(state))
         inputs.update(graph.motion_inputs(motion))
-        inputs["overlay"] = graph.overlay_input(overlays(state, target, motion, mouth), self.crop_size)
-        crop = self.runner.run(inputs)["crop"]
-        if isinstance(crop, np.ndarray):
-            return np.clip(crop + 0.5, 0, 255).astype(np.uint8)
-        from vivicam.xp import array_module
-
-        xp = array_module(crop)
-        return xp.clip(crop + 0.5, 0, 255).astype(xp.uint8)  # stays on the GPU
+        back = to_host(self.runner.run(inputs)["back"])
+        patches = tuple(overlays(state, target, motion, mouth))
+        return WarpFrame(state.sources, np.ascontiguousarray(back, np.float32), patches, state.field.cell)
 
     def close(self) -> None:
         self.runner.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vivicam.engines.warp.canvas import grain
+
 PLATE_RES = 128  # inpainting resolution (cheap, and background is smooth)
 
 
@@ -33,9 +35,11 @@ def person_matte(person: np.ndarray, face_hull: np.ndarray, feather: float) -> n
     return np.maximum(sharpen_alpha(person), np.clip(hull * 2.0 - 0.5, 0.0, 1.0))
 
 
-def background_plate(crop: np.ndarray, matte: np.ndarray) -> np.ndarray:
+def background_plate(crop: np.ndarray, matte: np.ndarray, grain_sigma: float = 0.0) -> np.ndarray:
     """``crop`` with the moving layer (``matte`` > 0) inpainted away; equal to
-    the crop wherever the matte is 0."""
+    the crop wherever the matte is 0. ``grain_sigma``: the photo's noise,
+    added (as a fixed texture) to what is inpainted, so background that a
+    moving head uncovers is as grainy as the photo around it."""
     n = crop.shape[0]
     hard = (matte > 0.0).astype(np.uint8)
     small = cv2.resize(crop, (PLATE_RES, PLATE_RES), interpolation=cv2.INTER_AREA)
@@ -46,5 +50,7 @@ def background_plate(crop: np.ndarray, matte: np.ndarray) -> np.ndarray:
     else:
         filled = cv2.inpaint(small, small_mask, 6, cv2.INPAINT_TELEA)
         filled = cv2.GaussianBlur(filled, (5, 5), 0)
-    up = cv2.resize(filled, (n, n), interpolation=cv2.INTER_LINEAR)
-    return np.where(hard[..., None] > 0, up, crop).astype(np.uint8)
+    up = cv2.resize(filled, (n, n), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    if grain_sigma > 0.0:
+        up = np.clip(up + grain((n, n), grain_sigma), 0, 255)
+    return np.where(hard[..., None] > 0, np.round(up), crop).astype(np.uint8)

@@ -9,6 +9,8 @@ import numpy as np
 from vivicam.calibrate import mesh
 from vivicam.engines.warp import crop as cropping
 from vivicam.engines.warp.avatar import WarpAvatar
+from vivicam.engines.warp.canvas import extend, grain_level
+from vivicam.engines.warp.draw import Sources, split_layer
 from vivicam.engines.warp.eyes import build_eyes
 from vivicam.engines.warp.field import build_field
 from vivicam.engines.warp.mesh_motion import build_rig
@@ -20,17 +22,22 @@ from vivicam.errors import InputError
 
 
 def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) -> WarpAvatar:
-    """Analyse ``photo`` (H×W×3 uint8 RGB). Raises NoFaceError/InputError."""
+    """Analyse ``photo`` (H×W×3 uint8 RGB). Raises NoFaceError/InputError.
+
+    The motion is modelled on an analysis crop (``crop_size``², enough for
+    the mesh, eyes and mouth); the pixels the output shows come from the
+    photo's full-resolution canvas (:mod:`canvas`, :mod:`draw`)."""
     photo = _check_photo(photo)
     face = find_avatar_face(photo)
     landmarks, note = face.landmarks, face.note
     box = cropping.place_crop(landmarks.points, photo.shape)
     matrix = box.matrix(crop_size)
-    crop = cropping.cut_crop(photo, box, crop_size)
+    canvas, _inside = extend(photo, box)
+    crop = _shrink(canvas, crop_size)
     pts = cropping.points_to_crop(landmarks.points, box, crop_size)
 
     person_full = segment_person(photo)
-    person = cropping.cut_crop(person_full[..., None].repeat(3, -1), box, crop_size)[..., 0]
+    person = _shrink(extend(person_full, box)[0], crop_size)
     rig = build_rig(pts, crop_size)
     hull = cv2.convexHull(pts[list(mesh.FACE_OVAL), :2].astype(np.float32))[:, 0]
     matte = person_matte(person, hull, feather=0.15 * rig.size0)
@@ -52,8 +59,25 @@ def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) 
         field=field,
         eyes=build_eyes(crop, pts),
         mouth=build_mouth(crop, pts, rig.size0),
+        sources=_full_resolution(canvas, matte),
         note=note,
     )
+
+
+def _shrink(image: np.ndarray, size: int) -> np.ndarray:
+    side = image.shape[0]
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
+def _full_resolution(canvas: np.ndarray, matte: np.ndarray) -> Sources:
+    """The moving layer and the plate at the canvas's (the photo's) resolution."""
+    side = canvas.shape[0]
+    matte_full = np.clip(cv2.resize(matte, (side, side), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    sigma = grain_level(canvas)
+    plate = background_plate(canvas, matte_full, grain_sigma=sigma)
+    layer, plate = split_layer(canvas, matte_full, plate)
+    return Sources(layer=layer, plate=plate, grain=sigma, crop_size=matte.shape[0])
 
 
 def _check_photo(photo: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vivicam.engines.base import AvatarState
+from vivicam.engines.base import AvatarState, Drawable, View
 from vivicam.realtime.post.background import background_plate, parse_background
 from vivicam.realtime.post.resample import AxisTable, axis_table, resample, resize_coords, scratch, to_uint8
 from vivicam.xp import array_module, as_array, xp_name
@@ -72,6 +72,7 @@ class Layout:
     alpha: Any  # box h×w×3 float32: paste mask × person mask
     fit: Fit  # where the photo lies in the output
     out_per_photo: float  # output pixels per photo pixel
+    view: View | None = None  # the box and its crop coordinates, for engines that draw themselves
 
 
 def _check_axis_aligned(matrix: np.ndarray) -> None:
@@ -156,6 +157,7 @@ def _build_layout(state: AvatarState, out_size: tuple[int, int] | None, backgrou
         alpha=xp.ascontiguousarray(xp.repeat(xp.clip(alpha, 0.0, 1.0)[..., None], 3, axis=2)),
         fit=fit,
         out_per_photo=fit.w / w,
+        view=View((y0, y1, x0, x1), (float(cx_scale), float(cx_off)), (float(cy_scale), float(cy_off))),
     )
 
 
@@ -200,30 +202,42 @@ def compose(
     camera motion; edge pixels repeat into what the move uncovers).
 
     ``crop`` is the engine's crop_size×crop_size×3 RGB (uint8, or float 0..255)
-    as a NumPy/CuPy array or torch tensor (CUDA tensors are shared via DLPack).
+    as a NumPy/CuPy array or torch tensor (CUDA tensors are shared via DLPack),
+    or a :class:`~vivicam.engines.base.Drawable` that draws the box itself at
+    the output's resolution (the warp engine).
     ``background``: ``"keep"``, ``"blur"``, ``"color"`` / ``"color:#00ff00"``
     (solid key colour, default green), or an RGB image (NumPy/CuPy).
     Returns H×W×3 uint8 RGB in ``xp`` (default: the crop's array module).
     """
-    xp = xp or array_module(crop)
-    crop = as_array(crop, xp)
-    size = int(state.crop_size)
-    if crop.shape != (size, size, 3):
-        raise ValueError(f"engine crop must be {size}x{size}x3, got {tuple(crop.shape)}")
-    if crop.dtype != xp.uint8:  # float engine output may overshoot; clamp before blending
-        crop = xp.clip(crop, 0, 255)
+    drawable = isinstance(crop, Drawable)
+    if drawable:
+        xp = xp or np
+    else:
+        xp = xp or array_module(crop)
+        crop = _checked_crop(as_array(crop, xp), int(state.crop_size), xp)
     layout = layout_for(state, out_size, background, xp)
     out = layout.base.copy()
     if layout.rows is None:
         return _shifted(out, layout, shift, xp)
     y0, y1, x0, x1 = layout.box
-    pasted = resample(crop, layout.rows, layout.cols, xp, reuse=True)
+    if drawable:  # the engine resamples its own full-resolution sources into the box
+        pasted = xp.asarray(crop.draw(layout.view, xp), dtype=xp.float32)
+    else:
+        pasted = resample(crop, layout.rows, layout.cols, xp, reuse=True)
     xp.subtract(pasted, layout.photo_box, out=pasted)
     xp.multiply(pasted, layout.alpha, out=pasted)
     xp.add(pasted, layout.base_box, out=pasted)
     xp.rint(pasted, out=pasted)  # convex blends of 0..255 values: no clip needed
     out[y0:y1, x0:x1] = pasted  # float -> uint8 cast on assignment
     return _shifted(out, layout, shift, xp)
+
+
+def _checked_crop(crop: Any, size: int, xp: ModuleType) -> Any:
+    if crop.shape != (size, size, 3):
+        raise ValueError(f"engine crop must be {size}x{size}x3, got {tuple(crop.shape)}")
+    if crop.dtype != xp.uint8:  # float engine output may overshoot; clamp before blending
+        crop = xp.clip(crop, 0, 255)
+    return crop
 
 
 def _shifted(out: Any, layout: Layout, shift: Any, xp: ModuleType) -> Any:

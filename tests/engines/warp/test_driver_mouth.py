@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from vivicam.engines.base import crop_image  # noqa: E402
 from vivicam.calibrate import mesh
 from vivicam.engines.warp.driver_mouth import match_colours, render_driver_mouth
 from vivicam.engines.warp.engine import WarpEngine
@@ -48,8 +49,8 @@ def test_an_open_driver_mouth_shows_its_own_inside(avatar) -> None:
     # same face on both sides: colours pass unchanged, so the inside is the driver's blue
     assert (colours[:, 2] > colours[:, 0] + 80).mean() > 0.8
 
-    out = engine.render(state, motion.with_(driver=open_driver(state)))
-    synth = WarpEngine(backend="cpu", mouth="synth").render(state, motion.with_(driver=open_driver(state)))
+    out = crop_image(engine.render(state, motion.with_(driver=open_driver(state))), state)
+    synth = crop_image(WarpEngine(backend="cpu", mouth="synth").render(state, motion.with_(driver=open_driver(state))), state)
     mask = np.zeros(out.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
     mask = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
@@ -68,7 +69,7 @@ def test_a_shut_driver_mouth_or_none_falls_back_to_the_synthesised_inside(avatar
     shut = DriverFrame(state.crop, Landmarks(points, shut.landmarks.image_size))
     assert render_driver_mouth(state.mouth, poly, shut, 1.0, state.crop_size) is None
     motion = Motion(mouth_open=0.6)
-    np.testing.assert_array_equal(engine.render(state, motion), WarpEngine(backend="cpu", mouth="synth").render(state, motion))
+    np.testing.assert_array_equal(crop_image(engine.render(state, motion), state), crop_image(WarpEngine(backend="cpu", mouth="synth").render(state, motion), state))
 
 
 def test_colours_follow_the_avatar_a_grey_photo_gets_a_grey_mouth() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vivicam.engines.base import crop_image  # noqa: E402
 from vivicam.calibrate import features
 from vivicam.calibrate.geometry import euler_from_matrix, face_pose
 from vivicam.engines.registry import create_engine
@@ -90,10 +91,23 @@ def test_no_face_is_refused(engine):
 
 
 @pytest.mark.parametrize("dx, dy", [(200, 0), (0, 100)])
-def test_face_at_the_border_is_refused(engine, astronaut, dx, dy):
+def test_a_face_cut_by_the_edge_animates_within_the_photo(engine, astronaut, dx, dy):
+    from vivicam.realtime.post import compose
+
     shifted = np.full_like(astronaut, 128)
     shifted[: 512 - dy, : 512 - dx] = astronaut[dy:, dx:]  # the face is cut by the edge
-    with pytest.raises(NoFaceError, match="edge of the photo"):
+    state = engine.prepare(shifted)
+    rest = compose(state, engine.render(state, Motion.neutral()))
+    assert rest.shape == shifted.shape  # the output has the photo's size: nothing beyond it shows
+    assert np.abs(rest.astype(int) - shifted).max() <= 1  # at rest the photo itself
+    turned = compose(state, engine.render(state, Motion(rotation=np.array([0, 15, 0], np.float32))))
+    assert np.abs(turned.astype(int) - shifted).mean() > 0.5
+
+
+def test_a_face_mostly_outside_the_photo_is_refused(engine, astronaut):
+    shifted = np.full_like(astronaut, 128)
+    shifted[:, :150] = astronaut[:, 300:450]  # one cheek and an ear: no face to animate
+    with pytest.raises(NoFaceError):
         engine.prepare(shifted)
 
 
@@ -107,7 +121,7 @@ def test_tiny_face_is_refused(engine, astronaut):
 
 
 def test_neutral_motion_gives_the_photo(engine, state):
-    out = engine.render(state, Motion.neutral())
+    out = crop_image(engine.render(state, Motion.neutral()), state)
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
     assert psnr(out, state.crop) > 33
 
@@ -128,7 +142,7 @@ EXTREMES = {
 
 @pytest.mark.parametrize("name", list(EXTREMES))
 def test_extreme_motions_give_whole_images(engine, state, name):
-    out = engine.render(state, EXTREMES[name])
+    out = crop_image(engine.render(state, EXTREMES[name]), state)
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
     assert np.isfinite(out).all()
     # no holes: no new empty (pure black) areas beyond the photo's own black
@@ -151,31 +165,31 @@ def _track(tracker, image):
 
 
 def test_yaw_turns_the_head(engine, state, tracker):
-    ref = face_pose(_track(tracker, engine.render(state, Motion.neutral()))).rotation
+    ref = face_pose(_track(tracker, crop_image(engine.render(state, Motion.neutral()), state))).rotation
     for yaw in (-20.0, 20.0):
-        out = engine.render(state, Motion(rotation=np.array([0, yaw, 0], np.float32)))
+        out = crop_image(engine.render(state, Motion(rotation=np.array([0, yaw, 0], np.float32))), state)
         pts = _track(tracker, out)
         measured = euler_from_matrix(face_pose(pts).rotation @ ref.T)[1]
         assert np.sign(measured) == np.sign(yaw) and abs(measured) > 6, measured
 
 
 def test_nod_moves_the_nose_down(engine, state, tracker):
-    base = _track(tracker, engine.render(state, Motion.neutral()))
-    pts = _track(tracker, engine.render(state, Motion(rotation=np.array([15, 0, 0], np.float32))))
+    base = _track(tracker, crop_image(engine.render(state, Motion.neutral()), state))
+    pts = _track(tracker, crop_image(engine.render(state, Motion(rotation=np.array([15, 0, 0], np.float32))), state))
     # nose tip moves down relative to the eyes
     drop = (pts[1, 1] - pts[[33, 263], 1].mean()) - (base[1, 1] - base[[33, 263], 1].mean())
     assert drop > 2
 
 
 def test_blink_closes_the_eyes(engine, state, tracker):
-    open_ = features.eye_openness(_track(tracker, engine.render(state, Motion.neutral())))
-    shut = features.eye_openness(_track(tracker, engine.render(state, Motion(eyes_closed=np.ones(2, np.float32)))))
+    open_ = features.eye_openness(_track(tracker, crop_image(engine.render(state, Motion.neutral()), state)))
+    shut = features.eye_openness(_track(tracker, crop_image(engine.render(state, Motion(eyes_closed=np.ones(2, np.float32))), state)))
     assert np.all(shut < 0.5 * open_), (open_, shut)
 
 
 def test_mouth_opens_with_an_interior(engine, state, tracker):
-    closed = _track(tracker, engine.render(state, Motion.neutral()))
-    out = engine.render(state, Motion(mouth_open=0.6))
+    closed = _track(tracker, crop_image(engine.render(state, Motion.neutral()), state))
+    out = crop_image(engine.render(state, Motion(mouth_open=0.6)), state)
     opened = _track(tracker, out)
     assert features.mouth_gap(opened) > features.mouth_gap(closed) + 0.15
     # the inside of the mouth is darker than the lips around it
@@ -185,8 +199,8 @@ def test_mouth_opens_with_an_interior(engine, state, tracker):
 
 
 def test_gaze_moves_the_irises(engine, state, tracker):
-    base = features.iris_offset(_track(tracker, engine.render(state, Motion.neutral())))
-    right = features.iris_offset(_track(tracker, engine.render(state, Motion(gaze=np.array([1, 0], np.float32)))))
+    base = features.iris_offset(_track(tracker, crop_image(engine.render(state, Motion.neutral()), state)))
+    right = features.iris_offset(_track(tracker, crop_image(engine.render(state, Motion(gaze=np.array([1, 0], np.float32))), state)))
     assert np.all(right[:, 0] > base[:, 0] + 0.1), (base, right)
 
 
@@ -199,8 +213,8 @@ def test_an_open_mouth_in_the_photo_can_close(engine, state, tracker):
     gap = canon[14, 1] - canon[13, 1]
     expr = np.zeros((478, 3), np.float32)
     expr[:, 1] = -gap * state.rig.jaw_weight[:478]
-    before = features.mouth_gap(_track(tracker, engine.render(state, Motion.neutral())))
-    after = features.mouth_gap(_track(tracker, engine.render(state, Motion(expression=expr))))
+    before = features.mouth_gap(_track(tracker, crop_image(engine.render(state, Motion.neutral()), state)))
+    after = features.mouth_gap(_track(tracker, crop_image(engine.render(state, Motion(expression=expr)), state)))
     assert before > 0.05 and after < 0.4 * before, (before, after)
 
 
@@ -214,7 +228,7 @@ def test_an_open_mouth_in_the_photo_keeps_its_teeth_as_it_opens(engine, state):
     gap0 = state.mouth.gap0
     photo_teeth = state.crop[int(state.landmarks[13, 1] + 0.3 * gap0), int(state.landmarks[13, 0])].mean()
     motion = Motion(mouth_open=0.4)
-    out = engine.render(state, motion)
+    out = crop_image(engine.render(state, motion), state)
     target = target_points(state.rig, motion)
     up, lo = target[13], target[14]
     assert lo[1] - up[1] > 2.0 * gap0  # the mouth did open

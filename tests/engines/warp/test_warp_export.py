@@ -10,6 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
+from vivicam.engines.base import crop_image  # noqa: E402
 from vivicam.engines.warp import graph  # noqa: E402
 from vivicam.engines.warp.export import export_specs  # noqa: E402
 
@@ -22,11 +23,12 @@ def spec():
 
 def test_spec_names_its_graph(spec):
     assert spec.name == "warp-512"
-    assert spec.output_names == ("crop",)
+    assert spec.output_names == ("back",)
     assert spec.input_names == graph.INPUT_NAMES
     assert spec.reference is not None
     inputs = spec.make_inputs()
-    assert inputs["layer"].shape == (512, 512, 4) and inputs["overlay"].shape == (512, 512, 4)
+    # the graph computes motion, not pixels: no image goes in (any photo size, any output size)
+    assert all(v.ndim < 3 or v.shape[-1] != 4 for v in inputs.values())
     assert inputs["canon0"].shape == (graph.RIG_POINTS, 3)
 
 
@@ -36,11 +38,12 @@ def test_torch_graph_matches_the_cpu_path(spec):
     inputs = spec.make_inputs()
     with torch.no_grad():
         out = spec.make_module()(*[torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values()])
-    ref = spec.reference(inputs)["crop"]
+    ref = spec.reference(inputs)["back"]
+    assert out.shape == ref.shape == (128, 128, 2)
     diff = np.abs(out.numpy() - ref)
-    assert diff.max() <= spec.tolerance[0] and diff.mean() < 0.5
+    assert diff.max() <= spec.tolerance[0] and diff.mean() < 0.05
     # the example motion really moves things (the check is not identity vs identity)
-    assert np.abs(ref - inputs["layer"][..., :3]).mean() > 2
+    assert np.abs(ref).mean() > 2
 
 
 def test_onnxruntime_matches_the_cpu_path(spec, tmp_path):
@@ -48,7 +51,7 @@ def test_onnxruntime_matches_the_cpu_path(spec, tmp_path):
 
     report = check_onnx(spec, out_dir=tmp_path)
     assert report.within_tolerance, report.line()
-    assert report.mean_abs < 0.5
+    assert report.mean_abs < 0.05
 
 
 def test_engine_onnxruntime_backend_renders_like_cpu(tmp_path, monkeypatch):
@@ -62,9 +65,11 @@ def test_engine_onnxruntime_backend_renders_like_cpu(tmp_path, monkeypatch):
     ort = create_engine("warp", backend="onnxruntime")
     state = cpu.prepare(data.astronaut())
     motion = Motion(rotation=np.array([4, -15, 2], np.float32), mouth_open=0.5, eyes_closed=np.full(2, 0.5, np.float32))
-    a, b = cpu.render(state, motion), ort.render(state, motion)
+    a, b = crop_image(cpu.render(state, motion), state), crop_image(ort.render(state, motion), state)
     assert b.shape == a.shape and b.dtype == np.uint8
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= export_specs()[0].tolerance[0]
+    diff = np.abs(a.astype(int) - b.astype(int))
+    # sub-pixel differences of the motion: invisible on average, a few levels on sharp edges
+    assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 24
 
 
 def test_fp16_graph_converts_and_stays_within_tolerance(spec, tmp_path):
