@@ -160,7 +160,7 @@ class WarpFrame:
         y0, y1, x0, x1 = view.box
         h, w = y1 - y0, x1 - x0
         disp = cv2.warpAffine(
-            self.back, cache.to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            settle(self.back, 1.0 / view.x[0]), cache.to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
         maps = cv2.scaleAdd(disp.reshape(h, -1), cache.k, cache.base.reshape(h, -1)).reshape(h, w, 2)
@@ -173,6 +173,24 @@ class WarpFrame:
         if xp is not np:
             return xp.asarray(out)
         return out
+
+
+# Motions smaller than this many output pixels fade out (cubically): a
+# resample shifted by a fraction of a pixel blurs the photo, so the tracker's
+# sub-pixel noise on a still face would cost detail everywhere for nothing a
+# viewer could see move.
+SETTLE_PX = 1.0
+
+
+def settle(back: np.ndarray, out_per_crop: float) -> np.ndarray:
+    """``back`` with displacements under :data:`SETTLE_PX` output pixels eased
+    towards zero: ``d · (3m² − 2m³)`` for ``m = |d| / SETTLE_PX < 1`` (continuous,
+    monotonic, slope 1 where it meets the identity), unchanged above."""
+    m = np.sqrt((back * back).sum(axis=-1, keepdims=True)) * (out_per_crop / SETTLE_PX)
+    if float(m.min(initial=1.0)) >= 1.0:
+        return back
+    ease = np.where(m < 1.0, m * m * (3.0 - 2.0 * m), 1.0).astype(np.float32)
+    return back * ease
 
 
 def _composite(warped: np.ndarray, plate: np.ndarray) -> np.ndarray:
