@@ -165,7 +165,10 @@ class WarpFrame:
         )
         maps = cv2.scaleAdd(disp.reshape(h, -1), cache.k, cache.base.reshape(h, -1)).reshape(h, w, 2)
         m1, m2 = cv2.convertMaps(maps, None, cv2.CV_16SC2)  # fixed-point maps remap much faster
-        warped = cv2.remap(cache.level, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # cubic: exact at whole pixels like bilinear, but a fractional shift keeps
+        # the photo's fine texture (a half-pixel bilinear shift halves a painting's
+        # craquelure: s8 detail 0.36 -> 0.70 of the photo's; s1 0.72 -> 1.00)
+        warped = cv2.remap(cache.level, m1, m2, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         out = _composite(warped, cache.plate)
         for patch in self.patches:
             _paste_patch(out, patch, view, cache.noise)
