@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from vivicam.calibrate import geometry
-from vivicam.engines.base import AvatarState
+from vivicam.engines.base import AvatarState, Capabilities
 from vivicam.types import Motion
 
 
@@ -62,6 +62,10 @@ def detect_landmarks(photo: np.ndarray) -> np.ndarray:
 
 class _Baseline:
     backends: ClassVar[tuple[str, ...]] = ("cpu",)
+    capabilities: ClassVar[Capabilities] = Capabilities(backends=("cpu",))
+
+    def frame_shift(self, state: AvatarState, motion: Motion) -> None:
+        return None
 
     def __init__(self, *, crop_size: int = 512, margin: float = 2.2) -> None:
         self.crop_size = crop_size

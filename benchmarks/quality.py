@@ -44,7 +44,6 @@ from vivicam.benchmarks.quality_report import (
 )
 from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError, VivicamError
-from vivicam.realtime.pipeline import frame_shift
 from vivicam.types import DriverFrame, Frame, Landmarks, Motion
 
 
@@ -134,7 +133,7 @@ def load_portrait(path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------- pipeline stages
 
 
-def paste_back(state: Any, crop: np.ndarray, shift: Any = None) -> np.ndarray:
+def paste_back(state: Any, crop: Any, shift: Any = None) -> np.ndarray:
     """The engine crop pasted into the full photo and the frame moved by
     ``shift`` (the engine's ``frame_shift``), as the live pipeline does."""
     from vivicam.realtime.post import compose
@@ -281,7 +280,7 @@ def _step(
     t0 = time.perf_counter()
     crop = method.renderer.render(method.state, motion)
     method.render_ms.append((time.perf_counter() - t0) * 1e3)
-    out = paste_back(method.state, np.asarray(crop), frame_shift(method.renderer, method.state, motion))
+    out = paste_back(method.state, crop, method.renderer.frame_shift(method.state, motion))
     face = box.crop(out)
     if measure:
         method.psnr.append(min(metrics.psnr(face, real), metrics.PSNR_CAP_DB))
@@ -398,7 +397,7 @@ def cross_reenact(
                 box = metrics.face_box(driver[0], size, scale=FACE_BOX_SCALE)
             motion = stages.motion(Frame(frame, 0, i), lm, i / fps)
             if i in picks or i % stride == 0:
-                out = paste_back(state, np.asarray(engine.render(state, motion)), frame_shift(engine, state, motion))
+                out = paste_back(state, engine.render(state, motion), engine.frame_shift(state, motion))
             if i % stride == 0:
                 found = tracker.track(out)
                 tracked.append(None if found is None else found.points)

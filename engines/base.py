@@ -16,6 +16,32 @@ import numpy as np
 from vivicam.types import Motion
 
 BackendName = Literal["cpu", "onnxruntime", "tensorrt"]
+PRECISIONS = ("fp16", "fp32")
+DEFAULT_PRECISION = "fp16"  # compiled engines on a GPU; the CPU reference is float32 whatever is asked
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do and what it needs, declared in one place (the
+    pipeline, the CLI and the benchmarks read this instead of probing).
+
+    - ``backends``: where it can run; ``precisions``: compiled-engine precisions.
+    - ``needs_weights``: a ``--weights`` folder is required.
+    - ``driver_frames``: attach the driver's frames to ``Motion`` (the engine
+      reads the driver's image: LivePortrait, the warp's driver mouth).
+    - ``driver_flow``: measure the driver's optical flow (``Motion.surround``,
+      ``Motion.camera``, refined landmarks).
+    - ``mouth_modes`` / ``camera_motions``: the values its ``mouth`` and
+      ``camera_motion`` options take (empty: it has no such option).
+    """
+
+    backends: tuple[BackendName, ...]
+    precisions: tuple[str, ...] = PRECISIONS
+    needs_weights: bool = False
+    driver_frames: bool = False
+    driver_flow: bool = False
+    mouth_modes: tuple[str, ...] = ()
+    camera_motions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +113,7 @@ class Engine(Protocol):
 
     name: ClassVar[str]
     backends: ClassVar[tuple[BackendName, ...]]
+    capabilities: Capabilities
 
     def prepare(self, photo: np.ndarray) -> AvatarState:
         """Analyse one avatar photo (H×W×3 uint8 RGB). Raises NoFaceError when
@@ -102,11 +129,9 @@ class Engine(Protocol):
         ...
 
 
-# Optional engine capabilities, looked up with getattr by the pipeline (an
-# engine without them simply does not get the feature):
-# - ``wants_driver_frames`` / ``wants_driver_flow`` (bool): attach the driver's
-#   frames to Motion / measure the driver's optical flow (Motion.surround,
-#   Motion.camera, refined landmarks).
-# - ``frame_shift(state, motion) -> (dx, dy) | None``: photo pixels the whole
-#   output frame moves by (the driver's camera motion, Motion.camera), applied
-#   by the paste-back; such an engine animates ``motion.within_scene()``.
+    def frame_shift(self, state: AvatarState, motion: Motion) -> Any:
+        """(dx, dy) photo pixels the whole output frame moves by (the driver's
+        camera motion, ``Motion.camera``), applied by the paste-back; None when
+        the frame stays. An engine that moves the frame animates
+        ``motion.within_scene()``."""
+        ...

@@ -47,13 +47,6 @@ def even_size(width: int, height: int, *, max_side: int = 1920) -> tuple[int, in
     return max(w, 2), max(h, 2)
 
 
-def frame_shift(engine: Engine, state: AvatarState, motion: Motion) -> Any:
-    """How far the engine wants the whole output frame moved for ``motion``
-    (the driver's camera motion), photo pixels; None for engines without it."""
-    shift_of = getattr(engine, "frame_shift", None)
-    return None if shift_of is None else shift_of(state, motion)
-
-
 class Pipeline:
     """The per-frame step.
 
@@ -66,7 +59,7 @@ class Pipeline:
     - ``background``: passed to ``vivicam.realtime.post.compose``.
     - ``stats``: where stage times go (``track``, ``flow``, ``motion``, ``render``, ``post``).
     - ``driver_flow``: measure the driver's optical flow for engines that want
-      it (``wants_driver_flow``: sharper landmarks, hair and shoulders that
+      it (``capabilities.driver_flow``: sharper landmarks, hair and shoulders that
       move as the driver's); False saves its few milliseconds a frame.
     """
 
@@ -89,10 +82,11 @@ class Pipeline:
         self.out_size = out_size
         self.background = background
         self.stats = stats if stats is not None else LoopStats()
-        self.wants_driver_frames = bool(getattr(engine, "wants_driver_frames", False))
+        caps = engine.capabilities
+        self.wants_driver_frames = caps.driver_frames
         # engines that move hair and shoulders with the driver's optical flow
         # (Motion.surround); the flow also sharpens the landmarks they get
-        self.wants_driver_flow = driver_flow and bool(getattr(engine, "wants_driver_flow", False))
+        self.wants_driver_flow = driver_flow and caps.driver_flow
         self._driver_neutral: DriverFrame | None = None
         self._flow: Any = None  # DriverFlow against _driver_neutral, built on first use
         self._was_calibrated = bool(getattr(estimator, "calibrated", False))
@@ -159,7 +153,7 @@ class Pipeline:
         with self.stats.time("render"):
             crop = self.engine.render(self.state, motion)
         with self.stats.time("post"):
-            shift = frame_shift(self.engine, self.state, motion)
+            shift = self.engine.frame_shift(self.state, motion)
             image = to_host(compose(self.state, crop, out_size=self.out_size, background=self.background, shift=shift))
         return image
 

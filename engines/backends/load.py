@@ -10,6 +10,7 @@ from typing import Callable
 from vivicam.engines.backends.runners import OnnxRuntimeRunner, ReferenceRunner, Runner
 from vivicam.engines.backends.select import select_backend
 from vivicam.engines.build.spec import ExportSpec
+from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 def load_runner(
     spec: ExportSpec,
     backend: str = "auto",
-    precision: str = "fp16",
+    precision: str = DEFAULT_PRECISION,
     *,
     flavour: str | None = None,
     cuda_graph: bool = True,
@@ -32,7 +33,7 @@ def load_runner(
       ``notify`` is told about); a cached plan the runtime refuses is rebuilt once.
     - ``"auto"``: whichever :func:`select_backend` picks.
     """
-    if precision not in ("fp16", "fp32"):
+    if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; choose fp16 or fp32")
     if backend == "auto":
         backend = select_backend("auto").name

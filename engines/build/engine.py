@@ -14,6 +14,7 @@ from vivicam.engines.backends.select import BackendChoice, select_backend
 from vivicam.engines.build.check import ParityReport
 from vivicam.engines.build.spec import ExportSpec
 from vivicam.errors import InputError
+from vivicam.engines.base import DEFAULT_PRECISION
 
 
 def engine_specs(engine: str, weights: str | Path | None = None) -> list[ExportSpec]:
@@ -70,7 +71,7 @@ def build_engine(
     engine: str,
     *,
     backend: str = "auto",
-    precision: str = "fp16",
+    precision: str = DEFAULT_PRECISION,
     weights: str | Path | None = None,
     force: bool = False,
     check: bool = True,

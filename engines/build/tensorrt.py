@@ -33,6 +33,7 @@ from vivicam.engines.build.export import digest, file_sha256, graph_for
 from vivicam.engines.build.spec import ExportSpec
 from vivicam.errors import DeviceError, VivicamError
 from vivicam.paths import atomic_write, cache_dir
+from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ def _add_profile(builder: Any, network: Any, config: Any, spec: ExportSpec) -> N
 
 def ensure_plan(
     spec: ExportSpec,
-    precision: str = "fp16",
+    precision: str = DEFAULT_PRECISION,
     *,
     flavour: str | None = None,
     force: bool = False,
@@ -247,7 +248,7 @@ def ensure_plan(
 ) -> PlanFile:
     """A valid plan for ``spec`` on this GPU: the cached one, or built now
     (``notify`` hears "building TensorRT plan for warp (first run, ~1 min)…")."""
-    if precision not in ("fp16", "fp32"):
+    if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; choose fp16 or fp32")
     trt, info = probe.import_tensorrt(flavour)
     gpu = require_gpu()

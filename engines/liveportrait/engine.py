@@ -4,7 +4,7 @@ user downloads) behind vivicam's Engine seam.
 ``prepare(photo)`` finds and crops the face and runs the appearance and motion
 extractors once; ``render(state, motion)`` animates it every frame — from the
 driver's own face when the pipeline attaches driver frames (this engine's
-``wants_driver_frames``), else from the numbers in ``Motion`` (idle / demo).
+``capabilities.driver_frames``), else from the numbers in ``Motion`` (idle / demo).
 
 Backends: ``cpu`` runs the PyTorch networks; ``onnxruntime`` and ``tensorrt``
 run each network's exported graph (:mod:`vivicam.engines.liveportrait.export`)
@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from vivicam.engines.base import AvatarState, BackendName
+from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS, AvatarState, BackendName, Capabilities
 from vivicam.engines.liveportrait import crop as cropping
 from vivicam.engines.liveportrait import export as lp_export
 from vivicam.engines.liveportrait import pipeline as lp
@@ -31,7 +31,6 @@ from vivicam.types import DriverFrame, Motion
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp16", "fp32")
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,14 +47,14 @@ class LivePortraitEngine:
 
     name: ClassVar[str] = "liveportrait"
     backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt")
-    wants_driver_frames: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(backends=backends, needs_weights=True, driver_frames=True)
 
     def __init__(
         self,
         *,
         backend: str = "auto",
         weights: str | Path | None = None,
-        precision: str = "fp16",
+        precision: str = DEFAULT_PRECISION,
         crop_size: int = 512,
         stitching: bool = True,
         retarget_eyes: bool = True,
@@ -113,6 +112,10 @@ class LivePortraitEngine:
             source=source,
             note=face.note,
         )
+
+    def frame_shift(self, state: AvatarState, motion: Motion) -> None:
+        """The frame never moves: the driver's camera motion is part of the head's."""
+        return None
 
     def render(self, state: AvatarState, motion: Motion) -> np.ndarray:
         """The animated crop, crop_size×crop_size×3 uint8 RGB."""

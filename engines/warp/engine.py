@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vivicam.engines.base import BackendName
+from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS, BackendName, Capabilities
 from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.mesh_motion import CAMERA_LIMIT, knee_limit
 from vivicam.engines.warp.prepare import prepare_avatar
@@ -29,15 +29,13 @@ class WarpEngine:
 
     name: ClassVar[str] = "warp"
     backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt")
-    # hair, neck and shoulders follow the driver's optical flow (Motion.surround)
-    wants_driver_flow: ClassVar[bool] = True
 
     def __init__(
         self,
         *,
         backend: str = "auto",
         weights: Any = None,
-        precision: str = "fp16",
+        precision: str = DEFAULT_PRECISION,
         crop_size: int = 512,
         mouth: str = "driver",
         camera_motion: str = "follow",
@@ -46,8 +44,8 @@ class WarpEngine:
             raise InputError("the warp engine needs no weights")
         if backend not in _BACKENDS:
             raise InputError(f"unknown backend '{backend}'; choose one of: {', '.join(_BACKENDS)}")
-        if precision not in ("fp16", "fp32"):
-            raise InputError(f"unknown precision '{precision}'; choose fp16 or fp32")
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
         if mouth not in MOUTHS:
             raise InputError(f"unknown mouth '{mouth}'; choose one of: {', '.join(MOUTHS)}")
         if camera_motion not in CAMERA_MOTIONS:
@@ -59,7 +57,11 @@ class WarpEngine:
         # "driver": an opening mouth shows the driver's own interior (docs/warp.md),
         # so the pipeline hands this engine the driver's frames
         self.mouth = mouth
-        self.wants_driver_frames = mouth == "driver"
+        # hair, neck and shoulders follow the driver's optical flow (Motion.surround)
+        self.capabilities = Capabilities(
+            backends=self.backends, driver_frames=mouth == "driver", driver_flow=True,
+            mouth_modes=MOUTHS, camera_motions=CAMERA_MOTIONS,
+        )
         # "follow": when the driver's camera moves (hand-held, panning), the
         # whole picture moves with it (frame_shift) and the head only as it
         # moved within the driver's scene; "still" keeps the avatar's

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from vivicam.engines.base import Engine
+from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS
 
 DEFAULT_ENGINE = "warp"
 BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt")
-PRECISIONS = ("fp16", "fp32")
 BACKGROUNDS = ("keep", "blur", "color")
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
@@ -77,7 +77,7 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="fp16",
+        default=DEFAULT_PRECISION,
         help="compiled-engine precision on the GPU (default: fp16)",
     )
     group.add_argument(
@@ -110,7 +110,7 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     options = {
         "backend": getattr(args, "backend", "auto"),
         "weights": getattr(args, "weights", None),
-        "precision": getattr(args, "precision", "fp16"),
+        "precision": getattr(args, "precision", DEFAULT_PRECISION),
     }
     for name in ("mouth", "camera_motion"):  # warp only: not every engine takes them
         if getattr(args, name, None) is not None:

@@ -72,7 +72,7 @@ class Landmarks:
 class DriverFrame:
     """The driver's own image and landmarks, for engines that read the driving
     face directly (LivePortrait's motion extractor) rather than only ``Motion``.
-    The pipeline attaches it only for engines whose ``wants_driver_frames`` is
+    The pipeline attaches it only for engines whose ``capabilities.driver_frames`` is
     True, so other engines pay nothing for it."""
 
     image: np.ndarray  # H×W×3 uint8 RGB, the full captured frame
@@ -119,7 +119,7 @@ class Motion:
       :meth:`within_scene` (the motion with the camera's share taken out).
     - ``driver`` / ``driver_neutral``: the current driver frame and the one the
       neutral calibration ended on; set by the pipeline only for engines that
-      want them (``wants_driver_frames``), None otherwise (idle motion, demo).
+      want them (``capabilities.driver_frames``), None otherwise (idle motion, demo).
     """
 
     rotation: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
-from vivicam.engines.base import AvatarState
+from vivicam.engines.base import AvatarState, Capabilities
 from vivicam.types import NUM_LANDMARKS, Frame, Landmarks, Motion
 
 PHOTO_W, PHOTO_H, CROP = 64, 48, 32
@@ -34,17 +34,22 @@ class FakeEngine:
     backends = ("cpu",)
 
     def __init__(self, *, delay_s: float = 0.0, fail: Callable[[Motion], bool] | None = None,
-                 wants_driver_frames: bool = False) -> None:
+                 wants_driver_frames: bool = False, wants_driver_flow: bool = False) -> None:
         self.delay_s = delay_s
         self.fail = fail
         self.prepared = 0
         self.rendered: list[Motion] = []
-        self.wants_driver_frames = wants_driver_frames
+        self.capabilities = Capabilities(
+            backends=("cpu",), driver_frames=wants_driver_frames, driver_flow=wants_driver_flow
+        )
 
     def prepare(self, image: np.ndarray) -> AvatarState:
         self.prepared += 1
         matrix = np.array([[1, 0, -16], [0, 1, -8]], np.float32)  # axis-aligned: crop at (16, 8)
         return AvatarState(image, matrix, CROP, np.ones((CROP, CROP), np.float32))
+
+    def frame_shift(self, state: AvatarState, motion: Motion) -> None:
+        return None
 
     def render(self, state: AvatarState, motion: Motion) -> np.ndarray:
         if self.delay_s:

@@ -86,5 +86,5 @@ def test_colours_follow_the_avatar_a_grey_photo_gets_a_grey_mouth() -> None:
 def test_mouth_option_is_checked() -> None:
     with pytest.raises(InputError, match="mouth"):
         WarpEngine(backend="cpu", mouth="teeth")
-    assert WarpEngine(backend="cpu").wants_driver_frames
-    assert not WarpEngine(backend="cpu", mouth="synth").wants_driver_frames
+    assert WarpEngine(backend="cpu").capabilities.driver_frames
+    assert not WarpEngine(backend="cpu", mouth="synth").capabilities.driver_frames
