@@ -144,6 +144,13 @@ def add_output_args(parser: argparse.ArgumentParser, *, default_size: str | None
         help="keep | blur | color | color:#RRGGBB (solid key colour for OBS chroma key, default green) "
         "| path to an image (default: keep)",
     )
+    group.add_argument(
+        "--harmonize",
+        choices=("on", "off"),
+        default="on",
+        help="with --background IMAGE: shift the person's tone a little toward the new "
+        "background's light (default: on)",
+    )
 
 
 def background_from_args(args: argparse.Namespace) -> Any:
@@ -151,10 +158,18 @@ def background_from_args(args: argparse.Namespace) -> Any:
     loaded (InputError on a bad file) so compose gets an RGB array."""
     value = getattr(args, "background", "keep") or "keep"
     if value in BACKGROUNDS or value.startswith("color:"):
-        return value
-    from vivicam.realtime.sources.photo import load_photo
+        chosen: Any = value
+    else:
+        from vivicam.realtime.sources.photo import load_photo
 
-    return load_photo(value)
+        chosen = load_photo(value)
+    if getattr(args, "harmonize", "on") == "off":
+        from dataclasses import replace
+
+        from vivicam.realtime.post.background import parse_background
+
+        return replace(parse_background(chosen), harmonize=False)
+    return chosen
 
 
 def frame_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,11 +15,24 @@ from vivicam.realtime.post.resample import axis_table, resample, resize, to_uint
 KEY_GREEN = (0, 255, 0)
 
 
+HARMONIZE_STRENGTH = 0.35  # share of the way (in log light) the person's tone moves toward the new light
+HARMONIZE_RANGE = (0.85, 1.18)  # per-channel gain limits: restrained, never a recolouring
+
+
 @dataclass(frozen=True, eq=False)
 class BackgroundSpec:
-    kind: str  # "keep" | "blur" | "color" | "image"
+    """``kind``: "keep" | "blur" | "color" | "image"; ``harmonize``: shift the
+    person's tone a little toward a new background's light (blur, image)."""
+
+    kind: str
     color: tuple[int, int, int] = KEY_GREEN
     image: Any = None
+    harmonize: bool = True
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity for caches (an image by identity, not content)."""
+        return (self.kind, self.color, id(self.image), self.harmonize)
 
     @property
     def pad_rgb(self) -> tuple[int, int, int]:
@@ -40,7 +53,10 @@ def parse_color(text: str) -> tuple[int, int, int]:
 
 
 def parse_background(background: Any) -> BackgroundSpec:
-    """``"keep"``, ``"blur"``, ``"color"``, ``"color:#rrggbb"`` or an H×W×3 image."""
+    """``"keep"``, ``"blur"``, ``"color"``, ``"color:#rrggbb"``, an H×W×3 image,
+    or a :class:`BackgroundSpec` (as it is)."""
+    if isinstance(background, BackgroundSpec):
+        return background
     if background is None:
         return BackgroundSpec("keep")
     if isinstance(background, str):
@@ -71,14 +87,19 @@ def _box_blur_axis(img: Any, radius: int, axis: int, xp: ModuleType) -> Any:
 def blur(photo: Any, xp: ModuleType, *, strength: float = 0.03) -> Any:
     """A soft, strong blur (≈ Gaussian of σ ≈ ``strength`` × the long side):
     downscale 8×, three box passes per axis, upscale. uint8 out."""
-    h, w = photo.shape[:2]
+    return to_uint8(blur_float(photo, xp, strength=strength), xp)
+
+
+def blur_float(image: Any, xp: ModuleType, *, strength: float = 0.03) -> Any:
+    """:func:`blur` of any H×W×C image, float32 out (no rounding)."""
+    h, w = image.shape[:2]
     small_w, small_h = max(4, w // 8), max(4, h // 8)
-    small = resize(photo, (small_w, small_h), xp).astype(xp.float32)
+    small = resize(image, (small_w, small_h), xp).astype(xp.float32)
     radius = max(1, round(strength * max(small_w, small_h)))
     for _ in range(3):
         for axis in (0, 1):
             small = _box_blur_axis(small, radius, axis, xp)
-    return resize(to_uint8(small, xp), (w, h), xp)
+    return resize(small, (w, h), xp).astype(xp.float32)
 
 
 def _cover(image: Any, size: tuple[int, int], xp: ModuleType) -> Any:
@@ -94,11 +115,21 @@ def _cover(image: Any, size: tuple[int, int], xp: ModuleType) -> Any:
     return to_uint8(resample(image, rows, cols, xp), xp)
 
 
-def background_plate(spec: BackgroundSpec, photo: Any, xp: ModuleType) -> Any:
-    """The H×W×3 uint8 plate behind the person for ``spec`` (not for "keep")."""
+def background_plate(spec: BackgroundSpec, photo: Any, xp: ModuleType, person: Any = None) -> Any:
+    """The H×W×3 uint8 plate behind the person for ``spec`` (not for "keep").
+    With a ``person`` mask the blur averages the background only, so the
+    person's colours do not bleed into a halo around them."""
     h, w = photo.shape[:2]
     if spec.kind == "blur":
-        return blur(photo, xp)
+        if person is None:
+            return blur(photo, xp)
+        back = 1.0 - xp.asarray(person, dtype=xp.float32)[..., None]
+        weighted = blur_float(xp.asarray(photo, dtype=xp.float32) * back, xp)
+        weight = blur_float(back, xp)
+        mean = (xp.asarray(photo, dtype=xp.float32) * back).sum(axis=(0, 1)) / xp.maximum(back.sum(), 1.0)
+        # where no background is near (inside a large person), the background's mean colour
+        filled = xp.where(weight > 1e-3, weighted / xp.maximum(weight, 1e-3), mean)
+        return to_uint8(filled, xp)
     if spec.kind == "color":
         plate = xp.empty((h, w, 3), dtype=xp.uint8)
         plate[...] = xp.asarray(spec.color, dtype=xp.uint8)
@@ -108,3 +139,26 @@ def background_plate(spec: BackgroundSpec, photo: Any, xp: ModuleType) -> Any:
 
         return _cover(as_array(spec.image, xp).astype(xp.uint8, copy=False), (w, h), xp)
     raise ValueError(f"no plate for background kind '{spec.kind}'")
+
+
+def harmonize_gain(spec: BackgroundSpec, photo: Any, person: Any, plate: Any, xp: ModuleType) -> Any:
+    """Per-channel (3,) gains for the person: part of the way from the light
+    of the photo's own background to the new one's (the ratio of their mean
+    colours), so a person photographed against a white wall
+    and put before a sunset warms a little, and a blurred background (the
+    same light) changes nothing. Ones when the mode does not harmonize or the
+    photo shows too little background to judge its light. Applied in
+    proportion to the person mask, so the mask's soft edge blends smoothly.
+    A blurred background is the photo's own light by construction (its
+    measured ratio is 1.00), so only an image harmonizes."""
+    ones = xp.ones(3, dtype=xp.float32)
+    if not spec.harmonize or spec.kind != "image":
+        return ones
+    back = 1.0 - xp.asarray(person, dtype=xp.float32)[..., None]
+    seen = float(back.sum())
+    if seen < 0.02 * back.size:
+        return ones
+    old_light = (xp.asarray(photo, dtype=xp.float32) * back).sum(axis=(0, 1)) / seen
+    new_light = (xp.asarray(plate, dtype=xp.float32) * back).sum(axis=(0, 1)) / seen
+    gain = (xp.maximum(new_light, 1.0) / xp.maximum(old_light, 1.0)) ** HARMONIZE_STRENGTH
+    return xp.clip(gain, *HARMONIZE_RANGE).astype(xp.float32)

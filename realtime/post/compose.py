@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vivicam.engines.base import AvatarState, Drawable, View
-from vivicam.realtime.post.background import background_plate, parse_background
+from vivicam.realtime.post.background import BackgroundSpec, background_plate, harmonize_gain, parse_background
 from vivicam.realtime.post.resample import AxisTable, axis_table, resample, resize_coords, scratch, to_uint8
 from vivicam.xp import array_module, as_array, xp_name
 
@@ -119,12 +119,15 @@ def _build_layout(state: AvatarState, out_size: tuple[int, int] | None, backgrou
         log.warning("background '%s' needs a person mask and this engine gives none; keeping the photo's", background)
         bg_spec = parse_background("keep")
     photo_f = photo.astype(xp.float32)
+    tone = None  # per-pixel gain of the person's harmonized tone (None: unchanged)
     if bg_spec.kind == "keep":
         base_photo = photo
     else:
         p = xp.asarray(person, dtype=xp.float32)[..., None]
-        plate = background_plate(bg_spec, photo, xp).astype(xp.float32)
-        base_photo = to_uint8(plate + p * (photo_f - plate), xp)
+        plate = background_plate(bg_spec, photo, xp, person).astype(xp.float32)
+        gain = harmonize_gain(bg_spec, photo, person, plate, xp)
+        tone = 1.0 + p * (gain - 1.0)
+        base_photo = to_uint8(plate + p * (photo_f * tone - plate), xp)
     pad = bg_spec.pad_rgb
     base = xp.ascontiguousarray(_fit_image(base_photo, fit, xp, pad))
     photo_out = _fit_image(photo, fit, xp, pad)
@@ -146,6 +149,9 @@ def _build_layout(state: AvatarState, out_size: tuple[int, int] | None, backgrou
     if bg_spec.kind != "keep":
         p_out = _fit_image(xp.asarray(person, dtype=xp.float32), fit, xp, 0.0)
         alpha = alpha * p_out[y0:y1, x0:x1]
+    alpha = xp.repeat(xp.clip(alpha, 0.0, 1.0)[..., None], 3, axis=2)
+    if tone is not None:  # what moves gets the person's harmonized tone too
+        alpha = alpha * _fit_image(tone, fit, xp, 1.0)[y0:y1, x0:x1]
     return Layout(
         base=base,
         box=(y0, y1, x0, x1),
@@ -154,7 +160,7 @@ def _build_layout(state: AvatarState, out_size: tuple[int, int] | None, backgrou
         base_box=base[y0:y1, x0:x1].astype(xp.float32),
         photo_box=photo_out[y0:y1, x0:x1].astype(xp.float32),
         # expanded to 3 channels: a broadcast over a length-3 last axis is ~10x slower in NumPy
-        alpha=xp.ascontiguousarray(xp.repeat(xp.clip(alpha, 0.0, 1.0)[..., None], 3, axis=2)),
+        alpha=xp.ascontiguousarray(alpha.astype(xp.float32)),
         fit=fit,
         out_per_photo=fit.w / w,
         view=View((y0, y1, x0, x1), (float(cx_scale), float(cx_off)), (float(cy_scale), float(cy_off))),
@@ -168,6 +174,8 @@ _layouts: "weakref.WeakKeyDictionary[AvatarState, dict[tuple, Layout]]" = weakre
 def _background_key(background: Any) -> Any:
     if isinstance(background, str):
         return background
+    if isinstance(background, BackgroundSpec):
+        return background.key
     return ("image", id(background), getattr(background, "shape", None))
 
 
@@ -227,7 +235,8 @@ def compose(
     xp.subtract(pasted, layout.photo_box, out=pasted)
     xp.multiply(pasted, layout.alpha, out=pasted)
     xp.add(pasted, layout.base_box, out=pasted)
-    xp.rint(pasted, out=pasted)  # convex blends of 0..255 values: no clip needed
+    xp.rint(pasted, out=pasted)
+    xp.clip(pasted, 0, 255, out=pasted)  # a harmonized tone may carry a moving pixel past 255
     out[y0:y1, x0:x1] = pasted  # float -> uint8 cast on assignment
     return _shifted(out, layout, shift, xp)
 

@@ -47,3 +47,22 @@ print("after", file=sys.stderr)
     assert "W0000" not in err and "TensorFlow Lite" not in err
     assert "keep: python line\n" in err and "progress 50%\r" in err  # \r kept for progress bars
     assert "keep: native line\n" in err and err.endswith("after\n")
+
+
+def test_harmonize_off_reaches_the_background_spec(tmp_path) -> None:
+    import argparse
+
+    import cv2
+    import numpy as np
+
+    from vivicam.realtime.cli.common import add_output_args, background_from_args
+    from vivicam.realtime.post.background import parse_background
+
+    path = tmp_path / "sunset.png"
+    cv2.imwrite(str(path), np.full((20, 30, 3), (60, 140, 230), np.uint8))
+    parser = argparse.ArgumentParser()
+    add_output_args(parser)
+    on = background_from_args(parser.parse_args(["--background", str(path)]))
+    off = background_from_args(parser.parse_args(["--background", str(path), "--harmonize", "off"]))
+    assert parse_background(on).harmonize and not parse_background(off).harmonize
+    assert parse_background(off).kind == "image"
