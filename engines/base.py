@@ -87,6 +87,11 @@ class Drawable(Protocol):
     (the warp engine resamples the full-resolution photo once, straight into
     the output) instead of handing over a fixed-size crop to be scaled."""
 
+    @property
+    def array_module(self) -> Any:
+        """Where its data lives (NumPy, or CuPy on a GPU): the paste-back works there."""
+        ...
+
     def draw(self, view: View, xp: Any = np) -> Any:
         """(h, w, 3) float32 0..255 pixels for ``view.box``, in array module ``xp``."""
         ...

@@ -31,6 +31,7 @@ import numpy as np
 from vivicam.engines.base import View
 from vivicam.engines.warp.canvas import grain
 from vivicam.engines.warp.eyes import Patch
+from vivicam.xp import array_module, as_array, to_host, xp_name
 
 # below this many output pixels per canvas pixel the canvas is first reduced
 # (area-averaged) to the output's scale: bilinear sampling alone would alias
@@ -90,14 +91,20 @@ class _ViewCache:
     noise: np.ndarray  # (h, w, 1) float32 the photo's grain at the output's scale
 
 
-def view_cache(src: Sources, view: View, grid_cell: int) -> _ViewCache:
-    key = (view, grid_cell)
+def view_cache(src: Sources, view: View, grid_cell: int, xp: ModuleType = np) -> _ViewCache:
+    """The view's cache, built on the host once and copied to ``xp``'s device once."""
+    key = (view, grid_cell, xp_name(xp))
     with src._lock:
         cached = src._views.get(key)
         if cached is None:
             if len(src._views) >= 8:
                 src._views.clear()
             cached = _build_view(src, view, grid_cell)
+            if xp is not np:
+                cached = _ViewCache(**{
+                    f: (xp.asarray(getattr(cached, f)) if isinstance(getattr(cached, f), np.ndarray) else getattr(cached, f))
+                    for f in ("level", "base", "plate", "to_grid", "k", "noise")
+                })
             src._views[key] = cached
         return cached
 
@@ -154,13 +161,22 @@ class WarpFrame:
     patches: tuple[Patch, ...]
     cell: int
 
+    @property
+    def array_module(self) -> ModuleType:
+        return array_module(self.back)
+
     def draw(self, view: View, xp: ModuleType = np) -> Any:
-        """The output pixels of ``view.box``: (h, w, 3) float32 0..255 in ``xp``."""
+        """The output pixels of ``view.box``: (h, w, 3) float32 0..255 in ``xp``
+        (NumPy: OpenCV; a device array module: the same steps on the device,
+        so a GPU frame is copied to the host once, at the end)."""
+        if xp is not np:
+            return self.draw_on(view, xp)
         cache = view_cache(self.sources, view, self.cell)
+        back = to_host(self.back)  # 128² × 2: a field computed on a device, drawn here
         y0, y1, x0, x1 = view.box
         h, w = y1 - y0, x1 - x0
         disp = cv2.warpAffine(
-            settle(self.back, 1.0 / view.x[0]), cache.to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            settle(back, 1.0 / view.x[0]), cache.to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
         maps = cv2.scaleAdd(disp.reshape(h, -1), cache.k, cache.base.reshape(h, -1)).reshape(h, w, 2)
@@ -173,9 +189,27 @@ class WarpFrame:
         for patch in self.patches:
             _paste_patch(out, patch, view, cache.noise)
         np.clip(out, 0.0, 255.0, out=out)  # the grain may overshoot
-        if xp is not np:
-            return xp.asarray(out)
         return out
+
+    def draw_on(self, view: View, xp: ModuleType) -> Any:
+        """:meth:`draw` written against the array module alone (gathers, no
+        OpenCV): CuPy on a GPU. Bilinear where the host path is cubic (within
+        a couple of grey levels; the same at whole pixels)."""
+        cache = view_cache(self.sources, view, self.cell, xp)
+        y0, y1, x0, x1 = view.box
+        h, w = y1 - y0, x1 - x0
+        back = settle(as_array(self.back, xp).astype(xp.float32), 1.0 / view.x[0], xp)
+        m = cache.to_grid
+        gx = m[0, 0] * xp.arange(w, dtype=xp.float32) + m[0, 2]
+        gy = m[1, 1] * xp.arange(h, dtype=xp.float32) + m[1, 2]
+        disp = _sample(back, xp.broadcast_to(gx[None, :], (h, w)), xp.broadcast_to(gy[:, None], (h, w)), xp)
+        maps = cache.base + cache.k * disp
+        warped = _sample(cache.level.astype(xp.float32), maps[..., 0], maps[..., 1], xp)
+        a = warped[..., 3:4] * (1.0 / 255.0)
+        out = cache.plate + a * (warped[..., :3] - cache.plate)
+        for patch in self.patches:
+            _paste_patch(out, patch, view, cache.noise, xp)
+        return xp.clip(out, 0.0, 255.0)
 
 
 # Motions smaller than this many output pixels fade out (cubically): a
@@ -185,14 +219,12 @@ class WarpFrame:
 SETTLE_PX = 1.0
 
 
-def settle(back: np.ndarray, out_per_crop: float) -> np.ndarray:
+def settle(back: Any, out_per_crop: float, xp: ModuleType = np) -> Any:
     """``back`` with displacements under :data:`SETTLE_PX` output pixels eased
     towards zero: ``d · (3m² − 2m³)`` for ``m = |d| / SETTLE_PX < 1`` (continuous,
     monotonic, slope 1 where it meets the identity), unchanged above."""
-    m = np.sqrt((back * back).sum(axis=-1, keepdims=True)) * (out_per_crop / SETTLE_PX)
-    if float(m.min(initial=1.0)) >= 1.0:
-        return back
-    ease = np.where(m < 1.0, m * m * (3.0 - 2.0 * m), 1.0).astype(np.float32)
+    m = xp.sqrt((back * back).sum(axis=-1, keepdims=True)) * (out_per_crop / SETTLE_PX)
+    ease = xp.where(m < 1.0, m * m * (3.0 - 2.0 * m), 1.0).astype(xp.float32)
     return back * ease
 
 
@@ -206,17 +238,15 @@ def _composite(warped: np.ndarray, plate: np.ndarray) -> np.ndarray:
     return out
 
 
-def _paste_patch(out: np.ndarray, patch: Patch, view: View, noise: np.ndarray) -> None:
-    """Blend an analysis-crop patch into the output pixels it covers, with the
-    photo's grain on what it invents (a smooth mouth or eye would show as a
-    patch on a grainy photo)."""
+def _patch_in_output(patch: Patch, view: View) -> tuple[int, int, int, int, np.ndarray] | None:
+    """``(oy0, oy1, ox0, ox1, rgba)``: an analysis-crop patch resampled onto the
+    output pixels it covers (absolute output indices); None when it covers none."""
     ph, pw = patch.alpha.shape
     y0, y1, x0, x1 = view.box
-    # output pixels whose crop coordinate falls on the patch
     ox0, ox1 = _span(view.x, patch.x0, pw, x0, x1)
     oy0, oy1 = _span(view.y, patch.y0, ph, y0, y1)
     if ox1 <= ox0 or oy1 <= oy0:
-        return
+        return None
     m = np.array(
         [
             [view.x[0], 0.0, view.x[0] * ox0 + view.x[1] - patch.x0],
@@ -227,10 +257,23 @@ def _paste_patch(out: np.ndarray, patch: Patch, view: View, noise: np.ndarray) -
     rgba = np.concatenate([patch.rgb, patch.alpha[..., None]], axis=-1).astype(np.float32)
     size = (ox1 - ox0, oy1 - oy0)
     drawn = cv2.warpAffine(rgba, m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    return oy0, oy1, ox0, ox1, drawn
+
+
+def _paste_patch(out: Any, patch: Patch, view: View, noise: Any, xp: ModuleType = np) -> None:
+    """Blend an analysis-crop patch into the output pixels it covers, with the
+    photo's grain on what it invents (a smooth mouth or eye would show as a
+    patch on a grainy photo). The patch is drawn on the host (anti-aliased
+    polygons are cheap there) and uploaded when ``out`` is on a device."""
+    placed = _patch_in_output(patch, view)
+    if placed is None:
+        return
+    oy0, oy1, ox0, ox1, drawn = placed
+    y0, x0 = view.box[0], view.box[2]
+    drawn = xp.asarray(drawn)
     sub = out[oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0]
-    a = drawn[..., 3:4]
     rgb = drawn[..., :3] + noise[oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0]
-    sub += a * (rgb - sub)
+    sub += drawn[..., 3:4] * (rgb - sub)
 
 
 def _span(axis: tuple[float, float], start: int, length: int, lo: int, hi: int) -> tuple[int, int]:
@@ -240,3 +283,20 @@ def _span(axis: tuple[float, float], start: int, length: int, lo: int, hi: int) 
     first = int(np.ceil((start - 1.0 - offset) / scale))
     last = int(np.floor((start + length - offset) / scale))
     return max(lo, first), min(hi, last + 1)
+
+
+def _sample(img: Any, mx: Any, my: Any, xp: ModuleType) -> Any:
+    """Bilinear samples of ``img`` (H×W×C float) at pixel coordinates
+    ``(mx, my)`` (h×w each), edges repeated: (h, w, C)."""
+    hh, ww = img.shape[:2]
+    mx = xp.clip(mx, 0.0, ww - 1.0)
+    my = xp.clip(my, 0.0, hh - 1.0)
+    x0 = xp.floor(mx).astype(xp.int32)
+    y0 = xp.floor(my).astype(xp.int32)
+    x1 = xp.minimum(x0 + 1, ww - 1)
+    y1 = xp.minimum(y0 + 1, hh - 1)
+    fx = (mx - x0)[..., None]
+    fy = (my - y0)[..., None]
+    top = img[y0, x0] + fx * (img[y0, x1] - img[y0, x0])
+    bottom = img[y1, x0] + fx * (img[y1, x1] - img[y1, x0])
+    return top + fy * (bottom - top)

@@ -16,7 +16,6 @@ from vivicam.engines.warp.draw import WarpFrame
 from vivicam.engines.warp.mesh_motion import target_points
 from vivicam.engines.warp.render import overlays
 from vivicam.types import Motion
-from vivicam.xp import to_host
 
 
 class GraphRenderer:
@@ -45,9 +44,11 @@ class GraphRenderer:
         target = target_points(state.rig, motion)
         inputs = dict(self._avatar_inputs(state))
         inputs.update(graph.motion_inputs(motion))
-        back = to_host(self.runner.run(inputs)["back"])
+        back = self.runner.run(inputs)["back"]  # stays where the runner made it (a GPU's field is drawn there)
+        if isinstance(back, np.ndarray):
+            back = np.ascontiguousarray(back, np.float32)
         patches = tuple(overlays(state, target, motion, mouth))
-        return WarpFrame(state.sources, np.ascontiguousarray(back, np.float32), patches, state.field.cell)
+        return WarpFrame(state.sources, back, patches, state.field.cell)
 
     def close(self) -> None:
         self.runner.close()

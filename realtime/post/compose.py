@@ -219,7 +219,7 @@ def compose(
     """
     drawable = isinstance(crop, Drawable)
     if drawable:
-        xp = xp or np
+        xp = xp or crop.array_module
     else:
         xp = xp or array_module(crop)
         crop = _checked_crop(as_array(crop, xp), int(state.crop_size), xp)

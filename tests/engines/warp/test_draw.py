@@ -89,3 +89,20 @@ def test_the_layer_over_the_plate_is_the_photo_in_the_soft_edge():
     again = a * layer[..., :3] + (1.0 - a) * back
     # no grey ring at rest: within rounding of the photo everywhere
     assert np.abs(again - image).max() <= 1.5
+
+
+def test_the_device_draw_matches_the_host_draw(engine, sharp_state, sharp_photo):
+    """The array-module path (CuPy on a GPU) checked with NumPy standing in:
+    the photo at rest, and within a couple of grey levels of the cubic host
+    path in motion."""
+    from vivicam.engines.base import View
+
+    h, w = sharp_photo.shape[:2]
+    m = sharp_state.crop_matrix
+    view = View((0, h, 0, w), (float(m[0, 0]), float(m[0, 2])), (float(m[1, 1]), float(m[1, 2])))
+    rest = engine.render(sharp_state, Motion.neutral())
+    box = _face_box(sharp_state)
+    np.testing.assert_allclose(rest.draw_on(view, np)[box], rest.draw(view, np)[box], atol=1.0)
+    moving = engine.render(sharp_state, Motion(rotation=np.array([3, 8, 0], np.float32), mouth_open=0.4))
+    diff = np.abs(moving.draw_on(view, np) - moving.draw(view, np))[box]
+    assert diff.mean() < 3.0 and np.abs(moving.draw(view, np) - rest.draw(view, np))[box].mean() > 3.0
