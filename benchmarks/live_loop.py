@@ -96,7 +96,9 @@ class PacedSource:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from vivicam.realtime.cli.common import add_engine_args, add_flow_arg, parse_size, positive_float
+    from vivicam.realtime.cli.common import (
+        add_engine_args, add_flow_arg, add_threads_arg, parse_size, positive_float,
+    )
 
     p.add_argument("--driving", metavar="VIDEO", help="driving video, or 'idle' for the procedural driver (default: testdata d12.mp4, else idle)")
     p.add_argument("--avatar", metavar="PHOTO", help="avatar photo (default: testdata s1.jpg, else the astronaut)")
@@ -108,6 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="play the video in a loop until --seconds (with a high --fps: the loop's top speed)")
     p.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH", help="output size (default: 640x480)")
     add_flow_arg(p)
+    add_threads_arg(p)
     add_engine_args(p)
 
 
@@ -221,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     from vivicam.realtime.cli.common import quiet_native_logs
+    from vivicam.threads import apply as apply_thread_policy
 
     try:
+        apply_thread_policy(args.threads)
         with quiet_native_logs():
             result = run_benchmark(args)
     except VivicamError as exc:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import queue
 import threading
 import time
@@ -72,8 +71,7 @@ class LoopConfig:
     - ``stats_every_s``: period of the ``--stats`` status line (None: off).
     - ``overlay``: start with the stats overlay shown in the preview.
     - ``opencv_threads``: OpenCV's worker threads while the loop runs (None:
-      the cores left after the loop's own capture, render and output
-      threads, at least 1). The loop's stages already run in parallel; OpenCV
+      the process's thread policy, :mod:`vivicam.threads`). The loop's stages already run in parallel; OpenCV
       pooling on top oversubscribes a laptop's few cores (on the 2-core build
       machine one OpenCV thread raised the top speed from 28–30 to 35–39 fps).
     """
@@ -96,7 +94,9 @@ class LoopConfig:
     def threads_for_opencv(self) -> int:
         if self.opencv_threads is not None:
             return self.opencv_threads
-        return max(1, (os.cpu_count() or 2) - 3)
+        from vivicam.threads import current
+
+        return current().pool
 
 
 class NewestQueue:

@@ -29,6 +29,14 @@ def testdata() -> Path:
     return found
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # the same thread policy as every entry point: native pools sized to the
+    # machine, one BLAS thread (OpenBLAS workers spin between calls)
+    from vivicam.threads import apply
+
+    apply()
+
+
 def _has_cuda_gpu() -> bool:
     try:
         import cupy  # noqa: F401

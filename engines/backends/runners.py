@@ -94,10 +94,13 @@ class OnnxRuntimeRunner(_RunnerBase):
     def __init__(self, onnx_path: Any, *, providers: list[str] | None = None, threads: int | None = None) -> None:
         from vivicam.optional import require
 
+        from vivicam.threads import onnxruntime_options
+
         ort = require("onnxruntime")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        onnxruntime_options(options)  # the process's thread policy: sized pools that never spin
         if threads:
             options.intra_op_num_threads = int(threads)
         available = ort.get_available_providers()

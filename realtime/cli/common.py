@@ -105,6 +105,19 @@ def add_flow_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threads_arg(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: the native libraries' thread pools (see :mod:`vivicam.threads`)."""
+    from vivicam.threads import ENV, OWN_THREADS
+
+    if "--threads" in parser._option_string_actions:  # a command that added it itself
+        return
+    parser.add_argument(
+        "--threads", metavar="N", default=None,
+        help=f"threads for OpenCV, ONNX Runtime, torch and OpenMP (NumPy's BLAS always uses one); "
+        f"default: ${ENV} if set, else the cores less {OWN_THREADS}, at least 1",
+    )
+
+
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword options every engine factory accepts, from parsed args."""
     options = {

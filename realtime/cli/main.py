@@ -15,6 +15,8 @@ import sys
 
 from vivicam import __version__
 from vivicam.errors import VivicamError
+from vivicam.realtime.cli.common import add_threads_arg
+from vivicam.threads import apply as apply_thread_policy
 
 COMMANDS = ("run", "render", "demo", "calibrate", "build", "bench", "doctor")
 
@@ -30,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"vivicam.realtime.cli.{name}_cmd")
         module.add_parser(sub)
+    for command in sub.choices.values():  # one place: every command takes --threads
+        add_threads_arg(command)
     return parser
 
 
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        apply_thread_policy(getattr(args, "threads", None))
         return int(args.func(args) or 0)
     except VivicamError as exc:
         print(f"vivicam {args.command}: error: {exc}", file=sys.stderr)

@@ -26,13 +26,18 @@ _EXTRAS: dict[str, tuple[str, str]] = {
 def require(module: str, feature: str | None = None) -> ModuleType:
     """Import ``module`` or raise MissingExtraError saying which extra provides it."""
     try:
-        return importlib.import_module(module)
+        loaded = importlib.import_module(module)
     except ImportError as exc:
         top = module.split(".")[0]
         extra, purpose = _EXTRAS.get(top, ("", ""))
         what = feature or purpose or module
         hint = f"pip install 'vivicam[{extra}]'" if extra else f"pip install {top}"
         raise MissingExtraError(f"{what} needs the Python package '{top}': {hint}") from exc
+    if module == "torch":  # its pools are sized by the process's thread policy
+        from vivicam.threads import configure_torch
+
+        configure_torch(loaded)
+    return loaded
 
 
 def available(module: str) -> bool:
