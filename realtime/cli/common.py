@@ -100,7 +100,7 @@ def add_flow_arg(parser: argparse.ArgumentParser) -> None:
     """``--no-flow`` (sets ``args.driver_flow`` False) for commands that drive an engine from a face."""
     parser.add_argument(
         "--no-flow", dest="driver_flow", action="store_false",
-        help="skip the driver's optical flow (saves ~8 ms a frame; hair and shoulders then follow "
+        help="skip the driver's optical flow (saves ~3 ms a frame; hair and shoulders then follow "
         "the head only, and the camera counts as still)",
     )
 
