@@ -188,6 +188,7 @@ def render_video(
     tell_avatar_note(state, avatar, on_status)
 
     from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.realtime.offline import run_pipelined
     from vivicam.realtime.sinks.mp4 import Mp4Sink
     from vivicam.face.tracker import MediaPipeTracker
 
@@ -218,11 +219,8 @@ def render_video(
         sink = Mp4Sink(output, info.rate, out_size, audio_from=driving if audio and info.has_audio else None)
         stack.enter_context(sink)
         frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
-        for frame in frames:
-            result = pipeline.step(frame, t_s=frame.index / info.fps)
-            with stats.time("sink"):
-                sink.write(result.image, frame)
-            stats.frame_out(None)  # offline: throughput only, no capture latency
+        # decoding + tracking ahead of the render, encoding behind it (same output as one frame at a time)
+        run_pipelined(frames, pipeline, sink.write, lambda frame: frame.index / info.fps)
     if stats.frames_out == 0:
         raise InputError(f"{driving}: no frame could be decoded")
     summary = stats.summary()

@@ -1,0 +1,116 @@
+"""The pipelined offline render (vivicam.realtime.offline): the same frames,
+in the same order, as one frame at a time; errors reach the caller."""
+
+from __future__ import annotations
+
+import threading
+from itertools import islice
+
+import numpy as np
+import pytest
+from loop_fakes import FakeEngine, FakeEstimator, FakeTracker, ListSource, RecordingSink, photo
+
+from vivicam.realtime.offline import run_pipelined, run_sequential
+from vivicam.realtime.pipeline import Pipeline
+
+
+def _fake_pipeline(**engine_options) -> Pipeline:
+    engine = FakeEngine(**engine_options)
+    lost = lambda i: i % 7 == 3  # noqa: E731 — a face lost now and then takes the other path
+    return Pipeline(engine, engine.prepare(photo()), tracker=FakeTracker(lost), estimator=FakeEstimator(),
+                    out_size=(80, 60))
+
+
+def _t(frame) -> float:
+    return frame.index / 25.0
+
+
+def test_pipelined_equals_sequential_with_stateful_stages() -> None:
+    outputs = []
+    for run in (run_sequential, run_pipelined):
+        pipeline = _fake_pipeline()
+        sink = RecordingSink()
+        count = run(ListSource(40).frames(), pipeline, sink.write, _t)
+        assert count == 40 == pipeline.stats.frames_out
+        outputs.append(sink)
+    sequential, pipelined = outputs
+    assert [f.index for f in pipelined.frames] == list(range(40))
+    assert len(sequential.images) == len(pipelined.images)
+    for a, b in zip(sequential.images, pipelined.images):
+        np.testing.assert_array_equal(a, b)
+    # the estimator's state shows in the output: the frames really differ
+    assert len({int(img[30, 40, 0]) for img in pipelined.images}) > 10
+
+
+def test_stages_overlap_on_their_own_threads() -> None:
+    pipeline = _fake_pipeline()
+    names: dict[str, set[str]] = {"track": set(), "write": set()}
+    track = pipeline.tracker.track
+
+    def tracking(image):
+        names["track"].add(threading.current_thread().name)
+        return track(image)
+
+    pipeline.tracker.track = tracking
+    sink = RecordingSink()
+
+    def write(image, frame):
+        names["write"].add(threading.current_thread().name)
+        sink.write(image, frame)
+
+    run_pipelined(ListSource(5).frames(), pipeline, write, _t)
+    assert names == {"track": {"vivicam-decode"}, "write": {"vivicam-encode"}}
+
+
+@pytest.mark.parametrize("where", ["decode", "render", "encode"])
+def test_an_error_in_any_stage_reaches_the_caller_and_stops_the_rest(where: str) -> None:
+    pipeline = _fake_pipeline(fail=(lambda m: m.rotation[1] == 20.0) if where == "render" else None)
+    source = ListSource(200, raise_at=10 if where == "decode" else None)
+    written = []
+
+    def write(image, frame):
+        if where == "encode" and frame.index == 12:
+            raise OSError("disk full")
+        written.append(frame.index)
+
+    with pytest.raises((OSError, RuntimeError)):
+        run_pipelined(source.frames(), pipeline, write, _t, depth=2)
+    assert source.produced < 40  # the decoder stopped too, not after the whole clip
+    assert written == list(range(len(written)))
+    assert not [t for t in threading.enumerate() if t.name in ("vivicam-decode", "vivicam-encode")]
+
+
+def test_empty_input_writes_nothing() -> None:
+    sink = RecordingSink()
+    assert run_pipelined(iter(()), _fake_pipeline(), sink.write, _t) == 0
+    assert sink.images == []
+
+
+@pytest.mark.slow
+@pytest.mark.testdata
+def test_real_clip_pipelined_equals_sequential(testdata) -> None:
+    """MediaPipe, the driver flow and the warp engine: frame for frame the same."""
+    from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.face.tracker import MediaPipeTracker
+    from vivicam.realtime.app import calibrate_from_video, make_engine
+    from vivicam.realtime.sources.photo import load_photo
+    from vivicam.realtime.sources.video import VideoFileSource
+
+    clip = testdata / "clips" / "d12.mp4"
+    engine = make_engine("warp")
+    state = engine.prepare(load_photo(testdata / "portraits" / "s1.jpg"))
+    neutral, driver_neutral = calibrate_from_video(clip, fps=25.0)
+    outputs = []
+    for run in (run_sequential, run_pipelined):
+        source = VideoFileSource(clip)
+        sink = RecordingSink()
+        with MediaPipeTracker() as tracker:
+            pipeline = Pipeline(engine, state, tracker=tracker, estimator=MotionEstimator(neutral=neutral),
+                                out_size=(256, 256))
+            pipeline.set_driver_neutral(driver_neutral)
+            run(islice(source.frames(), 30), pipeline, sink.write, _t)
+        source.close()
+        outputs.append(sink)
+    assert len(outputs[0].images) == len(outputs[1].images) == 30
+    for a, b in zip(*(o.images for o in outputs)):
+        np.testing.assert_array_equal(a, b)
