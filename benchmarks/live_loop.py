@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from vivicam.benchmarks.cpu_report import format_cpu
 from vivicam.realtime.stats import STAGE_ORDER, LoopStats
 from vivicam.types import Frame
 
@@ -103,6 +104,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--driving", metavar="VIDEO", help="driving video, or 'idle' for the procedural driver (default: testdata d12.mp4, else idle)")
     p.add_argument("--avatar", metavar="PHOTO", help="avatar photo (default: testdata s1.jpg, else the astronaut)")
     p.add_argument("--out", metavar="JSON", help="write the results here")
+    p.add_argument("--profile", metavar="JSON",
+                   help="write a per-stage timeline here (Chrome trace: open in chrome://tracing or Perfetto)")
     p.add_argument("--frames", type=int, default=None, help="stop after this many input frames (default: the whole clip)")
     p.add_argument("--seconds", type=positive_float, default=20.0, help="stop after this many seconds (default: 20)")
     p.add_argument("--fps", type=positive_float, default=None, help="camera rate to simulate (default: the video's)")
@@ -125,14 +128,18 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from vivicam.realtime.sources.photo import load_photo
     from vivicam.face.tracker import MediaPipeTracker
 
-    if args.out:
-        check_writable(args.out)
+    from vivicam.benchmarks.cpu_report import CpuSampler, Timeline
+    from vivicam.threads import current as thread_policy
+
+    for path in (args.out, getattr(args, "profile", None)):
+        if path:
+            check_writable(path)
     data = testdata_dir()
     driving = args.driving or (str(data / "clips" / "d12.mp4") if data else None)
     if driving == "idle":
         driving = None
     avatar = args.avatar or (str(data / "portraits" / "s1.jpg") if data else None)
-    stats = LoopStats(history=100000)
+    stats = Timeline(history=100000) if getattr(args, "profile", None) else LoopStats(history=100000)
     inner, fps = _inner_source(driving, args.fps, loop=args.loop)  # a bad video is reported before the slow part
     source = PacedSource(inner, fps, stats, max_frames=args.frames)
     tracker = None
@@ -152,7 +159,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             driver_flow=getattr(args, "driver_flow", True),
         )
         loop = LiveLoop(source, pipeline, [NullSink()])
+        sampler = CpuSampler().start()
         summary = loop.run(duration_s=args.seconds)
+        cpu = sampler.stop()
     finally:
         source.close()
         if tracker is not None:
@@ -170,6 +179,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "loop": bool(args.loop),
             "out_size": list(args.size),
             "prepare_ms": round(prepare_ms, 1),
+            "threads": thread_policy().as_dict(),
         },
         "frames_in": source.frames_in,
         "frames_out": summary["frames_out"],
@@ -179,10 +189,24 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "dropped": summary["dropped"],
         "events": summary["events"],
         "duration_s": summary["duration_s"],
+        "cpu": cpu,
     }
+    if getattr(args, "profile", None):
+        _write_atomic(args.profile, lambda tmp: stats.write(tmp))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        _write_atomic(args.out, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
     return result
+
+
+def _write_atomic(path: str | Path, write: Any) -> None:
+    """``write(temporary path)`` beside ``path``, then renamed into place."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _inner_source(driving: str | None, fps: float | None, *, loop: bool = False) -> tuple[Any, float]:
@@ -214,6 +238,8 @@ def format_table(result: dict[str, Any]) -> str:
     if lat.get("median") is not None:
         lines.append(f"{'latency':<10}{lat['median']:>11.1f}{lat['p95']:>10.1f}")
     lines.append(f"throughput: {result['fps'] or 0:.1f} fps; dropped: {result['dropped'] or 0}")
+    if result.get("cpu"):
+        lines += format_cpu(result["cpu"])
     return "\n".join(lines)
 
 
