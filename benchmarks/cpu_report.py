@@ -134,7 +134,8 @@ class CpuSampler:
 def format_cpu(cpu: dict[str, Any]) -> list[str]:
     """Lines for the benchmark's printed table."""
     p = cpu["process"]
-    lines = [f"cpu: {p['cores']:.2f} cores (user {p['user_cores']:.2f}, system {p['system_cores']:.2f})"]
+    per_frame = f", {p['ms_per_frame_out']:.1f} ms a frame out" if "ms_per_frame_out" in p else ""
+    lines = [f"cpu: {p['cores']:.2f} cores (user {p['user_cores']:.2f}, system {p['system_cores']:.2f}){per_frame}"]
     for t in cpu["threads"]:
         lines.append(f"  {t['name']:<22}{t['cores']:>6.2f} cores ({t['system_share']:.0%} system)")
     return lines

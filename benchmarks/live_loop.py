@@ -162,6 +162,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         sampler = CpuSampler().start()
         summary = loop.run(duration_s=args.seconds)
         cpu = sampler.stop()
+        # CPU per output frame: what a run costs whatever else loads the machine
+        busy_s = cpu["process"]["cores"] * cpu["process"]["wall_s"]
+        cpu["process"]["ms_per_frame_out"] = round(busy_s * 1e3 / max(summary["frames_out"], 1), 2)
     finally:
         source.close()
         if tracker is not None:

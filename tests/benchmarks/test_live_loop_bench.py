@@ -58,7 +58,7 @@ def test_bench_reports_process_and_thread_cpu_and_writes_a_timeline(tmp_path, ca
     result = json.loads(out.read_text())
     cpu = result["cpu"]
     process = cpu["process"]
-    assert process["cores"] > 0 and process["wall_s"] > 0
+    assert process["cores"] > 0 and process["wall_s"] > 0 and process["ms_per_frame_out"] > 0
     assert abs(process["cores"] - process["user_cores"] - process["system_cores"]) < 0.01
     assert "cpu:" in text and "cores" in text
     assert result["config"]["threads"]["pool"] == 1 and result["config"]["threads"]["source"] == "option"
