@@ -72,9 +72,11 @@ MAX_BACKGROUND_SAMPLES = 4096  # a median over more pixels says nothing new
 # iterations, patch stride), None = the preset's. Both regions: DIS "fast"
 # patches computed at half the region's side (finest scale 1) without the
 # variational refinement. Against the former "medium" on a 192 px face and
-# "fast" (quarter side) with refinement on a 384 px surround, this costs a
-# third (2.7 vs 8.8 ms CPU a frame on the build machine) for the same quality
-# benchmark numbers (d10/d12/d19, 90 frames: PSNR within ±0.05 dB). The
+# "fast" (quarter side) with refinement on a 384 px surround, this costs
+# 3.0-3.2 instead of 8.3 ms CPU a frame on the (loaded) build machine, with
+# the quality benchmark's PSNR and SSIM unchanged (d10, d11, d12, d18, d19,
+# d20, 90 frames: within ±0.05 dB and 0.004; head-pose error +0.03-0.11°
+# on four of them). The
 # refinement smooths what the Gaussian pooling smooths again; a 192 px surround
 # at the quarter side lost 0.4 dB / 0.03 SSIM on d12, a 128 px face 0.25 dB on
 # d10, a patch stride of 6 on the surround 0.5 dB on d19.
