@@ -4,8 +4,10 @@ The video is decoded as fast as possible but released at its own frame rate
 (like a camera delivering frames), so stale frames are dropped exactly as in
 ``vivicam run`` and the capture-to-output latency is the one a user would
 see. Reports per-stage time (decode, track, motion, render, post, sink) as
-median and p95, output FPS, latency and dropped frames, with the machine
-named, as JSON.
+median and p95, output FPS, latency and dropped frames, and what the loop
+costs over its run (not the avatar's preparation): process CPU in cores and
+per output frame, the three busiest threads (``cpu_report``), with the
+machine named, as JSON; ``--profile`` adds a per-stage timeline.
 
     python -m vivicam.benchmarks.live_loop --driving CLIP --avatar PHOTO --out results.json
 

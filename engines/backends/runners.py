@@ -93,7 +93,6 @@ class OnnxRuntimeRunner(_RunnerBase):
 
     def __init__(self, onnx_path: Any, *, providers: list[str] | None = None, threads: int | None = None) -> None:
         from vivicam.optional import require
-
         from vivicam.threads import onnxruntime_options
 
         ort = require("onnxruntime")
