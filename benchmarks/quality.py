@@ -14,6 +14,11 @@ driver where the driver holds still.
         [--engine warp] [--out docs/quality]
 
 Writes ``quality.json`` (numbers + machine) and contact-sheet PNGs to ``--out``.
+
+The suites (docs/quality.md) run instead with ``--suite``:
+
+    python -m vivicam.benchmarks.quality --suite generalization --out X.json --sheet X.png
+    python -m vivicam.benchmarks.quality --suite steadiness --out Y.json --sheet Y.png
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from vivicam.benchmarks.stages import (
     paste_back,
 )
 from vivicam.calibrate import mesh
-from vivicam.errors import NoFaceError, VivicamError
+from vivicam.errors import InputError, NoFaceError, VivicamError
 from vivicam.types import Frame, Motion
 
 
@@ -297,13 +302,20 @@ def run(
     return report
 
 
+SUITES = ("generalization", "steadiness")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vivicam.benchmarks.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", choices=SUITES,
+                        help="run a suite instead of the self/cross-reenactment benchmark (docs/quality.md)")
     parser.add_argument("--clips", nargs="+", help="clip names (default: every clip in the test data)")
-    parser.add_argument("--frames", type=int, help="at most this many frames per clip (default: all)")
+    parser.add_argument("--frames", type=int, help="at most this many frames per clip or case (default: all; suites: their own)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_FRAMES} frames of {', '.join(QUICK_CLIPS)}")
     parser.add_argument("--engine", default="warp", help="engine under test (default: warp)")
-    parser.add_argument("--out", type=Path, default=Path("docs/quality"), help="output folder (default: docs/quality)")
+    parser.add_argument("--out", type=Path, help="output folder (default: docs/quality); with --suite, the JSON file")
+    parser.add_argument("--sheet", type=Path, help="with --suite: the contact sheet PNG (default: beside --out)")
+    parser.add_argument("--cases", nargs="+", help="with --suite: only these cases or portraits")
     parser.add_argument("--testdata", help="test-data folder (default: $VIVICAM_TESTDATA or ../shared/testdata)")
     parser.add_argument("--no-cross", action="store_true", help="skip the cross-reenactment sheets")
     parser.add_argument("--portraits", nargs="+", default=list(CROSS_PORTRAITS), help="portraits for cross-reenactment")
@@ -316,11 +328,14 @@ def main(argv: list[str] | None = None) -> int:
     if frames is not None and frames < 2:
         parser.error("--frames must be at least 2")
     logging.basicConfig(level=logging.WARNING)
+    if args.suite:
+        return _run_suite(args)
+    out = args.out or Path("docs/quality")
     try:
         report = run(
-            clips=clips, frames=frames, engine_name=args.engine, out_dir=args.out, testdata=args.testdata,
+            clips=clips, frames=frames, engine_name=args.engine, out_dir=out, testdata=args.testdata,
             cross=not args.no_cross, portraits=tuple(args.portraits), cross_drivers=tuple(args.cross_drivers),
-            save_signals=args.signals, progress=lambda line: print(line, file=sys.stderr, flush=True),
+            save_signals=args.signals, progress=_say,
         )
     except VivicamError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -328,7 +343,40 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report["clips"]))
     if report["cross"]:
         print("\ncross-reenactment (motion fidelity only):\n" + format_cross_table(report["cross"]))
-    print(f"\nall targets met: {'yes' if report['all_pass'] else 'no'}; wrote {args.out / 'quality.json'}")
+    print(f"\nall targets met: {'yes' if report['all_pass'] else 'no'}; wrote {out / 'quality.json'}")
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def suite_paths(suite: str, out: Path | None, sheet: Path | None) -> tuple[Path, Path]:
+    """(JSON, sheet) of a suite run: ``--out`` is the JSON file, or a folder
+    to hold ``<suite>.json``; the sheet defaults to the JSON's name as .png."""
+    out = out or Path("docs/quality") / suite
+    json_path = out if out.suffix.lower() == ".json" else out / f"{suite}.json"
+    return json_path, sheet or json_path.with_suffix(".png")
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    json_path, sheet_path = suite_paths(args.suite, args.out, args.sheet)
+    try:
+        for path in (json_path, sheet_path):
+            if not path.parent.is_dir():
+                raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+        if args.suite == "generalization":
+            from vivicam.benchmarks import generalization as suite
+        else:
+            from vivicam.benchmarks import steadiness as suite
+        kwargs = {"frames_cap": args.frames} if args.frames else {}
+        report = suite.run(testdata=args.testdata, engine=args.engine, case_names=args.cases,
+                           json_path=json_path, sheet_path=sheet_path, progress=_say, **kwargs)
+    except VivicamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(suite.table(report))
+    print(f"\nwrote {json_path} and {sheet_path}")
     return 0
 
 

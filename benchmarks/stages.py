@@ -3,12 +3,17 @@ paste-back) and the motion-fidelity signals read from tracked landmarks."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vivicam.benchmarks import metrics
+from vivicam.errors import VivicamError
 from vivicam.types import DriverFrame, Landmarks
+
+log = logging.getLogger(__name__)
 
 SHEET_COLUMNS = 8  # frames shown per contact-sheet row
 FACE_BOX_SCALE = 1.6  # the measured face box: this many times the landmarks' bounding box
@@ -73,3 +78,26 @@ def fidelity(
         "pose_err_axes_deg": {"pitch": pose.pitch_deg, "yaw": pose.yaw_deg, "roll": pose.roll_deg},
         "jitter": metrics.jitter(points, runs),
     }
+
+
+def detect_points(image: np.ndarray) -> np.ndarray:
+    """(478, 3) landmarks of the largest face on a still image (NoFaceError without)."""
+    from vivicam.face.detect import find_avatar_face
+
+    return find_avatar_face(image).landmarks.points
+
+
+def render_case(portrait: Path, driver: Path, output: Path, engine: str, *,
+                size: tuple[int, int] | None = None) -> tuple[dict | None, str | None]:
+    """``render_video`` with its defaults (``size`` None = its own choice);
+    (summary, None) or (None, reason)."""
+    from vivicam.realtime.app import render_video
+
+    extra = {} if size is None else {"size": size}
+    try:
+        return render_video(portrait, driver, output, engine=engine, progress=False, audio=False, **extra), None
+    except VivicamError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a suite records an engine's crash as that case's failure
+        log.warning("%s: render crashed", portrait.parent.name, exc_info=True)
+        return None, f"crashed: {type(exc).__name__}: {exc}"
