@@ -40,6 +40,7 @@ from vivicam.errors import InputError
 FRAMES_CAP = 150  # frames per case (from the case's start): keeps a run near ten minutes on 2 cores
 DRIVER_CRF = 12
 DIFF_GAIN = 3
+CASE_SHEET_BYTES = 120_000  # per-case sheets are committed: palette PNGs, downscaled only when needed
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,7 +300,7 @@ def run(
         sheet = suite_report.case_sheet(result, rows.get(result["case"], {}))
         if sheet is not None:
             name = f"{sheet_path.stem}_{result['case']}.png"
-            result["sheet"] = suite_report.save_png(sheet, sheet_path.with_name(name), max_bytes=150_000).name
+            result["sheet"] = suite_report.save_png(sheet, sheet_path.with_name(name), max_bytes=CASE_SHEET_BYTES).name
     report = {
         "suite": "generalization",
         "engine": engine,

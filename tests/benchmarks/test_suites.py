@@ -97,6 +97,21 @@ def test_midmotion_start_picks_the_turn_and_wink_not_the_calm_part() -> None:
     assert cases.midmotion_start(angles[:50], eyes[:50], fps, min_frames=100)[0] == 0  # too short: from the start
 
 
+def test_landmarks_follow_each_transform_to_where_the_pixels_went() -> None:
+    frame = np.zeros((200, 300, 3), np.uint8)
+    points = _face_points(120.0, 90.0, 60, 80)
+    frame[88:93, 118:123] = 255  # a marker at the face's centre
+    for name in ("mirror", "tight", "phone", "lowlight"):
+        moved = cases.transform_points(name, frame, points)
+        out = cases.make_transform(name, frame, points)(frame, 0).astype(float).sum(axis=2)
+        if name == "lowlight":
+            assert np.array_equal(moved, points)
+            continue
+        ys, xs = np.nonzero(out > 0.5 * out.max())
+        center = moved[:, :2].mean(axis=0)
+        assert (xs.mean(), ys.mean()) == pytest.approx(tuple(center), abs=2.0), name
+
+
 def test_a_transform_chain_refuses_unknown_names() -> None:
     with pytest.raises(ValueError, match="unknown transform"):
         cases.make_transform("sepia", _texture(), _face_points(80, 80, 40, 40))
