@@ -181,6 +181,37 @@ def pose_error(driver_angles: np.ndarray, output_angles: np.ndarray) -> PoseErro
     return PoseError(float(err.mean()), *map(float, per_axis), int(ok.sum()))
 
 
+@dataclass(frozen=True)
+class Gain:
+    slope: float  # least-squares slope of output on driver (1 = follows exactly)
+    corr: float  # Pearson correlation of the two
+    driver_range: float  # p95 - p5 of the driver's values: below a few degrees the slope means little
+    pairs: int
+
+
+def gain(driver: np.ndarray, output: np.ndarray, *, min_pairs: int = 5) -> Gain:
+    """How much the output moves per unit of driver motion (e.g. degrees of
+    yaw per driver degree): the least-squares line ``output ≈ slope · driver
+    + c`` over the pairs where both are finite; NaN when the driver does not
+    vary or there are fewer than ``min_pairs`` pairs."""
+    x = np.asarray(driver, dtype=np.float64).ravel()
+    y = np.asarray(output, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"signals differ in length: {x.shape} vs {y.shape}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = int(ok.sum())
+    nan = float("nan")
+    if n < min_pairs:
+        return Gain(nan, nan, nan, n)
+    xc = x[ok] - x[ok].mean()
+    spread = float(np.percentile(x[ok], 95) - np.percentile(x[ok], 5))
+    var = float((xc * xc).sum())
+    if var <= 1e-12:
+        return Gain(nan, nan, spread, n)
+    slope = float((xc * (y[ok] - y[ok].mean())).sum() / var)
+    return Gain(slope, pearson(x, y), spread, n)
+
+
 # --------------------------------------------------------------------------- jitter
 
 

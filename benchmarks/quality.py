@@ -14,6 +14,11 @@ driver where the driver holds still.
         [--engine warp] [--out docs/quality]
 
 Writes ``quality.json`` (numbers + machine) and contact-sheet PNGs to ``--out``.
+
+The suites (docs/quality.md) run instead with ``--suite``:
+
+    python -m vivicam.benchmarks.quality --suite generalization --out X.json --sheet X.png
+    python -m vivicam.benchmarks.quality --suite steadiness --out Y.json --sheet Y.png
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +36,8 @@ import numpy as np
 
 from vivicam.benchmarks import contact_sheet, metrics
 from vivicam.benchmarks.baselines import PoseOnlyWarp, StaticPhoto
+from vivicam.benchmarks.clips import clip_paths, find_testdata, portrait_photo, probe, read_frames, track_clip
+from vivicam.benchmarks.cross import cross_reenact
 from vivicam.benchmarks.quality_report import (
     ENGINE_KEY,
     Thresholds,
@@ -42,139 +48,31 @@ from vivicam.benchmarks.quality_report import (
     results_markdown,
     verdicts,
 )
+from vivicam.benchmarks.stages import (
+    FACE_BOX_SCALE,
+    SHEET_COLUMNS,
+    fidelity,
+    motion_signals,
+    motion_stages,
+    paste_back,
+)
 from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError, VivicamError
-from vivicam.types import DriverFrame, Frame, Landmarks, Motion
+from vivicam.types import Frame, Motion
 
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICK_CLIPS = ("d10", "d12", "d18")
 QUICK_FRAMES = 60
 # photos, paintings, a statue, a printed photo held in a hand, and a
 # cartoon-style face made from s1 (benchmarks/portrait_styles.py)
 CROSS_PORTRAITS = ("s0", "s1", "s2", "s5", "s6", "s11", "s1+cartoon")
 CROSS_DRIVERS = ("d10", "d12")
-SHEET_COLUMNS = 8
-CROSS_STRIDE = 3  # cross-reenactment fidelity tracks the output on every 3rd driver frame
-FACE_BOX_SCALE = 1.6
 # A driver frame counts as "holding still" when its landmarks move less than
 # this many face sizes per frame (about 0.3 px for a 100 px face); runs of at
 # least STILL_MIN_FRAMES such frames are where jitter is measured.
 STILL_SPEED = 0.004
 STILL_MIN_FRAMES = 8
 DIFF_GAIN = 3  # the contact sheet's difference row shows |output - real| × this
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def find_testdata(explicit: str | Path | None = None) -> Path:
-    """The test-data folder: ``explicit``, $VIVICAM_TESTDATA or ../shared/testdata."""
-    candidates = [Path(explicit)] if explicit else []
-    if os.environ.get("VIVICAM_TESTDATA"):
-        candidates.append(Path(os.environ["VIVICAM_TESTDATA"]))
-    candidates += [ROOT.parent / "shared" / "testdata", Path.cwd().parent / "shared" / "testdata"]
-    for candidate in candidates:
-        if (candidate / "clips").is_dir():
-            return candidate
-    raise InputError("test data not found: pass --testdata DIR or set VIVICAM_TESTDATA")
-
-
-def clip_paths(testdata: Path, names: list[str] | None) -> list[Path]:
-    """Clips by name (``d10`` or ``d10.mp4``); all clips when ``names`` is empty."""
-    folder = testdata / "clips"
-    if not names:
-        return sorted(folder.glob("*.mp4"), key=lambda p: _natural(p.stem))
-    paths = []
-    for name in names:
-        path = folder / (name if name.endswith(".mp4") else f"{name}.mp4")
-        if not path.is_file():
-            known = ", ".join(p.stem for p in sorted(folder.glob("*.mp4")))
-            raise InputError(f"no clip '{name}' in {folder} (have: {known})")
-        paths.append(path)
-    return paths
-
-
-def _natural(stem: str) -> tuple[str, int]:
-    digits = "".join(ch for ch in stem if ch.isdigit())
-    return stem.rstrip("0123456789"), int(digits or 0)
-
-
-def probe(path: Path) -> tuple[float, int]:
-    """(fps, frame count) of a video file."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return float(stream.average_rate or 25), int(stream.frames or 0)
-
-
-def read_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """Decoded RGB uint8 frames, at most ``max_frames``."""
-    import av
-
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if max_frames is not None and i >= max_frames:
-                break
-            yield frame.to_ndarray(format="rgb24")
-
-
-def load_portrait(path: Path) -> np.ndarray:
-    try:
-        from vivicam.realtime.sources.photo import load_photo
-    except ImportError:  # S's loader not in this tree yet: plain decode
-        from PIL import Image, ImageOps
-
-        return np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-    return load_photo(path)
-
-
-# --------------------------------------------------------------------------- pipeline stages
-
-
-def paste_back(state: Any, crop: Any, shift: Any = None) -> np.ndarray:
-    """The engine crop pasted into the full photo and the frame moved by
-    ``shift`` (the engine's ``frame_shift``), as the live pipeline does."""
-    from vivicam.realtime.post import compose
-
-    return np.asarray(compose(state, crop, shift=shift))
-
-
-def make_estimator(first: Landmarks) -> Any:
-    """The live pipeline's motion stage (default config, smoothing included),
-    with the neutral face taken from ``first``: the avatar IS the first frame,
-    so its face is the neutral, given directly instead of calibrating over a
-    second of video."""
-    from vivicam.calibrate.motion import MotionEstimator
-    from vivicam.calibrate.neutral import Neutral
-
-    return MotionEstimator(neutral=Neutral.from_points(first.points, first.image_size))
-
-
-def motion_stages(engine: Any, first: np.ndarray, first_lm: Landmarks) -> Any:
-    """The live pipeline's motion stages (driver flow when the engine wants
-    it, then the motion estimator) with the first frame as the driver's
-    neutral frame; ``.motion(frame, landmarks, t_s)`` gives each frame's Motion."""
-    from vivicam.realtime.pipeline import Pipeline
-
-    stages = Pipeline(engine, None, estimator=make_estimator(first_lm))
-    stages.set_driver_neutral(DriverFrame(first, first_lm))
-    return stages
-
-
-def motion_signals(points: np.ndarray) -> dict[str, np.ndarray]:
-    """(N, 478, 3) landmarks (NaN = lost) → per-frame mouth gap, eye openness
-    (mean of both eyes) and head angles relative to the first tracked frame."""
-    from vivicam.calibrate import features
-
-    n = points.shape[0]
-    mouth, eyes = np.full(n, np.nan), np.full(n, np.nan)
-    for i in range(n):
-        if np.isfinite(points[i]).all():
-            mouth[i] = features.mouth_gap(points[i])
-            eyes[i] = float(np.mean(features.eye_openness(points[i])))
-    return {"mouth": mouth, "eyes": eyes, "angles": metrics.head_angles(points)}
 
 
 # --------------------------------------------------------------------------- one clip
@@ -327,124 +225,9 @@ def _clip_results(
             points = metrics.stack_points(method.points)
             sig = motion_signals(points)
             signals.update({f"{method.name}_{k}": v for k, v in sig.items()})
-            entry.update(_fidelity(drv, sig, points, runs))
+            entry.update(fidelity(drv, sig, points, runs))
         out["methods"][method.name] = entry
     return out, signals
-
-
-def _fidelity(
-    drv: dict[str, np.ndarray], sig: dict[str, np.ndarray], points: np.ndarray, runs: list[tuple[int, int]]
-) -> dict[str, Any]:
-    pose = metrics.pose_error(drv["angles"], sig["angles"])
-    return {
-        "output_tracked": float(np.isfinite(points).all(axis=(1, 2)).mean()),
-        "mouth_corr": metrics.pearson(drv["mouth"], sig["mouth"]),
-        "eye_corr": metrics.pearson(drv["eyes"], sig["eyes"]),
-        "pose_err_deg": pose.mean_deg,
-        "pose_err_axes_deg": {"pitch": pose.pitch_deg, "yaw": pose.yaw_deg, "roll": pose.roll_deg},
-        "jitter": metrics.jitter(points, runs),
-    }
-
-
-# --------------------------------------------------------------------------- cross-reenactment
-
-
-def portrait_photo(data: Path, name: str) -> np.ndarray:
-    """A test-data portrait by name (``s1``, ``s1.jpg``), restyled when the
-    name asks for it (``s1+cartoon``, see portrait_styles)."""
-    from vivicam.benchmarks.portrait_styles import STYLES, split_name
-
-    try:
-        base, style = split_name(name)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    path = data / "portraits" / (base if "." in base else f"{base}.jpg")
-    if not path.is_file():
-        raise InputError(f"no portrait '{base}' in {data / 'portraits'}")
-    photo = load_portrait(path)
-    return photo if style is None else STYLES[style](photo)
-
-
-def cross_reenact(
-    engine: Any, engine_name: str, portrait: str, photo: np.ndarray, driver_clip: Path, driver: np.ndarray, *,
-    columns: int = SHEET_COLUMNS, stride: int = CROSS_STRIDE,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """A portrait driven by a clip (driver landmarks precomputed, (N, 478, 3),
-    NaN where lost). Returns (contact sheet, motion fidelity).
-
-    The sheet shows driver face | output around the avatar's face for the
-    neutral frame, the driver's widest mouth, most closed eyes and largest head
-    turn, and evenly spaced frames between. Fidelity tracks the output on every
-    ``stride``-th frame and compares it with the driver as for self-reenactment
-    (no ground-truth image exists for another face, so no PSNR)."""
-    from vivicam.face.tracker import MediaPipeTracker
-
-    if not np.isfinite(driver[0]).all():
-        raise NoFaceError(f"no face on the first frame of {driver_clip.name}")
-    state = engine.prepare(photo)
-    fps, _ = probe(driver_clip)
-    picks = _cross_columns(driver, columns)
-    view = _crop_region(state)
-    stages = None
-    tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    tracked: list[np.ndarray | None] = []
-    with MediaPipeTracker() as tracker:
-        for i, frame in enumerate(read_frames(driver_clip, driver.shape[0])):
-            size = (frame.shape[1], frame.shape[0])
-            lm = Landmarks(driver[i].astype(np.float32), size) if np.isfinite(driver[i]).all() else None
-            if stages is None:
-                stages = motion_stages(engine, frame, lm)
-                box = metrics.face_box(driver[0], size, scale=FACE_BOX_SCALE)
-            motion = stages.motion(Frame(frame, 0, i), lm, i / fps)
-            if i in picks or i % stride == 0:
-                out = paste_back(state, engine.render(state, motion), engine.frame_shift(state, motion))
-            if i % stride == 0:
-                found = tracker.track(out)
-                tracked.append(None if found is None else found.points)
-            if i in picks:
-                tiles[i] = (box.crop(frame), view.crop(out))
-    order = sorted(tiles)
-    sheet = contact_sheet.make_sheet(
-        [[tiles[i][0] for i in order], [tiles[i][1] for i in order]],
-        row_labels=[driver_clip.stem, portrait],
-        col_labels=[f"{i} {picks[i]}".strip() for i in order],
-        title=f"{portrait} driven by {driver_clip.stem} ({engine_name}); column = driver frame",
-    )
-    points = metrics.stack_points(tracked)
-    fidelity = _fidelity(motion_signals(driver[::stride]), motion_signals(points), points, [])
-    del fidelity["jitter"]  # the driver's still runs do not survive the stride
-    return sheet, {"portrait": portrait, "driver": driver_clip.stem, "stride": stride, **fidelity}
-
-
-def _cross_columns(driver: np.ndarray, columns: int) -> dict[int, str]:
-    """Frame index → caption: 0 (neutral), the extremes, then evenly spaced."""
-    sig = motion_signals(driver)
-    picks = {0: "neutral"}
-    for name, values in (
-        ("mouth open", sig["mouth"]),
-        ("eyes shut", -sig["eyes"]),
-        ("head turn", np.abs(sig["angles"]).max(axis=1)),
-    ):
-        if np.isfinite(values).any():
-            picks.setdefault(int(np.nanargmax(values)), name)
-    for i in contact_sheet.sample_indices(driver.shape[0], columns + 2):
-        if len(picks) >= columns:
-            break
-        if all(abs(i - j) > 2 for j in picks):
-            picks[i] = ""
-    return picks
-
-
-def _crop_region(state: Any) -> metrics.Box:
-    """The photo region an axis-aligned crop_matrix maps onto the engine crop."""
-    m = np.asarray(state.crop_matrix, np.float64)
-    s, tx, ty = m[0, 0], m[0, 2], m[1, 2]
-    h, w = state.photo.shape[:2]
-    x0, y0 = -tx / s, -ty / s
-    side = state.crop_size / s
-    return metrics.Box(
-        int(max(0, x0)), int(max(0, y0)), int(min(w, x0 + side)), int(min(h, y0 + side))
-    )
 
 
 # --------------------------------------------------------------------------- run + CLI
@@ -519,22 +302,20 @@ def run(
     return report
 
 
-def track_clip(path: Path, frames: int | None) -> np.ndarray:
-    """Driver landmarks (N, 478, 3), NaN where the face is lost."""
-    from vivicam.face.tracker import MediaPipeTracker
-
-    with MediaPipeTracker() as tracker:
-        found = [tracker.track(f) for f in read_frames(path, frames)]
-    return metrics.stack_points([None if lm is None else lm.points for lm in found])
+SUITES = ("generalization", "steadiness")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vivicam.benchmarks.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", choices=SUITES,
+                        help="run a suite instead of the self/cross-reenactment benchmark (docs/quality.md)")
     parser.add_argument("--clips", nargs="+", help="clip names (default: every clip in the test data)")
-    parser.add_argument("--frames", type=int, help="at most this many frames per clip (default: all)")
+    parser.add_argument("--frames", type=int, help="at most this many frames per clip or case (default: all; suites: their own)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_FRAMES} frames of {', '.join(QUICK_CLIPS)}")
     parser.add_argument("--engine", default="warp", help="engine under test (default: warp)")
-    parser.add_argument("--out", type=Path, default=Path("docs/quality"), help="output folder (default: docs/quality)")
+    parser.add_argument("--out", type=Path, help="output folder (default: docs/quality); with --suite, the JSON file")
+    parser.add_argument("--sheet", type=Path, help="with --suite: the contact sheet PNG (default: beside --out)")
+    parser.add_argument("--cases", nargs="+", help="with --suite: only these cases or portraits")
     parser.add_argument("--testdata", help="test-data folder (default: $VIVICAM_TESTDATA or ../shared/testdata)")
     parser.add_argument("--no-cross", action="store_true", help="skip the cross-reenactment sheets")
     parser.add_argument("--portraits", nargs="+", default=list(CROSS_PORTRAITS), help="portraits for cross-reenactment")
@@ -547,11 +328,14 @@ def main(argv: list[str] | None = None) -> int:
     if frames is not None and frames < 2:
         parser.error("--frames must be at least 2")
     logging.basicConfig(level=logging.WARNING)
+    if args.suite:
+        return _run_suite(args)
+    out = args.out or Path("docs/quality")
     try:
         report = run(
-            clips=clips, frames=frames, engine_name=args.engine, out_dir=args.out, testdata=args.testdata,
+            clips=clips, frames=frames, engine_name=args.engine, out_dir=out, testdata=args.testdata,
             cross=not args.no_cross, portraits=tuple(args.portraits), cross_drivers=tuple(args.cross_drivers),
-            save_signals=args.signals, progress=lambda line: print(line, file=sys.stderr, flush=True),
+            save_signals=args.signals, progress=_say,
         )
     except VivicamError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -559,7 +343,40 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report["clips"]))
     if report["cross"]:
         print("\ncross-reenactment (motion fidelity only):\n" + format_cross_table(report["cross"]))
-    print(f"\nall targets met: {'yes' if report['all_pass'] else 'no'}; wrote {args.out / 'quality.json'}")
+    print(f"\nall targets met: {'yes' if report['all_pass'] else 'no'}; wrote {out / 'quality.json'}")
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def suite_paths(suite: str, out: Path | None, sheet: Path | None) -> tuple[Path, Path]:
+    """(JSON, sheet) of a suite run: ``--out`` is the JSON file, or a folder
+    to hold ``<suite>.json``; the sheet defaults to the JSON's name as .png."""
+    out = out or Path("docs/quality") / suite
+    json_path = out if out.suffix.lower() == ".json" else out / f"{suite}.json"
+    return json_path, sheet or json_path.with_suffix(".png")
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    json_path, sheet_path = suite_paths(args.suite, args.out, args.sheet)
+    try:
+        for path in (json_path, sheet_path):
+            if not path.parent.is_dir():
+                raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+        if args.suite == "generalization":
+            from vivicam.benchmarks import generalization as suite
+        else:
+            from vivicam.benchmarks import steadiness as suite
+        kwargs = {"frames_cap": args.frames} if args.frames else {}
+        report = suite.run(testdata=args.testdata, engine=args.engine, case_names=args.cases,
+                           json_path=json_path, sheet_path=sheet_path, progress=_say, **kwargs)
+    except VivicamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(suite.table(report))
+    print(f"\nwrote {json_path} and {sheet_path}")
     return 0
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from vivicam.benchmarks import contact_sheet, metrics, quality, quality_report
+from vivicam.benchmarks import contact_sheet, cross, metrics, quality, quality_report, stages
 from vivicam.benchmarks.baselines import PoseOnlyWarp, StaticPhoto, similarity_matrix
 from vivicam.calibrate import geometry
 from vivicam.types import Motion
@@ -168,7 +168,7 @@ def test_static_baseline_pastes_back_to_the_photo_itself() -> None:
     photo, pts = _photo_and_face()
     base = StaticPhoto(crop_size=256)
     state = base.prepare(photo, pts)
-    out = quality.paste_back(state, base.render(state, Motion.neutral()))
+    out = stages.paste_back(state, base.render(state, Motion.neutral()))
     assert out.shape == photo.shape
     assert np.abs(out.astype(int) - photo).max() <= 2
 
@@ -252,7 +252,7 @@ def test_benchmark_end_to_end_on_ten_frames(testdata, tmp_path) -> None:
     markdown = (tmp_path / "results.md").read_text()
     assert "| d12 | 10 |" in markdown and "(cross_s6_d12.png)" in markdown and "| s6 | d12 |" in markdown
     (crossed,) = saved["cross"]
-    assert crossed["stride"] == quality.CROSS_STRIDE and crossed["output_tracked"] > 0.5
+    assert crossed["stride"] == cross.CROSS_STRIDE and crossed["output_tracked"] > 0.5
     signals = np.load(tmp_path / "signals_d12.npz")
     assert signals["driver_mouth"].shape == (10,) and signals["engine_angles"].shape == (10, 3)
     assert signals["static_psnr"].shape == (9,)  # frame 0 is the avatar itself: not measured
