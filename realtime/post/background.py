@@ -15,8 +15,8 @@ from vivicam.realtime.post.resample import axis_table, resample, resize, to_uint
 KEY_GREEN = (0, 255, 0)
 
 
-HARMONIZE_STRENGTH = 0.35  # share of the way (in log light) the person's tone moves toward the new light
-HARMONIZE_RANGE = (0.85, 1.18)  # per-channel gain limits: restrained, never a recolouring
+HARMONIZE_STRENGTH = 0.25  # share of the way (in log light) the person's tone moves toward the new light
+HARMONIZE_RANGE = (0.9, 1.12)  # per-channel gain limits: restrained, never a recolouring
 
 
 @dataclass(frozen=True, eq=False)
