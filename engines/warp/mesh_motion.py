@@ -1,7 +1,7 @@
 """The target control mesh for a motion: expression deltas added in the
 avatar's canonical face space, eyelids and jaw made geometrically faithful,
-head pose applied in 3-D with the landmarks' depth (softly limited), then
-projected to the crop.
+head pose applied in 3-D with the landmarks' depth (clipped to the one pose
+limit, calibrate.config.POSE_LIMITS), then projected to the crop.
 
 The control mesh is the 478 face landmarks, 14 "eye-interior" points, two
 rings of band points around the face (hair, ears, neck) and fixed points on the
@@ -17,13 +17,23 @@ from typing import Any
 import numpy as np
 
 from vivicam.calibrate import mesh
+from vivicam.calibrate.config import KNEE, POSE_LIMITS
 from vivicam.calibrate.geometry import face_pose, matrix_from_euler, to_canonical
+from vivicam.calibrate.motion import soft_limit
 from vivicam.types import SURROUND_GRID, SURROUND_SPAN, Motion, surround_node_offsets
 
 NUM_FACE = 478
 IRIS = tuple(range(468, 478))
-# (pitch, yaw, roll) degrees beyond which a 2-D warp tears: motions saturate softly there.
-POSE_LIMITS = (20.0, 28.0, 40.0)
+# Depth gain of a turn's parallax in the projected x (turns) and y (nods). A
+# 2-D warp shows a turn's geometry but nothing else a real turn shows (the far
+# cheek passing behind the nose, the near ear coming into view, shading): pure
+# 3-D rotations of eight faces with the tracker's depth read back (MediaPipe on
+# the output) as 0.66-0.74 of their yaw and 0.61-1.08 of their pitch; with
+# this gain 0.79-0.87 (one 0.69) and 0.69-1.27. Larger gains overshoot a real
+# driver, whose expression deltas already carry part of the turn (yaw gain of
+# self-reenactment 1.01-1.09 on the largest turns with this gain, 1.22-1.29
+# with 1.7). See docs/warp.md.
+PARALLAX = np.array([1.3, 1.15], np.float32)
 # head translation (face sizes) and log-scale limits: the crop's border is fixed,
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6
@@ -87,21 +97,18 @@ class MeshRig:
         return np.asarray(abs(self.surround_map).sum(axis=1)).ravel() > 0
 
 
-KNEE = 0.7  # soft limits pass values unchanged up to this share of the limit
-
-
 def knee_limit(value, limit):
     """Identity up to ``KNEE·limit``, then a smooth bend towards ``limit``
-    (never beyond). Element-wise; NumPy arrays or floats."""
-    v = np.asarray(value, np.float32)
-    lim = np.asarray(limit, np.float32)
-    k, room = KNEE * lim, (1.0 - KNEE) * lim
-    over = np.maximum(np.abs(v) - k, 0.0)
-    return np.where(np.abs(v) <= k, v, np.sign(v) * (k + room * np.tanh(over / room))).astype(np.float32)
+    (never beyond). Element-wise; float32."""
+    return soft_limit(value, limit, KNEE).astype(np.float32)
 
 
-def soft_limit(angles: np.ndarray) -> np.ndarray:
-    return knee_limit(angles, POSE_LIMITS)
+def limit_pose(angles: np.ndarray) -> np.ndarray:
+    """(pitch, yaw, roll) clipped to POSE_LIMITS. The motion stage already
+    bends them softly below it; a second bend here would turn the head less
+    than the estimator asked for."""
+    lim = np.asarray(POSE_LIMITS, np.float32)
+    return np.clip(np.asarray(angles, np.float32), -lim, lim)
 
 
 def soft_move(translation: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
@@ -119,12 +126,14 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     opening = MOUTH_FULL_GAP * float(np.clip(motion.mouth_open, 0.0, 1.5))
     wanted = max(gap, opening + min(rig.mouth_gap0, gap), 0.0)
     canon[:, 1] += (wanted - gap) * rig.jaw_weight
-    pitch, yaw, roll = soft_limit(motion.rotation)
+    pitch, yaw, roll = limit_pose(motion.rotation)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
     translation, scale = soft_move(motion.translation, float(motion.scale))
-    moved = (canon @ rot.T) * (rig.size0 * scale) + rig.center0
+    # rotated in 3-D about the face centre and projected (orthographic), with
+    # the depth's share of the change from the avatar's own pose × PARALLAX
+    turned = (canon @ rot.T)[:, :2] + (PARALLAX - 1.0) * canon[:, 2:3] * (rot[:2, 2] - rig.rotation0[:2, 2])
     offset = translation * rig.size0
-    full = moved[:, :2] + offset
+    full = turned * (rig.size0 * scale) + rig.center0[:2] + offset
     shifted = rig.src + offset + (scale - 1.0) * (rig.src - rig.center0[:2])
     w_move, w_turn = rig.pose_weight[:, :1], rig.pose_weight[:, 1:]
     target = rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)

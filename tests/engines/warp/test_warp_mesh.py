@@ -7,7 +7,7 @@ import pytest
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import from_canonical, face_pose, matrix_from_euler, to_canonical
-from vivicam.engines.warp.mesh_motion import MOUTH_FULL_GAP, POSE_LIMITS, build_rig, knee_limit, target_points
+from vivicam.engines.warp.mesh_motion import PARALLAX, POSE_LIMITS, MOUTH_FULL_GAP, build_rig, target_points
 from vivicam.types import Motion
 
 skdata = pytest.importorskip("skimage.data")
@@ -93,16 +93,64 @@ def test_expression_that_opens_the_mouth_is_not_doubled(rig, face):
 
 def test_rotation_matches_the_motion_convention_and_saturates(rig, face):
     pose = face_pose(face)
-    for angles in ([0, 15, 0], [10, 0, 0], [0, 0, 20]):
+    canon = to_canonical(face, pose).astype(np.float64)
+    for angles in ([0, 15, 0], [10, 0, 0], [0, 0, 20], [0, 30, 0]):
         target = target_points(rig, Motion(rotation=np.array(angles, np.float32)))
-        canon = to_canonical(face, pose)
-        limited = knee_limit(np.asarray(angles, np.float32), POSE_LIMITS)
-        assert np.allclose(limited[np.abs(angles) < 0.7 * np.asarray(POSE_LIMITS)], np.asarray(angles)[np.abs(angles) < 0.7 * np.asarray(POSE_LIMITS)])
-        expect = pose.center + pose.size * canon @ (matrix_from_euler(*limited) @ pose.rotation).T
-        assert np.abs(target[:468] - expect[:468, :2]).max() < 0.05
+        rot = matrix_from_euler(*angles) @ pose.rotation
+        # a 3-D rotation, its depth parallax (the change from the photo's own pose) × PARALLAX
+        turned = (canon @ rot.T)[:, :2] + (PARALLAX - 1.0) * canon[:, 2:3] * (rot[:2, 2] - pose.rotation[:2, 2])
+        expect = pose.center[:2] + pose.size * turned
+        assert np.abs(target[:468] - expect[:468]).max() < 0.05
     far = target_points(rig, Motion(rotation=np.array([0, 500, 0], np.float32)))
-    at_limit = target_points(rig, Motion(rotation=np.array([0, 3 * POSE_LIMITS[1], 0], np.float32)))
-    assert np.abs(far - at_limit).max() < 1.0  # beyond the limit the head stops turning
+    at_limit = target_points(rig, Motion(rotation=np.array([0, POSE_LIMITS[1], 0], np.float32)))
+    assert np.abs(far - at_limit).max() < 1e-3  # beyond the limit the head stops turning
     # yaw > 0: the nose moves towards the image left
     yawed = target_points(rig, Motion(rotation=np.array([0, 15, 0], np.float32)))
     assert yawed[mesh.NOSE_TIP, 0] < rig.src[mesh.NOSE_TIP, 0] - 3
+
+
+def test_a_turn_foreshortens_like_a_3d_rotation_not_a_2d_stretch(rig, face):
+    """A 20° turn: the nose passes the eyes by its depth (a 2-D stretch about
+    the face centre leaves it centred), the half of the face turning away
+    narrows more than the near half (a stretch narrows both alike), and the
+    face keeps its height (no squash)."""
+    pose = face_pose(face)
+    canon = to_canonical(face, pose)
+    angle = 20.0
+    target = target_points(rig, Motion(rotation=np.array([0, angle, 0], np.float32)))
+    left, right, nose = mesh.EYE_OUTER_LEFT, mesh.EYE_OUTER_RIGHT, mesh.NOSE_TIP
+
+    def nose_offset(p):  # nose tip left of the eye corners' midpoint, face sizes
+        return ((p[left, 0] + p[right, 0]) / 2 - p[nose, 0]) / pose.size
+
+    depth = (canon[left, 2] + canon[right, 2]) / 2 - canon[nose, 2]  # nose in front of the eyes
+    shift = nose_offset(target) - nose_offset(rig.src)
+    assert shift == pytest.approx(depth * np.sin(np.radians(angle)) * PARALLAX[0], rel=0.1)
+    bridge = mesh.NOSE_BRIDGE
+    before = rig.src[bridge, 0] - rig.src[left, 0], rig.src[right, 0] - rig.src[bridge, 0]
+    after = target[bridge, 0] - target[left, 0], target[right, 0] - target[bridge, 0]
+    assert after[0] / before[0] < after[1] / before[1] - 0.1  # yaw > 0 turns the image-left half away
+    height = lambda p: p[mesh.CHIN, 1] - p[mesh.FOREHEAD, 1]  # noqa: E731
+    assert height(target) == pytest.approx(height(rig.src), rel=0.02)
+
+
+def test_the_pose_limit_is_defined_once_and_applied_once(rig):
+    """The motion stage's soft limit and the engine's clip share one limit, so
+    what the estimator lets through is rendered unbent; a larger limit is refused."""
+    from vivicam.calibrate import config
+    from vivicam.calibrate.motion import MotionConfig, soft_limit
+    from vivicam.engines.warp import mesh_motion
+
+    assert mesh_motion.POSE_LIMITS is config.POSE_LIMITS
+    c = MotionConfig()
+    assert (c.pitch_limit, c.yaw_limit, c.roll_limit) == config.POSE_LIMITS
+    for name, most in zip(("pitch_limit", "yaw_limit", "roll_limit"), config.POSE_LIMITS):
+        with pytest.raises(ValueError):
+            MotionConfig(**{name: most + 1.0})
+    angles = np.array([[p, y, r] for p in (-40, -14, 0, 20, 24) for y in (-60, -30, 0, 26, 35) for r in (-29, 0, 50)], np.float32)
+    estimated = soft_limit(angles, np.array(config.POSE_LIMITS)).astype(np.float32)
+    assert np.array_equal(mesh_motion.limit_pose(estimated), estimated)
+    # a 30° turn (inside the limit) renders as a 30° turn: its nose moves twice as far as at 15° (sin 30 / sin 15)
+    nose = mesh.NOSE_TIP
+    moved = [rig.src[nose, 0] - target_points(rig, Motion(rotation=np.array([0, a, 0], np.float32)))[nose, 0] for a in (15, 30)]
+    assert moved[1] / moved[0] == pytest.approx(np.sin(np.radians(30)) / np.sin(np.radians(15)), rel=0.05)
