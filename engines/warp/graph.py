@@ -152,6 +152,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
             size = torch.exp(_knee(torch, torch.log(scale[0]), LOG_SCALE_LIMIT))
             turned = (canon @ rot.transpose(0, 1))[:, 0:2]
             turned = turned + (self.parallax - 1.0) * canon[:, 2:3] * (rot[0:2, 2] - rotation0[0:2, 2])
+            turned = turned + (src - face[2:4]) / face[0] - (canon0 @ rotation0.transpose(0, 1))[:, 0:2]
             offset = translation * face[0]
             full = turned * (face[0] * size) + face[2:4] + offset
             shifted = src + offset + (size - 1.0) * (src - face[2:4])

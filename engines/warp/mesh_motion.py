@@ -24,16 +24,24 @@ from vivicam.types import SURROUND_GRID, SURROUND_SPAN, Motion, surround_node_of
 
 NUM_FACE = 478
 IRIS = tuple(range(468, 478))
-# Depth gain of a turn's parallax in the projected x (turns) and y (nods). A
-# 2-D warp shows a turn's geometry but nothing else a real turn shows (the far
-# cheek passing behind the nose, the near ear coming into view, shading): pure
-# 3-D rotations of eight faces with the tracker's depth read back (MediaPipe on
-# the output) as 0.66-0.74 of their yaw and 0.61-1.08 of their pitch; with
-# this gain 0.79-0.87 (one 0.69) and 0.69-1.27. Larger gains overshoot a real
-# driver, whose expression deltas already carry part of the turn (yaw gain of
-# self-reenactment 1.01-1.09 on the largest turns with this gain, 1.22-1.29
-# with 1.7). See docs/warp.md.
-PARALLAX = np.array([1.3, 1.15], np.float32)
+# How the face turns. The mesh is rotated in 3-D about the face centre and
+# projected (orthographically), but a 2-D warp shows only a turn's geometry:
+# nothing of the far cheek passing behind the nose, the near ear coming into
+# view, the shading. Two corrections, both measured with MediaPipe on the
+# output (docs/warp.md, "How far the head turns"):
+# - DEPTH_LIMIT: depth behind the face centre (face sizes) saturates softly at
+#   this (the tracker puts the outline ~0.7 behind). The outline's depth rises
+#   steeply over a few pixels; rotated as it is, the near side stretches more
+#   than twice (the inverse map echoes the cheek's edge) and the far side folds.
+# - PARALLAX: the depth's share of a turn (projected x) and of a nod (projected
+#   y) × this. Pure rotations of eight faces read back as 0.66-0.74 of their yaw
+#   and 0.61-1.08 of their pitch with the tracker's depth, 0.71-0.81 and
+#   0.71-1.27 with these; real drivers, whose expression deltas carry part of
+#   the turn, read 0.98-1.03 (self-reenactment) and 0.89-1.00 (other faces) on
+#   the largest turns. Larger gains overshoot real drivers and fold the nose
+#   over the far cheek.
+DEPTH_LIMIT = 0.4
+PARALLAX = np.array([1.4, 1.15], np.float32)
 # head translation (face sizes) and log-scale limits: the crop's border is fixed,
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6
@@ -66,7 +74,7 @@ OUTLINE_EXPRESSION = 0.3  # expression share of the face outline above the mouth
 class MeshRig:
     """Per-avatar constants of the target-mesh computation (M = all points)."""
 
-    canon0: np.ndarray  # (M,3) float32 canonical points of the avatar
+    canon0: np.ndarray  # (M,3) float32 canonical points of the avatar (depth: turning_depth)
     src: np.ndarray  # (M,2) float32 crop pixels of the points at neutral
     pose_weight: np.ndarray  # (M,2) float32 (move, turn): 1 follows the head fully, 0 fixed
     expr_map: np.ndarray  # (M,478) float32: Motion.expression → per-point deltas
@@ -103,6 +111,13 @@ def knee_limit(value, limit):
     return soft_limit(value, limit, KNEE).astype(np.float32)
 
 
+def turning_depth(z: np.ndarray) -> np.ndarray:
+    """Canonical depth as turns use it: in front of the face centre as
+    tracked, behind it saturating softly at DEPTH_LIMIT."""
+    z = np.asarray(z, np.float64)
+    return np.where(z > 0.0, soft_limit(z, DEPTH_LIMIT, KNEE), z)
+
+
 def limit_pose(angles: np.ndarray) -> np.ndarray:
     """(pitch, yaw, roll) clipped to POSE_LIMITS. The motion stage already
     bends them softly below it; a second bend here would turn the head less
@@ -129,9 +144,12 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     pitch, yaw, roll = limit_pose(motion.rotation)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
     translation, scale = soft_move(motion.translation, float(motion.scale))
-    # rotated in 3-D about the face centre and projected (orthographic), with
-    # the depth's share of the change from the avatar's own pose × PARALLAX
+    # rotated in 3-D about the face centre and projected (orthographic), the
+    # depth's share of the change from the avatar's own pose × PARALLAX; the
+    # last term puts the neutral face exactly where the photo has it (canon0's
+    # depth is turning_depth's, not the tracker's)
     turned = (canon @ rot.T)[:, :2] + (PARALLAX - 1.0) * canon[:, 2:3] * (rot[:2, 2] - rig.rotation0[:2, 2])
+    turned += (rig.src - rig.center0[:2]) / rig.size0 - (rig.canon0 @ rig.rotation0.T)[:, :2]
     offset = translation * rig.size0
     full = turned * (rig.size0 * scale) + rig.center0[:2] + offset
     shifted = rig.src + offset + (scale - 1.0) * (rig.src - rig.center0[:2])
@@ -242,6 +260,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     jaw[NUM_FACE : NUM_FACE + n_in] = 0.0
     jaw[NUM_FACE + n_in + np.arange(n_band)] = band_share * jaw[band_anchor]
 
+    canon[:, 2] = turning_depth(canon[:, 2])  # lids, eye interior and jaw lie in front of the limit's knee
     controls = np.array([i for i in range(m) if i not in IRIS], np.int64)
     f32 = np.float32
     return MeshRig(

@@ -7,7 +7,15 @@ import pytest
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import from_canonical, face_pose, matrix_from_euler, to_canonical
-from vivicam.engines.warp.mesh_motion import PARALLAX, POSE_LIMITS, MOUTH_FULL_GAP, build_rig, target_points
+from vivicam.engines.warp.mesh_motion import (
+    DEPTH_LIMIT,
+    MOUTH_FULL_GAP,
+    PARALLAX,
+    POSE_LIMITS,
+    build_rig,
+    target_points,
+    turning_depth,
+)
 from vivicam.types import Motion
 
 skdata = pytest.importorskip("skimage.data")
@@ -94,12 +102,15 @@ def test_expression_that_opens_the_mouth_is_not_doubled(rig, face):
 def test_rotation_matches_the_motion_convention_and_saturates(rig, face):
     pose = face_pose(face)
     canon = to_canonical(face, pose).astype(np.float64)
+    turning = canon.copy()
+    turning[:, 2] = turning_depth(canon[:, 2])
     for angles in ([0, 15, 0], [10, 0, 0], [0, 0, 20], [0, 30, 0]):
         target = target_points(rig, Motion(rotation=np.array(angles, np.float32)))
-        rot = matrix_from_euler(*angles) @ pose.rotation
-        # a 3-D rotation, its depth parallax (the change from the photo's own pose) × PARALLAX
-        turned = (canon @ rot.T)[:, :2] + (PARALLAX - 1.0) * canon[:, 2:3] * (rot[:2, 2] - pose.rotation[:2, 2])
-        expect = pose.center[:2] + pose.size * turned
+        change = matrix_from_euler(*angles) @ pose.rotation - pose.rotation
+        # the photo's landmarks moved by the change of a 3-D rotation of the
+        # face with its turning depth, whose parallax is × PARALLAX
+        moved = (turning @ change.T)[:, :2] + (PARALLAX - 1.0) * turning[:, 2:3] * change[:2, 2]
+        expect = face[:, :2] + pose.size * moved
         assert np.abs(target[:468] - expect[:468]).max() < 0.05
     far = target_points(rig, Motion(rotation=np.array([0, 500, 0], np.float32)))
     at_limit = target_points(rig, Motion(rotation=np.array([0, POSE_LIMITS[1], 0], np.float32)))
@@ -154,3 +165,42 @@ def test_the_pose_limit_is_defined_once_and_applied_once(rig):
     nose = mesh.NOSE_TIP
     moved = [rig.src[nose, 0] - target_points(rig, Motion(rotation=np.array([0, a, 0], np.float32)))[nose, 0] for a in (15, 30)]
     assert moved[1] / moved[0] == pytest.approx(np.sin(np.radians(30)) / np.sin(np.radians(15)), rel=0.05)
+
+
+def test_turning_depth_keeps_the_front_and_flattens_the_outline(face):
+    z = to_canonical(face)[:, 2].astype(np.float64)
+    flat = turning_depth(z)
+    front = z < 0.7 * DEPTH_LIMIT  # nose, eyes, lids, lips: as tracked
+    assert np.array_equal(flat[front], z[front]) and front[list(mesh.LIPS_INNER) + [mesh.NOSE_TIP]].all()
+    assert flat.max() < DEPTH_LIMIT < z[list(mesh.FACE_OVAL)].max()
+    order = np.argsort(z)
+    assert np.all(np.diff(flat[order]) >= 0)  # depth order kept
+    assert np.all(np.diff(flat[order]) <= np.diff(z[order]) + 1e-12)  # never steeper than tracked
+
+
+def test_a_turn_folds_and_stretches_no_more_than_with_the_trackers_depth(face, monkeypatch):
+    """The outline's depth rises steeply over a few pixels: rotated as
+    tracked, a 25° turn stretches the near side more than twice and folds the
+    far side (Jacobian of the forward field ≤ 0). With the turning depth the
+    turn's parallax is 1.4× larger and it does neither more than the tracked
+    depth did at 1× (the tracked depth at 1.3×: Jacobian -1.05 to 2.9)."""
+    from vivicam.engines.warp import mesh_motion
+    from vivicam.engines.warp.field import build_field, coarse_displacement
+
+    def jacobian_range(rig, rotation):
+        field = build_field(rig.src[rig.controls], 512, 4)
+        target = target_points(rig, Motion(rotation=np.array(rotation, np.float32)))
+        d = coarse_displacement(field, (target - rig.src)[rig.controls]) / 4.0
+        dxx, dxy = np.gradient(d[..., 0], axis=1), np.gradient(d[..., 0], axis=0)
+        dyx, dyy = np.gradient(d[..., 1], axis=1), np.gradient(d[..., 1], axis=0)
+        det = (1 + dxx) * (1 + dyy) - dxy * dyx
+        return det.min(), det.max()
+
+    ours = build_rig(face, 512)
+    monkeypatch.setattr(mesh_motion, "DEPTH_LIMIT", 1e6)  # as tracked
+    monkeypatch.setattr(mesh_motion, "PARALLAX", np.ones(2, np.float32))
+    tracked = build_rig(face, 512)
+    for rotation in ([0, 25, 0], [0, -25, 0], [12, 18, 0]):
+        ours_lo, ours_hi = jacobian_range(ours, rotation)
+        tracked_lo, tracked_hi = jacobian_range(tracked, rotation)
+        assert ours_lo > tracked_lo - 0.05 and ours_hi < tracked_hi + 0.05

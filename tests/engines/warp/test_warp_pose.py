@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from vivicam.calibrate.geometry import euler_from_matrix, face_pose
+from vivicam.engines.base import crop_image
 from vivicam.engines.registry import create_engine
 from vivicam.types import Motion
 
@@ -14,7 +15,7 @@ skdata = pytest.importorskip("skimage.data")
 
 
 def _read_angles(tracker, engine, state, rotation) -> np.ndarray:
-    found = tracker.track(np.asarray(engine.render(state, Motion(rotation=np.array(rotation, np.float32)))))
+    found = tracker.track(crop_image(engine.render(state, Motion(rotation=np.array(rotation, np.float32))), state))
     assert found is not None, "MediaPipe lost the face on the output"
     return face_pose(found.points).rotation
 
