@@ -11,6 +11,15 @@ from typing import Any
 
 from vivicam.calibrate.smoothing import OneEuroParams
 
+# The head pose's one limit, (pitch, yaw, roll) degrees. The motion stage bends
+# rotations softly towards it (``MotionConfig``'s limits, which may be lowered,
+# never raised) and the warp engine clips any ``Motion`` to it, so what the
+# estimator lets through is rendered unchanged. Wide enough for the ±15° nods
+# and ±25° turns a 2-D warp must follow at gain 1 (70 % of the limit passes
+# unchanged); beyond it a warp of one photo stretches the far cheek too thin.
+POSE_LIMITS = (25.0, 36.0, 30.0)
+KNEE = 0.7  # soft limits pass values unchanged up to this share of the limit
+
 
 @dataclass(frozen=True)
 class MotionConfig:
@@ -19,7 +28,7 @@ class MotionConfig:
     Gains multiply each region's motion (1 = as the driver moves, 0 = frozen,
     >1 exaggerated). Pose limits are soft: an angle up to 70 % of its limit
     passes unchanged, beyond that it bends smoothly towards the limit and
-    never exceeds it. One-Euro parameters are per channel because their
+    never exceeds it; they default to ``POSE_LIMITS`` and cannot exceed it. One-Euro parameters are per channel because their
     ``beta`` depends on the channel's unit (degrees, face sizes, 0..1).
     """
 
@@ -27,9 +36,9 @@ class MotionConfig:
     eyes_gain: float = 1.0  # eyes_closed, gaze, and eye-region expression
     brows_gain: float = 1.0  # brow/forehead expression
     mouth_gain: float = 1.0  # mouth_open and lower-face expression
-    pitch_limit: float = 25.0  # degrees
-    yaw_limit: float = 35.0
-    roll_limit: float = 30.0
+    pitch_limit: float = POSE_LIMITS[0]  # degrees
+    yaw_limit: float = POSE_LIMITS[1]
+    roll_limit: float = POSE_LIMITS[2]
     mirror: bool = False  # swap left/right, like a selfie mirror
     calibration_s: float = 1.0  # seconds of frames averaged into the neutral face
     hold_s: float = 0.5  # after the face is lost: keep the last motion this long
@@ -57,9 +66,9 @@ class MotionConfig:
         for name in ("head_gain", "eyes_gain", "brows_gain", "mouth_gain"):
             if not 0.0 <= getattr(self, name) <= 3.0:
                 raise ValueError(f"MotionConfig.{name} must be in 0..3, got {getattr(self, name)}")
-        for name in ("pitch_limit", "yaw_limit", "roll_limit"):
-            if not 0.0 < getattr(self, name) <= 90.0:
-                raise ValueError(f"MotionConfig.{name} must be in (0, 90] degrees, got {getattr(self, name)}")
+        for name, most in zip(("pitch_limit", "yaw_limit", "roll_limit"), POSE_LIMITS):
+            if not 0.0 < getattr(self, name) <= most:
+                raise ValueError(f"MotionConfig.{name} must be in (0, {most:g}] degrees, got {getattr(self, name)}")
         for name in ("calibration_s", "eye_shut_ratio", "mouth_open_gap"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"MotionConfig.{name} must be positive, got {getattr(self, name)}")

@@ -12,13 +12,13 @@ from typing import Callable
 import numpy as np
 
 from vivicam.calibrate import features, geometry, mesh
-from vivicam.calibrate.config import MotionConfig
+from vivicam.calibrate.config import KNEE, POSE_LIMITS, MotionConfig
 from vivicam.calibrate.idle import IdleMotion
 from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
 from vivicam.calibrate.smoothing import OneEuroFilter
 from vivicam.types import Landmarks, Motion
 
-__all__ = ["MotionConfig", "MotionEstimator", "soft_limit", "region_weights", "mirror_motion", "raw_motion"]
+__all__ = ["MotionConfig", "MotionEstimator", "POSE_LIMITS", "soft_limit", "region_weights", "mirror_motion", "raw_motion"]
 
 # Largest per-point expression offset (face sizes) taken from the tracker. Real
 # faces stay below ~0.45 (a wide-open mouth on the test clips); a tracking
@@ -30,7 +30,7 @@ _MIRROR = np.asarray(mesh.MIRROR)
 _FLIP_X = np.array([-1.0, 1.0, 1.0], np.float32)
 
 
-def soft_limit(value: np.ndarray | float, limit: np.ndarray | float, knee: float = 0.7) -> np.ndarray:
+def soft_limit(value: np.ndarray | float, limit: np.ndarray | float, knee: float = KNEE) -> np.ndarray:
     """Identity up to ``knee × limit``, then a smooth (C¹) bend that approaches
     ``limit`` and never exceeds it. Element-wise, sign-symmetric."""
     v = np.asarray(value, np.float64)

@@ -37,6 +37,7 @@ from vivicam.engines.warp.mesh_motion import (
     LOWER_LID_RAISE,
     MOUTH_FULL_GAP,
     MOVE_LIMIT,
+    PARALLAX,
     POSE_LIMITS,
     SURROUND_REACH,
 )
@@ -122,6 +123,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
             self.crop_size, self.grid, self.cell = crop_size, grid, cell
             self.register_buffer("nodes", torch.from_numpy(grid_nodes(grid, cell)))
             self.register_buffer("limits", torch.tensor(POSE_LIMITS, dtype=torch.float32))
+            self.register_buffer("parallax", torch.from_numpy(PARALLAX.copy()))
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
@@ -144,13 +146,15 @@ def make_module(crop_size: int = 512, cell: int = 4):
             wanted = torch.maximum(torch.maximum(gap, opening + torch.minimum(face[1], gap)), torch.zeros_like(gap))
             drop = (wanted - gap) * jaw_weight
             canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
-            angles = _knee(torch, rotation, self.limits) * (math.pi / 180.0)
+            angles = torch.minimum(torch.maximum(rotation, -self.limits), self.limits) * (math.pi / 180.0)
             rot = _euler(torch, angles) @ rotation0
             translation = _knee(torch, translation, MOVE_LIMIT)
             size = torch.exp(_knee(torch, torch.log(scale[0]), LOG_SCALE_LIMIT))
-            moved = (canon @ rot.transpose(0, 1)) * (face[0] * size) + face[2:5]
+            turned = (canon @ rot.transpose(0, 1))[:, 0:2]
+            turned = turned + (self.parallax - 1.0) * canon[:, 2:3] * (rot[0:2, 2] - rotation0[0:2, 2])
+            turned = turned + (src - face[2:4]) / face[0] - (canon0 @ rotation0.transpose(0, 1))[:, 0:2]
             offset = translation * face[0]
-            full = moved[:, :2] + offset
+            full = turned * (face[0] * size) + face[2:4] + offset
             shifted = src + offset + (size - 1.0) * (src - face[2:4])
             target = src + pose_weight[:, 0:1] * (shifted - src) + pose_weight[:, 1:2] * (full - shifted)
             at = surround_map @ surround  # (M, 3): displacement, weight

@@ -1,7 +1,7 @@
 """The target control mesh for a motion: expression deltas added in the
 avatar's canonical face space, eyelids and jaw made geometrically faithful,
-head pose applied in 3-D with the landmarks' depth (softly limited), then
-projected to the crop.
+head pose applied in 3-D with the landmarks' depth (clipped to the one pose
+limit, calibrate.config.POSE_LIMITS), then projected to the crop.
 
 The control mesh is the 478 face landmarks, 14 "eye-interior" points, two
 rings of band points around the face (hair, ears, neck) and fixed points on the
@@ -17,13 +17,31 @@ from typing import Any
 import numpy as np
 
 from vivicam.calibrate import mesh
+from vivicam.calibrate.config import KNEE, POSE_LIMITS
 from vivicam.calibrate.geometry import face_pose, matrix_from_euler, to_canonical
+from vivicam.calibrate.motion import soft_limit
 from vivicam.types import SURROUND_GRID, SURROUND_SPAN, Motion, surround_node_offsets
 
 NUM_FACE = 478
 IRIS = tuple(range(468, 478))
-# (pitch, yaw, roll) degrees beyond which a 2-D warp tears: motions saturate softly there.
-POSE_LIMITS = (20.0, 28.0, 40.0)
+# How the face turns. The mesh is rotated in 3-D about the face centre and
+# projected (orthographically), but a 2-D warp shows only a turn's geometry:
+# nothing of the far cheek passing behind the nose, the near ear coming into
+# view, the shading. Two corrections, both measured with MediaPipe on the
+# output (docs/warp.md, "How far the head turns"):
+# - DEPTH_LIMIT: depth behind the face centre (face sizes) saturates softly at
+#   this (the tracker puts the outline ~0.7 behind). The outline's depth rises
+#   steeply over a few pixels; rotated as it is, the near side stretches more
+#   than twice (the inverse map echoes the cheek's edge) and the far side folds.
+# - PARALLAX: the depth's share of a turn (projected x) and of a nod (projected
+#   y) × this. Pure rotations of eight faces read back as 0.66-0.74 of their yaw
+#   and 0.61-1.08 of their pitch with the tracker's depth, 0.71-0.81 and
+#   0.71-1.27 with these; real drivers, whose expression deltas carry part of
+#   the turn, read 0.98-1.03 (self-reenactment) and 0.89-1.00 (other faces) on
+#   the largest turns. Larger gains overshoot real drivers and fold the nose
+#   over the far cheek.
+DEPTH_LIMIT = 0.4
+PARALLAX = np.array([1.4, 1.15], np.float32)
 # head translation (face sizes) and log-scale limits: the crop's border is fixed,
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6
@@ -56,7 +74,7 @@ OUTLINE_EXPRESSION = 0.3  # expression share of the face outline above the mouth
 class MeshRig:
     """Per-avatar constants of the target-mesh computation (M = all points)."""
 
-    canon0: np.ndarray  # (M,3) float32 canonical points of the avatar
+    canon0: np.ndarray  # (M,3) float32 canonical points of the avatar (depth: turning_depth)
     src: np.ndarray  # (M,2) float32 crop pixels of the points at neutral
     pose_weight: np.ndarray  # (M,2) float32 (move, turn): 1 follows the head fully, 0 fixed
     expr_map: np.ndarray  # (M,478) float32: Motion.expression → per-point deltas
@@ -87,21 +105,25 @@ class MeshRig:
         return np.asarray(abs(self.surround_map).sum(axis=1)).ravel() > 0
 
 
-KNEE = 0.7  # soft limits pass values unchanged up to this share of the limit
-
-
 def knee_limit(value, limit):
     """Identity up to ``KNEE·limit``, then a smooth bend towards ``limit``
-    (never beyond). Element-wise; NumPy arrays or floats."""
-    v = np.asarray(value, np.float32)
-    lim = np.asarray(limit, np.float32)
-    k, room = KNEE * lim, (1.0 - KNEE) * lim
-    over = np.maximum(np.abs(v) - k, 0.0)
-    return np.where(np.abs(v) <= k, v, np.sign(v) * (k + room * np.tanh(over / room))).astype(np.float32)
+    (never beyond). Element-wise; float32."""
+    return soft_limit(value, limit, KNEE).astype(np.float32)
 
 
-def soft_limit(angles: np.ndarray) -> np.ndarray:
-    return knee_limit(angles, POSE_LIMITS)
+def turning_depth(z: np.ndarray) -> np.ndarray:
+    """Canonical depth as turns use it: in front of the face centre as
+    tracked, behind it saturating softly at DEPTH_LIMIT."""
+    z = np.asarray(z, np.float64)
+    return np.where(z > 0.0, soft_limit(z, DEPTH_LIMIT, KNEE), z)
+
+
+def limit_pose(angles: np.ndarray) -> np.ndarray:
+    """(pitch, yaw, roll) clipped to POSE_LIMITS. The motion stage already
+    bends them softly below it; a second bend here would turn the head less
+    than the estimator asked for."""
+    lim = np.asarray(POSE_LIMITS, np.float32)
+    return np.clip(np.asarray(angles, np.float32), -lim, lim)
 
 
 def soft_move(translation: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
@@ -119,12 +141,17 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     opening = MOUTH_FULL_GAP * float(np.clip(motion.mouth_open, 0.0, 1.5))
     wanted = max(gap, opening + min(rig.mouth_gap0, gap), 0.0)
     canon[:, 1] += (wanted - gap) * rig.jaw_weight
-    pitch, yaw, roll = soft_limit(motion.rotation)
+    pitch, yaw, roll = limit_pose(motion.rotation)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
     translation, scale = soft_move(motion.translation, float(motion.scale))
-    moved = (canon @ rot.T) * (rig.size0 * scale) + rig.center0
+    # rotated in 3-D about the face centre and projected (orthographic), the
+    # depth's share of the change from the avatar's own pose × PARALLAX; the
+    # last term puts the neutral face exactly where the photo has it (canon0's
+    # depth is turning_depth's, not the tracker's)
+    turned = (canon @ rot.T)[:, :2] + (PARALLAX - 1.0) * canon[:, 2:3] * (rot[:2, 2] - rig.rotation0[:2, 2])
+    turned += (rig.src - rig.center0[:2]) / rig.size0 - (rig.canon0 @ rig.rotation0.T)[:, :2]
     offset = translation * rig.size0
-    full = moved[:, :2] + offset
+    full = turned * (rig.size0 * scale) + rig.center0[:2] + offset
     shifted = rig.src + offset + (scale - 1.0) * (rig.src - rig.center0[:2])
     w_move, w_turn = rig.pose_weight[:, :1], rig.pose_weight[:, 1:]
     target = rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)
@@ -233,6 +260,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     jaw[NUM_FACE : NUM_FACE + n_in] = 0.0
     jaw[NUM_FACE + n_in + np.arange(n_band)] = band_share * jaw[band_anchor]
 
+    canon[:, 2] = turning_depth(canon[:, 2])  # lids, eye interior and jaw lie in front of the limit's knee
     controls = np.array([i for i in range(m) if i not in IRIS], np.int64)
     f32 = np.float32
     return MeshRig(

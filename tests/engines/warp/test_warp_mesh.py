@@ -7,7 +7,15 @@ import pytest
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import from_canonical, face_pose, matrix_from_euler, to_canonical
-from vivicam.engines.warp.mesh_motion import MOUTH_FULL_GAP, POSE_LIMITS, build_rig, knee_limit, target_points
+from vivicam.engines.warp.mesh_motion import (
+    DEPTH_LIMIT,
+    MOUTH_FULL_GAP,
+    PARALLAX,
+    POSE_LIMITS,
+    build_rig,
+    target_points,
+    turning_depth,
+)
 from vivicam.types import Motion
 
 skdata = pytest.importorskip("skimage.data")
@@ -93,16 +101,106 @@ def test_expression_that_opens_the_mouth_is_not_doubled(rig, face):
 
 def test_rotation_matches_the_motion_convention_and_saturates(rig, face):
     pose = face_pose(face)
-    for angles in ([0, 15, 0], [10, 0, 0], [0, 0, 20]):
+    canon = to_canonical(face, pose).astype(np.float64)
+    turning = canon.copy()
+    turning[:, 2] = turning_depth(canon[:, 2])
+    for angles in ([0, 15, 0], [10, 0, 0], [0, 0, 20], [0, 30, 0]):
         target = target_points(rig, Motion(rotation=np.array(angles, np.float32)))
-        canon = to_canonical(face, pose)
-        limited = knee_limit(np.asarray(angles, np.float32), POSE_LIMITS)
-        assert np.allclose(limited[np.abs(angles) < 0.7 * np.asarray(POSE_LIMITS)], np.asarray(angles)[np.abs(angles) < 0.7 * np.asarray(POSE_LIMITS)])
-        expect = pose.center + pose.size * canon @ (matrix_from_euler(*limited) @ pose.rotation).T
-        assert np.abs(target[:468] - expect[:468, :2]).max() < 0.05
+        change = matrix_from_euler(*angles) @ pose.rotation - pose.rotation
+        # the photo's landmarks moved by the change of a 3-D rotation of the
+        # face with its turning depth, whose parallax is × PARALLAX
+        moved = (turning @ change.T)[:, :2] + (PARALLAX - 1.0) * turning[:, 2:3] * change[:2, 2]
+        expect = face[:, :2] + pose.size * moved
+        assert np.abs(target[:468] - expect[:468]).max() < 0.05
     far = target_points(rig, Motion(rotation=np.array([0, 500, 0], np.float32)))
-    at_limit = target_points(rig, Motion(rotation=np.array([0, 3 * POSE_LIMITS[1], 0], np.float32)))
-    assert np.abs(far - at_limit).max() < 1.0  # beyond the limit the head stops turning
+    at_limit = target_points(rig, Motion(rotation=np.array([0, POSE_LIMITS[1], 0], np.float32)))
+    assert np.abs(far - at_limit).max() < 1e-3  # beyond the limit the head stops turning
     # yaw > 0: the nose moves towards the image left
     yawed = target_points(rig, Motion(rotation=np.array([0, 15, 0], np.float32)))
     assert yawed[mesh.NOSE_TIP, 0] < rig.src[mesh.NOSE_TIP, 0] - 3
+
+
+def test_a_turn_foreshortens_like_a_3d_rotation_not_a_2d_stretch(rig, face):
+    """A 20° turn: the nose passes the eyes by its depth (a 2-D stretch about
+    the face centre leaves it centred), the half of the face turning away
+    narrows more than the near half (a stretch narrows both alike), and the
+    face keeps its height (no squash)."""
+    pose = face_pose(face)
+    canon = to_canonical(face, pose)
+    angle = 20.0
+    target = target_points(rig, Motion(rotation=np.array([0, angle, 0], np.float32)))
+    left, right, nose = mesh.EYE_OUTER_LEFT, mesh.EYE_OUTER_RIGHT, mesh.NOSE_TIP
+
+    def nose_offset(p):  # nose tip left of the eye corners' midpoint, face sizes
+        return ((p[left, 0] + p[right, 0]) / 2 - p[nose, 0]) / pose.size
+
+    depth = (canon[left, 2] + canon[right, 2]) / 2 - canon[nose, 2]  # nose in front of the eyes
+    shift = nose_offset(target) - nose_offset(rig.src)
+    assert shift == pytest.approx(depth * np.sin(np.radians(angle)) * PARALLAX[0], rel=0.1)
+    bridge = mesh.NOSE_BRIDGE
+    before = rig.src[bridge, 0] - rig.src[left, 0], rig.src[right, 0] - rig.src[bridge, 0]
+    after = target[bridge, 0] - target[left, 0], target[right, 0] - target[bridge, 0]
+    assert after[0] / before[0] < after[1] / before[1] - 0.1  # yaw > 0 turns the image-left half away
+    height = lambda p: p[mesh.CHIN, 1] - p[mesh.FOREHEAD, 1]  # noqa: E731
+    assert height(target) == pytest.approx(height(rig.src), rel=0.02)
+
+
+def test_the_pose_limit_is_defined_once_and_applied_once(rig):
+    """The motion stage's soft limit and the engine's clip share one limit, so
+    what the estimator lets through is rendered unbent; a larger limit is refused."""
+    from vivicam.calibrate import config
+    from vivicam.calibrate.motion import MotionConfig, soft_limit
+    from vivicam.engines.warp import mesh_motion
+
+    assert mesh_motion.POSE_LIMITS is config.POSE_LIMITS
+    c = MotionConfig()
+    assert (c.pitch_limit, c.yaw_limit, c.roll_limit) == config.POSE_LIMITS
+    for name, most in zip(("pitch_limit", "yaw_limit", "roll_limit"), config.POSE_LIMITS):
+        with pytest.raises(ValueError):
+            MotionConfig(**{name: most + 1.0})
+    angles = np.array([[p, y, r] for p in (-40, -14, 0, 20, 24) for y in (-60, -30, 0, 26, 35) for r in (-29, 0, 50)], np.float32)
+    estimated = soft_limit(angles, np.array(config.POSE_LIMITS)).astype(np.float32)
+    assert np.array_equal(mesh_motion.limit_pose(estimated), estimated)
+    # a 30° turn (inside the limit) renders as a 30° turn: its nose moves twice as far as at 15° (sin 30 / sin 15)
+    nose = mesh.NOSE_TIP
+    moved = [rig.src[nose, 0] - target_points(rig, Motion(rotation=np.array([0, a, 0], np.float32)))[nose, 0] for a in (15, 30)]
+    assert moved[1] / moved[0] == pytest.approx(np.sin(np.radians(30)) / np.sin(np.radians(15)), rel=0.05)
+
+
+def test_turning_depth_keeps_the_front_and_flattens_the_outline(face):
+    z = to_canonical(face)[:, 2].astype(np.float64)
+    flat = turning_depth(z)
+    front = z < 0.7 * DEPTH_LIMIT  # nose, eyes, lids, lips: as tracked
+    assert np.array_equal(flat[front], z[front]) and front[list(mesh.LIPS_INNER) + [mesh.NOSE_TIP]].all()
+    assert flat.max() < DEPTH_LIMIT < z[list(mesh.FACE_OVAL)].max()
+    order = np.argsort(z)
+    assert np.all(np.diff(flat[order]) >= 0)  # depth order kept
+    assert np.all(np.diff(flat[order]) <= np.diff(z[order]) + 1e-12)  # never steeper than tracked
+
+
+def test_a_turn_folds_and_stretches_no_more_than_with_the_trackers_depth(face, monkeypatch):
+    """The outline's depth rises steeply over a few pixels: rotated as
+    tracked, a 25° turn stretches the near side more than twice and folds the
+    far side (Jacobian of the forward field ≤ 0). With the turning depth the
+    turn's parallax is 1.4× larger and it does neither more than the tracked
+    depth did at 1× (the tracked depth at 1.3×: Jacobian -1.05 to 2.9)."""
+    from vivicam.engines.warp import mesh_motion
+    from vivicam.engines.warp.field import build_field, coarse_displacement
+
+    def jacobian_range(rig, rotation):
+        field = build_field(rig.src[rig.controls], 512, 4)
+        target = target_points(rig, Motion(rotation=np.array(rotation, np.float32)))
+        d = coarse_displacement(field, (target - rig.src)[rig.controls]) / 4.0
+        dxx, dxy = np.gradient(d[..., 0], axis=1), np.gradient(d[..., 0], axis=0)
+        dyx, dyy = np.gradient(d[..., 1], axis=1), np.gradient(d[..., 1], axis=0)
+        det = (1 + dxx) * (1 + dyy) - dxy * dyx
+        return det.min(), det.max()
+
+    ours = build_rig(face, 512)
+    monkeypatch.setattr(mesh_motion, "DEPTH_LIMIT", 1e6)  # as tracked
+    monkeypatch.setattr(mesh_motion, "PARALLAX", np.ones(2, np.float32))
+    tracked = build_rig(face, 512)
+    for rotation in ([0, 25, 0], [0, -25, 0], [12, 18, 0]):
+        ours_lo, ours_hi = jacobian_range(ours, rotation)
+        tracked_lo, tracked_hi = jacobian_range(tracked, rotation)
+        assert ours_lo > tracked_lo - 0.05 and ours_hi < tracked_hi + 0.05
