@@ -177,7 +177,7 @@ CALIBRATION_PROMPT = "Hold still, look at the camera, relaxed face"
 MOUTH_CLOSED_GAP = 0.06
 MOUTH_SLACK = 0.04
 EYES_OPEN_SHARE = 0.7
-RESTLESS_S = 0.25  # restless for longer than this starts the calm window again
+RESTLESS_S = 0.08  # restless for longer than this (two frames: a glitch, a jerk) starts the calm window again
 
 
 class NeutralCalibrator:
@@ -194,9 +194,9 @@ class NeutralCalibrator:
     ``prompt`` says what the user should do meanwhile.
 
     If no such stretch comes within ``give_up_factor`` × ``seconds``, the
-    neutral is made from the calm frames of the last stretch, or every frame
-    seen when too few, and ``warning`` says so (also logged): the neutral may
-    then carry a turn or an open mouth, and recalibrating helps.
+    neutral is made from the calm frames seen (scattered), or every frame seen
+    when too few, and ``warning`` says so (also logged): the neutral may then
+    carry a turn or an open mouth, and recalibrating helps.
     """
 
     MIN_FRAMES = 5
@@ -218,6 +218,7 @@ class NeutralCalibrator:
         self.give_up_factor = give_up_factor
         self.calm = calm
         self._window: list[tuple[float, np.ndarray]] = []  # the current calm stretch
+        self._calm: list[tuple[float, np.ndarray]] = []  # every calm frame
         self._seen: list[tuple[float, np.ndarray]] = []
         self._last: tuple[float, geometry.FacePose] | None = None
         self._restless_since: float | None = None
@@ -249,6 +250,7 @@ class NeutralCalibrator:
         self.reason = self._left_out_because(points, t_s)
         if self.reason is None:
             self._window.append((t_s, points))
+            self._calm.append((t_s, points))
             self._restless_since = None
         else:
             self.rejected += 1
@@ -259,15 +261,15 @@ class NeutralCalibrator:
         if len(self._window) >= self.MIN_FRAMES and self._window[-1][0] - self._window[0][0] >= self.seconds * 0.95:
             return self._finish(self._window)
         if len(self._seen) >= self.MIN_FRAMES and t_s - self._seen[0][0] >= self.seconds * self.give_up_factor:
-            calm = len(self._window) >= self.MIN_FRAMES
+            calm = len(self._calm) >= self.MIN_FRAMES
             what = "still, closed-mouth" if self.calm else "still"
             self.warning = (
-                f"calibrated on a {'short calm stretch' if calm else 'moving face'}: the face was never "
+                f"calibrated on {'scattered calm moments' if calm else 'a moving face'}: the face was never "
                 f"{what} for {self.seconds:g} s within {t_s - self._seen[0][0]:.0f} s "
                 f"(last: {self.reason or 'too short'}); recalibrate with a relaxed face"
             )
-            log.warning("%s", self.warning)
-            return self._finish(self._window if calm else self._seen)
+            (log.warning if self.calm else log.info)("%s", self.warning)  # calm: a live user can act on it
+            return self._finish(self._calm if calm else self._seen)
         return None
 
     def _finish(self, frames: list[tuple[float, np.ndarray]]) -> Neutral:

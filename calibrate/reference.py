@@ -16,12 +16,12 @@ picks the window of driver frames closest to a target state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-from vivicam.calibrate import features, geometry
+from vivicam.calibrate import features, geometry, mesh
 
 # How much of each quantity counts as one unit of difference: a 6° turn, a
 # mouth opened by 0.05 face sizes (lips parted in speech) and eyes narrowed by
@@ -29,8 +29,16 @@ from vivicam.calibrate import features, geometry
 ANGLE_UNIT_DEG = 6.0
 MOUTH_UNIT = 0.05
 EYES_UNIT = 0.08
-WINDOW_S = 0.25  # the reference is a short run of frames (the median of them is the neutral)
+# The whole mesh in the face's own frame, mean point distance in face sizes:
+# the same face with the same expression is ~0.005–0.01 apart (tracker
+# noise), other expressions of it 0.03–0.05; another person adds a roughly
+# constant 0.02–0.05, so the ranking of one driver's frames still follows
+# their expression. It tells the very frame a portrait was taken from apart
+# from ones that only share its angles, gap and eye opening.
+SHAPE_UNIT = 0.02
+WINDOW_S = 0.25  # the reference is at most this long a run of frames (their median is the neutral)
 MIN_WINDOW = 3
+SLACK = 0.5  # frames this much further than the closest one still join it
 
 
 @dataclass(frozen=True)
@@ -40,17 +48,20 @@ class FaceState:
     ``angles``: (pitch, yaw, roll) degrees of the head in the camera's frame
     (a frontal, upright face ≈ 0, 0, 0 up to a per-person offset of a few
     degrees); ``mouth_gap``: inner-lip gap in face sizes; ``eye_openness``:
-    lid distance over eye width, both eyes averaged.
+    lid distance over eye width, both eyes averaged; ``shape``: the (478, 3)
+    mesh in canonical face space (``geometry.to_canonical``), or None.
     """
 
     angles: tuple[float, float, float]
     mouth_gap: float
     eye_openness: float
+    shape: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def mirrored(self) -> "FaceState":
-        """The same face seen in a mirror (yaw and roll change sign)."""
+        """The same face seen in a mirror (yaw and roll change sign, left and right swap)."""
         pitch, yaw, roll = self.angles
-        return FaceState((pitch, -yaw, -roll), self.mouth_gap, self.eye_openness)
+        shape = None if self.shape is None else self.shape[np.asarray(mesh.MIRROR)] * np.array([-1.0, 1.0, 1.0])
+        return FaceState((pitch, -yaw, -roll), self.mouth_gap, self.eye_openness, shape)
 
     def describe(self) -> str:
         pitch, yaw, roll = self.angles
@@ -61,27 +72,47 @@ class FaceState:
 def face_state(points: np.ndarray) -> FaceState:
     """The :class:`FaceState` of one set of 478 face-mesh points."""
     p = np.asarray(points, np.float64)
-    angles = geometry.euler_from_matrix(geometry.face_pose(p).rotation)
+    pose = geometry.face_pose(p)
     return FaceState(
-        angles=tuple(float(a) for a in angles),
+        angles=tuple(float(a) for a in geometry.euler_from_matrix(pose.rotation)),
         mouth_gap=float(features.mouth_gap(p)),
         eye_openness=float(np.mean(features.eye_openness(p))),
+        shape=geometry.to_canonical(p, pose),
     )
 
 
-def distance(a: FaceState, b: FaceState) -> float:
-    """How different two faces look, in the units above (0: the same)."""
+def shape_distance(a: FaceState, b: FaceState) -> float:
+    """Mean distance of the meshes' points in face sizes (0 without shapes)."""
+    if a.shape is None or b.shape is None:
+        return 0.0
+    return float(np.linalg.norm(np.asarray(a.shape) - np.asarray(b.shape), axis=1).mean())
+
+
+def distance(a: FaceState, b: FaceState, shape_offset: float = 0.0) -> float:
+    """How different two faces look, in the units above (0: the same); the
+    shape term counts only beyond ``shape_offset`` (see :func:`distances`)."""
     d_angles = (np.asarray(a.angles) - np.asarray(b.angles)) / ANGLE_UNIT_DEG
     d_mouth = (a.mouth_gap - b.mouth_gap) / MOUTH_UNIT
     d_eyes = (a.eye_openness - b.eye_openness) / EYES_UNIT
-    return float(np.sqrt(np.sum(d_angles**2) + d_mouth**2 + d_eyes**2))
+    d_shape = max(shape_distance(a, b) - shape_offset, 0.0) / SHAPE_UNIT
+    return float(np.sqrt(np.sum(d_angles**2) + d_mouth**2 + d_eyes**2 + d_shape**2))
+
+
+def distances(target: FaceState, states: Sequence[FaceState | None]) -> np.ndarray:
+    """:func:`distance` from ``target`` to each state (inf for None). The
+    shape term is measured from the closest frame's: another person's mesh
+    differs from every frame of the driver by about the same amount, which
+    says nothing about which frame is the better reference."""
+    shapes = [shape_distance(target, s) for s in states if s is not None]
+    offset = min(shapes) if shapes else 0.0
+    return np.array([np.inf if s is None else distance(target, s, offset) for s in states], np.float64)
 
 
 @dataclass(frozen=True)
 class ReferenceChoice:
     """Driver frames ``start``..``stop - 1`` (indices into the sequence given
-    to :func:`choose_reference`); ``best`` is the closest single frame among
-    them, ``score`` the window's mean :func:`distance` to the target."""
+    to :func:`choose_reference`) around ``best``, the closest frame; ``score``
+    is ``best``'s :func:`distance` to the target."""
 
     start: int
     stop: int
@@ -90,31 +121,30 @@ class ReferenceChoice:
 
 
 def window_frames(fps: float) -> int:
-    """How many frames a reference window spans at ``fps``."""
+    """At most how many frames a reference spans at ``fps``."""
     return max(MIN_WINDOW, int(round(WINDOW_S * max(fps, 1.0))))
 
 
 def choose_reference(target: FaceState, states: Sequence[FaceState | None], window: int) -> ReferenceChoice | None:
-    """The run of ``window`` consecutive tracked frames (``None`` = no face)
-    whose mean distance to ``target`` is smallest; shorter runs only when no
-    run that long exists. ``None`` when no frame has a face.
-
-    A window, not one frame: a single frame can be a tracking glitch, and the
-    mean over a window also prefers a moment the driver holds over one passed
-    through at speed.
-    """
-    d = np.array([np.inf if s is None else distance(target, s) for s in states], np.float64)
+    """The tracked frame (``None`` = no face) closest to ``target``, with its
+    neighbours that are nearly as close (within ``SLACK``), up to ``window``
+    frames in all: several frames when the driver holds that look (their
+    median is a steadier neutral), the one frame when they only pass through
+    it (a median over a turn would be a look the portrait does not have).
+    ``None`` when no frame has a face."""
+    d = distances(target, states)
     if not np.isfinite(d).any():
         return None
-    for size in range(min(window, len(d)), 0, -1):
-        if len(d) < size:
-            continue
-        sums = np.convolve(np.where(np.isfinite(d), d, 0.0), np.ones(size), mode="valid")
-        complete = np.convolve(np.isfinite(d).astype(np.float64), np.ones(size), mode="valid") == size
-        if not complete.any():
-            continue
-        means = np.where(complete, sums / size, np.inf)
-        start = int(np.argmin(means))
-        best = start + int(np.argmin(d[start : start + size]))
-        return ReferenceChoice(start=start, stop=start + size, best=best, score=float(means[start]))
-    return None
+    best = int(np.argmin(d))
+    limit = d[best] + SLACK
+    start, stop = best, best + 1
+    while stop - start < window:
+        before = d[start - 1] if start > 0 else np.inf
+        after = d[stop] if stop < len(d) else np.inf
+        if min(before, after) > limit:
+            break
+        if before <= after:
+            start -= 1
+        else:
+            stop += 1
+    return ReferenceChoice(start=start, stop=stop, best=best, score=float(d[best]))

@@ -57,11 +57,12 @@ def choose_driver_neutral(
     from vivicam.calibrate.reference import face_state
 
     if str(spec) == "first":
-        neutral, frame = calibrate_from_video(driving, fps=fps, seconds=calibration_s)
+        neutral, frame, index = _first_steady(driving, fps=fps, seconds=calibration_s)
         if neutral is None:
             return DriverNeutral(None, None, f"neutral: no face in the first {CALIBRATION_SCAN_S:.0f} s of the "
                                  "driving video; calibrating when one appears")
-        return DriverNeutral(neutral, frame, "neutral: the driving video's first steady second with a face")
+        note = f"neutral: the driving video's first steady second with a face (up to driver frame {index})"
+        return DriverNeutral(neutral, frame, note, (index, index))
     if str(spec) == "auto":
         if photo_points is None:
             raise ValueError("--neutral auto needs the portrait's landmarks")
@@ -145,6 +146,14 @@ def calibrate_from_video(
     which the face holds steady; when it never does within ``scan_s`` (a short
     or restless clip), the first frame with a face. ``(None, None)`` when no
     face is seen at all."""
+    neutral, frame, _ = _first_steady(path, fps=fps, seconds=seconds, scan_s=scan_s)
+    return neutral, frame
+
+
+def _first_steady(
+    path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S
+) -> tuple[Any, DriverFrame | None, int]:
+    """:func:`calibrate_from_video` and the index of the frame it ends on."""
     from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
     from vivicam.face.tracker import MediaPipeTracker
     from vivicam.realtime.sources.video import VideoFileSource
@@ -155,6 +164,7 @@ def calibrate_from_video(
         seconds = MotionConfig().calibration_s  # the live loop's calibration length
     calibrator = NeutralCalibrator(seconds=seconds, calm=False)  # any steady second, as before ``auto``
     first: DriverFrame | None = None
+    first_index = -1
     source = VideoFileSource(path)
     try:
         with MediaPipeTracker() as tracker:
@@ -165,13 +175,14 @@ def calibrate_from_video(
                 landmarks = tracker.track(frame.image)
                 if landmarks is None:
                     continue
-                first = first or DriverFrame(frame.image, landmarks)
+                if first is None:
+                    first, first_index = DriverFrame(frame.image, landmarks), frame.index
                 neutral = calibrator.add(landmarks, t_s)
                 if neutral is not None:
-                    return neutral, DriverFrame(frame.image, landmarks)
+                    return neutral, DriverFrame(frame.image, landmarks), frame.index
     finally:
         source.close()
     if first is None:
-        return None, None
+        return None, None, -1
     log.info("%s: the face never held still for %.0f s; its first frame is the neutral face", path, seconds)
-    return Neutral.from_points(first.landmarks.points, first.landmarks.image_size), first
+    return Neutral.from_points(first.landmarks.points, first.landmarks.image_size), first, first_index

@@ -91,6 +91,7 @@ class Interrupts:
         if self.count == 1:
             raise KeyboardInterrupt
         if self.count == 2:
-            os.write(2, b"vivicam: stopping (finishing the output); Ctrl-C once more to quit at once\n")
+            print("vivicam: stopping (finishing the output); Ctrl-C once more to quit at once",
+                  file=sys.stderr, flush=True)
             return
         os._exit(INTERRUPTED)

@@ -4,13 +4,14 @@ construction for every place a video cannot be written."""
 
 from __future__ import annotations
 
-import errno
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+
+from full_disk import FullDisk
 
 from vivicam.errors import InputError
 from vivicam.realtime.protocols import Sink
@@ -256,22 +257,6 @@ def test_two_writers_of_one_target_never_mix_their_frames(tmp_path: Path) -> Non
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 4 and all(abs(float(f.mean()) - 230) < 8 for f in frames)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same.mp4"]
-
-
-class FullDisk:
-    """An output container whose writes fail with ENOSPC from the ``after``-th on."""
-
-    def __init__(self, real: object, after: int) -> None:
-        self.real, self.after, self.calls = real, after, 0
-
-    def mux(self, packets: object) -> None:
-        self.calls += 1
-        if self.calls > self.after:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        self.real.mux(packets)
-
-    def close(self) -> None:
-        self.real.close()
 
 
 def test_a_full_disk_stops_a_recording_and_keeps_what_was_written(tmp_path: Path, caplog) -> None:
