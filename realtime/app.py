@@ -125,12 +125,10 @@ def render_video(
     """Animate ``avatar`` with the face in ``driving`` into ``output`` (mp4).
 
     The output has exactly the driving video's frames and frame rate (audio
-    copied when present). Every frame is rendered relative to the driver's
-    ``neutral`` (see ``vivicam.realtime.driver_neutral``): ``"auto"`` the
-    driver frames that look most like the portrait, ``"first"`` the clip's
-    first steady second with a face, or a profile path (``profile`` is the
-    older name for that). ``output`` is written beside itself and renamed into
-    place when complete: a failed or interrupted render leaves it as it was.
+    copied when present). Motion is measured from the driver's ``neutral``:
+    ``"auto"``, ``"first"`` or a profile path (``profile``, the older name);
+    see ``vivicam.realtime.driver_neutral``. A failed or interrupted render
+    leaves ``output`` as it was (written beside it, renamed when complete).
     """
     from vivicam.realtime.driver_neutral import is_neutral_mode
     from vivicam.realtime.sources.photo import load_photo
@@ -146,11 +144,9 @@ def render_video(
     tell_avatar_note(state, avatar, on_status)
 
     from vivicam.calibrate.motion import MotionEstimator
-    from vivicam.realtime.sinks.mp4 import Mp4Sink
     from vivicam.face.tracker import MediaPipeTracker
-
-    config, reference = _render_neutral(neutral, driving, photo, info.fps, mirror)
-    (on_status or log.info)(reference.note)
+    from vivicam.realtime.sinks.mp4 import Mp4Sink
+    config, reference = _render_neutral(neutral, driving, photo, info.fps, mirror, on_status)
     stats = LoopStats()
     out_size = tuple(size) if size else default_out_size(state.photo)
     with ExitStack() as stack:
@@ -169,8 +165,8 @@ def render_video(
             pipeline.set_driver_neutral(reference.frame)
         source = VideoFileSource(driving)
         stack.callback(source.close)
-        sink = Mp4Sink(output, info.rate, out_size, audio_from=driving if audio and info.has_audio else None)
-        stack.enter_context(sink)
+        sink = stack.enter_context(Mp4Sink(output, info.rate, out_size,
+                                           audio_from=driving if audio and info.has_audio else None))
         frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
         for frame in frames:
             result = pipeline.step(frame, t_s=frame.index / info.fps)
@@ -187,9 +183,9 @@ def render_video(
 
 
 def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float,
-                    mirror: bool | None) -> tuple[Any, Any]:
+                    mirror: bool | None, on_status: Callable[[str], None] | None) -> tuple[Any, Any]:
     """(MotionConfig, DriverNeutral) of a render: a profile's saved settings
-    when ``spec`` is one, the given mirror setting on top."""
+    when ``spec`` is one, the given mirror setting on top; says what was chosen."""
     from vivicam.calibrate.motion import MotionConfig
     from vivicam.realtime.driver_neutral import choose_driver_neutral, is_neutral_mode
 
@@ -207,6 +203,7 @@ def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fp
         points = find_avatar_face(photo).landmarks.points
     reference = choose_driver_neutral(spec, driving, fps=fps, photo_points=points, mirror=config.mirror,
                                       calibration_s=config.calibration_s)
+    (on_status or log.info)(reference.note)
     return config, reference
 
 
@@ -355,11 +352,10 @@ def run_live(
     recording) until quit (q / Esc in the preview, Ctrl-C, or ``duration_s``).
 
     ``avatar`` may be a folder: n/p in the preview switch between its photos.
-    A ``record``ing that fails (a full disk) stops with what it has kept,
-    logged when it happens; the summary's ``recording`` says where, how many
-    frames and why it stopped (``error``).
+    A failing ``record``ing (a full disk) keeps what it has: see ``summary["recording"]``.
     """
     from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.calibrate.neutral import CALIBRATION_PROMPT
     from vivicam.realtime.loop import AvatarSwitcher, LiveLoop, LoopConfig
     from vivicam.realtime.sinks.preview import PreviewSink, has_display
     from vivicam.face.tracker import MediaPipeTracker
@@ -408,8 +404,6 @@ def run_live(
             driver_flow=driver_flow,
         )
         if neutral is None:
-            from vivicam.calibrate.neutral import CALIBRATION_PROMPT
-
             status(f"calibrating: {CALIBRATION_PROMPT.lower()} (up to a few seconds)")
         loop = LiveLoop(
             source,
@@ -421,11 +415,17 @@ def run_live(
             on_status=on_status,
         )
         summary = loop.run(duration_s=duration_s)
-    recorder = next((s for s in sinks if getattr(s, "recording", False)), None)
-    if recorder is not None:  # closed above: its name and frame count are final
-        summary["recording"] = {"path": str(recorder.path), "frames": recorder.frames_written,
-                                "error": recorder.failure}
+    summary.update(_recording_summary(sinks))
     return summary
+
+
+def _recording_summary(sinks: list[Any]) -> dict[str, Any]:
+    """``{"recording": {path, frames, error}}`` for a closed ``--record`` sink
+    (its name and frame count are final then), else nothing."""
+    recorder = next((s for s in sinks if getattr(s, "recording", False)), None)
+    if recorder is None:
+        return {}
+    return {"recording": {"path": str(recorder.path), "frames": recorder.frames_written, "error": recorder.failure}}
 
 
 def first_usable_avatar(
