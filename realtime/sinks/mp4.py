@@ -112,10 +112,11 @@ class Mp4Sink(SinkBase):
             # unwritable place is reported here, not mid-render.
             self._partial = temp_beside(self.path)
             fragments = recording and container_format in ("mp4", "mov")
-            # A fragment at least every second: a recording whose end cannot be
-            # written (a full disk, a crash) loses at most about that much.
-            options = ({"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
-                       if fragments else {})
+            # A fragment at least every second, on disk when complete: a
+            # recording whose end cannot be written (a full disk, a crash)
+            # loses at most about that much.
+            options = ({"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000",
+                        "flush_packets": "1"} if fragments else {})
             self._out = av.open(str(self._partial), mode="w", format=container_format, options=options)
         except (OSError, av.error.FFmpegError) as e:
             if self._partial is not None:
