@@ -197,6 +197,9 @@ class NeutralCalibrator:
     neutral is made from the calm frames seen (scattered), or every frame seen
     when too few, and ``warning`` says so (also logged): the neutral may then
     carry a turn or an open mouth, and recalibrating helps.
+
+    Without ``calm`` (an offline clip's "first steady second"), steady frames
+    add up however scattered, and giving up uses every frame seen.
     """
 
     MIN_FRAMES = 5
@@ -254,14 +257,14 @@ class NeutralCalibrator:
             self._restless_since = None
         else:
             self.rejected += 1
-            if self.reason != "eyes open":
+            if self.calm and self.reason != "eyes open":
                 self._restless_since = t_s if self._restless_since is None else self._restless_since
                 if t_s - self._restless_since > RESTLESS_S:
                     self._window = []
         if len(self._window) >= self.MIN_FRAMES and self._window[-1][0] - self._window[0][0] >= self.seconds * 0.95:
             return self._finish(self._window)
         if len(self._seen) >= self.MIN_FRAMES and t_s - self._seen[0][0] >= self.seconds * self.give_up_factor:
-            calm = len(self._calm) >= self.MIN_FRAMES
+            calm = self.calm and len(self._calm) >= self.MIN_FRAMES
             what = "still, closed-mouth" if self.calm else "still"
             self.warning = (
                 f"calibrated on {'scattered calm moments' if calm else 'a moving face'}: the face was never "

@@ -36,6 +36,13 @@ EYES_UNIT = 0.08
 # their expression. It tells the very frame a portrait was taken from apart
 # from ones that only share its angles, gap and eye opening.
 SHAPE_UNIT = 0.02
+# Where the face sits in the picture (centre and size over the image width):
+# a hand-held driver's camera moves, and the warp follows the driver's
+# camera relative to the reference frame, so a portrait cut from the clip is
+# best matched by the frame the camera was where it was. Another picture's
+# framing differs from all the driver's frames alike (measured from the
+# closest frame's, as the shape), so it then only breaks near-ties.
+FRAMING_UNIT = 0.03
 WINDOW_S = 0.25  # the reference is at most this long a run of frames (their median is the neutral)
 MIN_WINDOW = 3
 SLACK = 0.5  # frames this much further than the closest one still join it
@@ -49,19 +56,22 @@ class FaceState:
     (a frontal, upright face ≈ 0, 0, 0 up to a per-person offset of a few
     degrees); ``mouth_gap``: inner-lip gap in face sizes; ``eye_openness``:
     lid distance over eye width, both eyes averaged; ``shape``: the (478, 3)
-    mesh in canonical face space (``geometry.to_canonical``), or None.
+    mesh in canonical face space (``geometry.to_canonical``), or None;
+    ``framing``: the face's centre x, y and size over the image width, or None.
     """
 
     angles: tuple[float, float, float]
     mouth_gap: float
     eye_openness: float
     shape: np.ndarray | None = field(default=None, compare=False, repr=False)
+    framing: tuple[float, float, float] | None = None
 
     def mirrored(self) -> "FaceState":
         """The same face seen in a mirror (yaw and roll change sign, left and right swap)."""
         pitch, yaw, roll = self.angles
         shape = None if self.shape is None else self.shape[np.asarray(mesh.MIRROR)] * np.array([-1.0, 1.0, 1.0])
-        return FaceState((pitch, -yaw, -roll), self.mouth_gap, self.eye_openness, shape)
+        framing = None if self.framing is None else (1.0 - self.framing[0], *self.framing[1:])
+        return FaceState((pitch, -yaw, -roll), self.mouth_gap, self.eye_openness, shape, framing)
 
     def describe(self) -> str:
         pitch, yaw, roll = self.angles
@@ -69,15 +79,21 @@ class FaceState:
                 f"eyes {self.eye_openness:.2f}")
 
 
-def face_state(points: np.ndarray) -> FaceState:
-    """The :class:`FaceState` of one set of 478 face-mesh points."""
+def face_state(points: np.ndarray, image_size: tuple[int, int] | None = None) -> FaceState:
+    """The :class:`FaceState` of one set of 478 face-mesh points in an image
+    of ``image_size`` = (width, height) (None: no framing)."""
     p = np.asarray(points, np.float64)
     pose = geometry.face_pose(p)
+    framing = None
+    if image_size is not None and image_size[0] > 0:
+        width = float(image_size[0])
+        framing = (float(pose.center[0]) / width, float(pose.center[1]) / width, pose.size / width)
     return FaceState(
         angles=tuple(float(a) for a in geometry.euler_from_matrix(pose.rotation)),
         mouth_gap=float(features.mouth_gap(p)),
         eye_openness=float(np.mean(features.eye_openness(p))),
         shape=geometry.to_canonical(p, pose),
+        framing=framing,
     )
 
 
@@ -88,24 +104,34 @@ def shape_distance(a: FaceState, b: FaceState) -> float:
     return float(np.linalg.norm(np.asarray(a.shape) - np.asarray(b.shape), axis=1).mean())
 
 
-def distance(a: FaceState, b: FaceState, shape_offset: float = 0.0) -> float:
+def framing_distance(a: FaceState, b: FaceState) -> float:
+    """How far the faces sit apart in their pictures (0 without framings)."""
+    if a.framing is None or b.framing is None:
+        return 0.0
+    return float(np.linalg.norm(np.subtract(a.framing, b.framing)))
+
+
+def distance(a: FaceState, b: FaceState, offsets: tuple[float, float] = (0.0, 0.0)) -> float:
     """How different two faces look, in the units above (0: the same); the
-    shape term counts only beyond ``shape_offset`` (see :func:`distances`)."""
+    shape and framing terms count only beyond ``offsets`` (see :func:`distances`)."""
     d_angles = (np.asarray(a.angles) - np.asarray(b.angles)) / ANGLE_UNIT_DEG
     d_mouth = (a.mouth_gap - b.mouth_gap) / MOUTH_UNIT
     d_eyes = (a.eye_openness - b.eye_openness) / EYES_UNIT
-    d_shape = max(shape_distance(a, b) - shape_offset, 0.0) / SHAPE_UNIT
-    return float(np.sqrt(np.sum(d_angles**2) + d_mouth**2 + d_eyes**2 + d_shape**2))
+    d_shape = max(shape_distance(a, b) - offsets[0], 0.0) / SHAPE_UNIT
+    d_framing = max(framing_distance(a, b) - offsets[1], 0.0) / FRAMING_UNIT
+    return float(np.sqrt(np.sum(d_angles**2) + d_mouth**2 + d_eyes**2 + d_shape**2 + d_framing**2))
 
 
 def distances(target: FaceState, states: Sequence[FaceState | None]) -> np.ndarray:
     """:func:`distance` from ``target`` to each state (inf for None). The
-    shape term is measured from the closest frame's: another person's mesh
-    differs from every frame of the driver by about the same amount, which
-    says nothing about which frame is the better reference."""
-    shapes = [shape_distance(target, s) for s in states if s is not None]
-    offset = min(shapes) if shapes else 0.0
-    return np.array([np.inf if s is None else distance(target, s, offset) for s in states], np.float64)
+    shape and framing terms are measured from the closest frame's: another
+    person's mesh or picture differs from every frame of the driver by about
+    the same amount, which says nothing about which frame is the better
+    reference."""
+    seen = [s for s in states if s is not None]
+    offsets = (min((shape_distance(target, s) for s in seen), default=0.0),
+               min((framing_distance(target, s) for s in seen), default=0.0))
+    return np.array([np.inf if s is None else distance(target, s, offsets) for s in states], np.float64)
 
 
 @dataclass(frozen=True)

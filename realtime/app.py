@@ -196,12 +196,12 @@ def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fp
         config = load_profile(spec)[1] or config  # read first: a bad profile fails before the scan
     if mirror is not None and config.mirror != mirror:
         config = dataclasses.replace(config, mirror=mirror)
-    points = None
+    portrait = None
     if str(spec) == "auto":
         from vivicam.face.detect import find_avatar_face
 
-        points = find_avatar_face(photo).landmarks.points
-    reference = choose_driver_neutral(spec, driving, fps=fps, photo_points=points, mirror=config.mirror,
+        portrait = find_avatar_face(photo).landmarks
+    reference = choose_driver_neutral(spec, driving, fps=fps, portrait=portrait, photo=photo, mirror=config.mirror,
                                       calibration_s=config.calibration_s)
     (on_status or log.info)(reference.note)
     return config, reference

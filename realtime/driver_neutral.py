@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_SCAN_S = 5.0  # ``first``: how far into a driving video to look for steady frames
 AUTO_SCAN_S = 120.0  # ``auto``/profile: how much of the driving video the reference is chosen from
+# A portrait that is one of the driver's own frames (self-reenactment, a
+# frame grabbed from the clip) matches that frame's thumbnail to within
+# re-encoding noise; other frames of a talking clip stay well below this.
+SAME_FRAME_DB = 34.0
+THUMB_WIDTH = 64
 NEUTRAL_MODES = ("auto", "first")
 
 
@@ -46,11 +51,13 @@ def is_neutral_mode(spec: str | Path) -> bool:
 
 
 def choose_driver_neutral(
-    spec: str | Path, driving: str | Path, *, fps: float, photo_points: np.ndarray | None = None,
-    mirror: bool = False, calibration_s: float = 1.0,
+    spec: str | Path, driving: str | Path, *, fps: float, portrait: Landmarks | None = None,
+    photo: np.ndarray | None = None, mirror: bool = False, calibration_s: float = 1.0,
 ) -> DriverNeutral:
     """The driver's neutral for ``spec`` (``auto``, ``first`` or a profile
-    path). ``auto`` needs ``photo_points`` (the portrait's 478 landmarks);
+    path). ``auto`` needs ``portrait`` (the photo's face landmarks); with the
+    ``photo`` itself, a photo that is one of the driver's frames is driven
+    relative to exactly that frame (the camera was where it was, too);
     ``mirror``: the motion will be mirrored, so the portrait's turn is matched
     by the opposite turn of the driver."""
     from vivicam.calibrate.neutral import load_profile
@@ -64,20 +71,24 @@ def choose_driver_neutral(
         note = f"neutral: the driving video's first steady second with a face (up to driver frame {index})"
         return DriverNeutral(neutral, frame, note, (index, index))
     if str(spec) == "auto":
-        if photo_points is None:
+        if portrait is None:
             raise ValueError("--neutral auto needs the portrait's landmarks")
-        target, what = face_state(photo_points), "the portrait's pose and expression"
+        target, what = face_state(portrait.points, portrait.image_size), "the portrait's pose and expression"
         profile_neutral, config = None, None
     else:
         profile_neutral, config = load_profile(spec)
-        target, what = face_state(profile_neutral.points()), f"the neutral face of {Path(spec).name}"
+        target = face_state(profile_neutral.points(), profile_neutral.image_size)
+        what = f"the neutral face of {Path(spec).name}"
     if mirror:
         target = target.mirrored()
-    chosen = closest_frames(driving, target, fps=fps)
+    chosen = closest_frames(driving, target, fps=fps, photo=None if mirror else photo)
     if chosen is None:
         note = "neutral: no face in the driving video"
         return DriverNeutral(profile_neutral, None, note, config=config)
     neutral, frame, (first, last), best, state = chosen
+    if first == last == best and state is None:
+        return DriverNeutral(neutral, frame, f"neutral: driver frame {best} (the portrait is that frame)",
+                             (best, best))
     if profile_neutral is not None:
         note = f"neutral: {Path(spec).name}; the optical flow's reference is driver frame {best} (the closest to it)"
         return DriverNeutral(profile_neutral, frame, note, (best, best), config)
@@ -86,17 +97,24 @@ def choose_driver_neutral(
     return DriverNeutral(neutral, frame, note, (first, last), config)
 
 
-def closest_frames(driving: str | Path, target: Any, *, fps: float, scan_s: float = AUTO_SCAN_S) -> Any:
+def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.ndarray | None = None,
+                   scan_s: float = AUTO_SCAN_S) -> Any:
     """``(Neutral of the chosen window, DriverFrame of its closest frame,
     (first, last) indices of the window, that frame's index, its FaceState)``
     for the window of driver frames closest to ``target`` (a FaceState), or
-    None without a face."""
+    None without a face. When ``photo`` is one of the frames, that frame
+    alone (its FaceState then None)."""
     from vivicam.calibrate.neutral import Neutral
-    from vivicam.calibrate.reference import choose_reference, face_state, window_frames
+    from vivicam.calibrate.reference import ReferenceChoice, choose_reference, face_state, window_frames
 
-    tracked = track_video(driving, fps=fps, scan_s=scan_s)
-    states = [None if lm is None else face_state(lm.points) for lm in tracked]
-    choice = choose_reference(target, states, window_frames(fps))
+    tracked, thumbs = track_video(driving, fps=fps, scan_s=scan_s)
+    same = same_frame(photo, thumbs) if photo is not None else None
+    if same is not None and tracked[same] is not None:
+        lm = tracked[same]
+        frame = DriverFrame(frame_image(driving, same), lm)
+        return Neutral.from_points(lm.points, lm.image_size), frame, (same, same), same, None
+    states = [None if lm is None else face_state(lm.points, lm.image_size) for lm in tracked]
+    choice: ReferenceChoice | None = choose_reference(target, states, window_frames(fps))
     if choice is None:
         return None
     window = [tracked[i] for i in range(choice.start, choice.stop)]
@@ -106,12 +124,14 @@ def closest_frames(driving: str | Path, target: Any, *, fps: float, scan_s: floa
     return neutral, best, (choice.start, choice.stop - 1), choice.best, states[choice.best]
 
 
-def track_video(path: str | Path, *, fps: float, scan_s: float) -> list[Landmarks | None]:
-    """The tracker's landmarks on every frame of the first ``scan_s`` seconds."""
+def track_video(path: str | Path, *, fps: float, scan_s: float) -> tuple[list[Landmarks | None], list[np.ndarray]]:
+    """The tracker's landmarks on every frame of the first ``scan_s`` seconds,
+    and each frame's :func:`thumbnail`."""
     from vivicam.face.tracker import MediaPipeTracker
     from vivicam.realtime.sources.video import VideoFileSource
 
     out: list[Landmarks | None] = []
+    thumbs: list[np.ndarray] = []
     source = VideoFileSource(path)
     try:
         with MediaPipeTracker() as tracker:
@@ -120,9 +140,35 @@ def track_video(path: str | Path, *, fps: float, scan_s: float) -> list[Landmark
                     log.info("%s: the neutral is chosen from its first %.0f s", path, scan_s)
                     break
                 out.append(tracker.track(frame.image))
+                thumbs.append(thumbnail(frame.image))
     finally:
         source.close()
-    return out
+    return out, thumbs
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A small grey copy (``THUMB_WIDTH`` wide, same aspect) to recognise a frame by."""
+    import cv2
+
+    h, w = image.shape[:2]
+    size = (THUMB_WIDTH, max(1, round(THUMB_WIDTH * h / max(w, 1))))
+    grey = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def same_frame(photo: np.ndarray, thumbs: list[np.ndarray]) -> int | None:
+    """The index of the thumbnail ``photo`` is a copy of (PSNR ≥
+    ``SAME_FRAME_DB``, the best one), or None."""
+    mine = thumbnail(photo)
+    best, best_db = None, SAME_FRAME_DB
+    for i, thumb in enumerate(thumbs):
+        if thumb.shape != mine.shape:
+            continue
+        mse = float(np.mean((thumb - mine) ** 2))
+        db = 99.0 if mse < 1e-6 else 10.0 * np.log10(255.0**2 / mse)
+        if db >= best_db:
+            best, best_db = i, db
+    return best
 
 
 def frame_image(path: str | Path, index: int) -> np.ndarray:

@@ -34,21 +34,21 @@ def mid_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return dst, frames
 
 
-def _points(image: np.ndarray) -> np.ndarray:
+def _points(image: np.ndarray):
     from vivicam.face.detect import find_avatar_face
 
-    return find_avatar_face(image).landmarks.points
+    return find_avatar_face(image).landmarks
 
 
 def test_auto_picks_the_frames_that_look_like_the_portrait(mid_clip) -> None:
     clip, frames = mid_clip
     k = 12  # d12 frame 42, mid-turn
-    chosen = choose_driver_neutral("auto", clip, fps=25, photo_points=_points(frames[k]))
+    chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(frames[k]))
     assert chosen.frames is not None and chosen.frames[0] - 2 <= k <= chosen.frames[1] + 2, chosen.note
     assert chosen.neutral is not None and chosen.frame is not None
     assert chosen.frame.image.shape == (512, 512, 3)
     assert f"driver frames {chosen.frames[0]}–{chosen.frames[1]}" in chosen.note
-    mirrored = choose_driver_neutral("auto", clip, fps=25, photo_points=_points(frames[k]), mirror=True)
+    mirrored = choose_driver_neutral("auto", clip, fps=25, portrait=_points(frames[k]), mirror=True)
     assert mirrored.frames != chosen.frames  # a mirrored render matches the opposite turn
 
 
@@ -81,4 +81,18 @@ def test_render_says_which_frames_it_measured_from(mid_clip, tmp_path) -> None:
                            size=(128, 128), on_status=said.append)
     assert summary["frames"] == len(frames)
     first, last = summary["neutral_frames"]
-    assert first <= 2 and any(line.startswith("neutral: driver frames") for line in said), said
+    assert (first, last) == (0, 0) and "neutral: driver frame 0 (the portrait is that frame)" in said, said
+
+
+def test_a_portrait_that_is_a_driver_frame_is_driven_from_exactly_that_frame(mid_clip, tmp_path) -> None:
+    from PIL import Image as PILImage
+
+    clip, frames = mid_clip
+    saved = tmp_path / "grab.jpg"
+    PILImage.fromarray(frames[12]).save(saved, quality=90)  # a grabbed frame (mid-turn), saved as a JPEG
+    photo = np.asarray(PILImage.open(saved).convert("RGB"))
+    chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(photo), photo=photo)
+    assert chosen.frames == (12, 12) and "the portrait is that frame" in chosen.note
+    other = np.ascontiguousarray(frames[12][:, ::-1])  # the same face mirrored is not a frame of the clip
+    chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(other), photo=other)
+    assert "the portrait is that frame" not in chosen.note
