@@ -47,7 +47,7 @@ def _calm_neutral(frames: list[np.ndarray]):
     eyes = np.array([features.eye_openness(p).mean() for p in frames])
     score = gap - 0.5 * eyes
     calm = np.argsort(score)[:30]
-    return Neutral._from_frames([frames[i] for i in calm], (0, 0))
+    return Neutral.from_frames([frames[i] for i in calm], (0, 0))
 
 
 def fit(testdata: Path) -> dict[str, np.ndarray]:

@@ -163,6 +163,12 @@ class MotionEstimator:
     def calibrating(self) -> bool:
         return self._calibrator is not None
 
+    @property
+    def calibration_prompt(self) -> str | None:
+        """What the user should do while a calibration waits (None when none runs)."""
+        calibrator = self._calibrator
+        return None if calibrator is None else calibrator.prompt
+
     def recalibrate(self) -> None:
         """Start a new neutral calibration (the old neutral stays in use meanwhile)."""
         self._calibrator = NeutralCalibrator(self.config.calibration_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,10 @@ import numpy as np
 from vivicam.calibrate import features, geometry
 from vivicam.calibrate.config import MotionConfig
 from vivicam.errors import InputError
+from vivicam.paths import temp_beside
 from vivicam.types import NUM_LANDMARKS, Landmarks
+
+log = logging.getLogger(__name__)
 
 PROFILE_FORMAT = "vivicam-profile"
 PROFILE_VERSION = 1
@@ -74,10 +78,11 @@ class Neutral:
     @classmethod
     def from_points(cls, points: np.ndarray, image_size: tuple[int, int] = (0, 0)) -> "Neutral":
         """The neutral of a single frame (a photo, or a test)."""
-        return cls._from_frames([np.asarray(points, np.float64)], image_size)
+        return cls.from_frames([np.asarray(points, np.float64)], image_size)
 
     @classmethod
-    def _from_frames(cls, frames: list[np.ndarray], image_size: tuple[int, int]) -> "Neutral":
+    def from_frames(cls, frames: list[np.ndarray], image_size: tuple[int, int] = (0, 0)) -> "Neutral":
+        """The neutral of several frames of one face (robust medians)."""
         # Canonical shape: median of each frame in its own four-point frame,
         # then once more after aligning every frame to that median with all
         # rigid points (steadier than four points).
@@ -107,6 +112,10 @@ class Neutral:
             brow_raise=med("brow_raise"),
             image_size=image_size,
         )
+
+    def points(self) -> np.ndarray:
+        """The neutral face's 478 points where it was in the driver's image."""
+        return geometry.from_canonical(self.canonical, geometry.FacePose(self.rotation, self.center, self.size))
 
     def to_dict(self) -> dict:
         return {
@@ -161,15 +170,36 @@ def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
+CALIBRATION_PROMPT = "Hold still, look at the camera, relaxed face"
+# A calm frame: lips together (an inner-lip gap of at most this many face
+# sizes, or a little above the smallest gap seen: some faces rest with parted
+# lips) and eyes open (at least this share of the widest opening seen).
+MOUTH_CLOSED_GAP = 0.06
+MOUTH_SLACK = 0.04
+EYES_OPEN_SHARE = 0.7
+RESTLESS_S = 0.08  # restless for longer than this (two frames: a glitch, a jerk) starts the calm window again
+
+
 class NeutralCalibrator:
     """Collects frames for ``seconds`` and returns the neutral face.
 
-    ``add(landmarks, t_s)`` returns ``None`` until enough steady frames span
+    ``add(landmarks, t_s)`` returns ``None`` until enough calm frames span
     ``seconds``, then the ``Neutral`` (and the same one on later calls).
-    A frame is dropped when the head turns faster than ``max_turn_deg_s`` or
-    moves faster than ``max_move_face_s`` face sizes per second since the
-    previous frame. If the user never holds still, after ``give_up_factor`` ×
-    ``seconds`` every frame seen is used (the median still ignores outliers).
+    A frame is restless when the head turns faster than ``max_turn_deg_s`` or
+    moves faster than ``max_move_face_s`` face sizes per second, or (with
+    ``calm``, the default) when the mouth is open; such frames are left out,
+    and restlessness lasting over ``RESTLESS_S`` starts the window again, so
+    the neutral comes from one still, closed-mouth stretch. Frames with closed
+    eyes (with ``calm``) are left out without restarting it: a blink is short.
+    ``prompt`` says what the user should do meanwhile.
+
+    If no such stretch comes within ``give_up_factor`` × ``seconds``, the
+    neutral is made from the calm frames seen (scattered), or every frame seen
+    when too few, and ``warning`` says so (also logged): the neutral may then
+    carry a turn or an open mouth, and recalibrating helps.
+
+    Without ``calm`` (an offline clip's "first steady second"), steady frames
+    add up however scattered, and giving up uses every frame seen.
     """
 
     MIN_FRAMES = 5
@@ -181,6 +211,7 @@ class NeutralCalibrator:
         max_turn_deg_s: float = 40.0,
         max_move_face_s: float = 0.6,
         give_up_factor: float = 3.0,
+        calm: bool = True,
     ) -> None:
         if seconds <= 0:
             raise ValueError(f"calibration needs a positive duration, got {seconds}")
@@ -188,47 +219,89 @@ class NeutralCalibrator:
         self.max_turn_deg_s = max_turn_deg_s
         self.max_move_face_s = max_move_face_s
         self.give_up_factor = give_up_factor
-        self._steady: list[tuple[float, np.ndarray]] = []
+        self.calm = calm
+        self._window: list[tuple[float, np.ndarray]] = []  # the current calm stretch
+        self._calm: list[tuple[float, np.ndarray]] = []  # every calm frame
         self._seen: list[tuple[float, np.ndarray]] = []
         self._last: tuple[float, geometry.FacePose] | None = None
+        self._restless_since: float | None = None
+        self._min_gap = math.inf
+        self._max_eyes = 0.0
         self._image_size = (0, 0)
         self.result: Neutral | None = None
-        self.rejected = 0  # frames dropped for moving too fast
+        self.rejected = 0  # frames left out (moving, mouth open, eyes closed)
+        self.reason: str | None = None  # why the latest frame was left out
+        self.warning: str | None = None  # set when calibrated without a calm stretch
 
     @property
     def done(self) -> bool:
         return self.result is not None
+
+    @property
+    def prompt(self) -> str | None:
+        """What to show the user while calibrating (None once done)."""
+        if self.result is not None:
+            return None
+        return CALIBRATION_PROMPT + (f" ({self.reason})" if self.reason else "")
 
     def add(self, landmarks: Landmarks, t_s: float) -> Neutral | None:
         if self.result is not None:
             return self.result
         points = np.asarray(landmarks.points, np.float64)
         self._image_size = landmarks.image_size
-        pose = geometry.face_pose(points)
         self._seen.append((t_s, points))
-        steady = True
-        if self._last is not None:
-            t0, last = self._last
-            dt = t_s - t0
-            if dt > 0:
-                turn = rotation_angle_deg(pose.rotation, last.rotation) / dt
-                move = float(np.linalg.norm(pose.center[:2] - last.center[:2])) / pose.size / dt
-                scale = abs(math.log(pose.size / last.size)) / dt
-                steady = turn <= self.max_turn_deg_s and move <= self.max_move_face_s and scale <= self.max_move_face_s
-        self._last = (t_s, pose)
-        if steady:
-            self._steady.append((t_s, points))
+        self.reason = self._left_out_because(points, t_s)
+        if self.reason is None:
+            self._window.append((t_s, points))
+            self._calm.append((t_s, points))
+            self._restless_since = None
         else:
             self.rejected += 1
-        frames = None
-        if len(self._steady) >= self.MIN_FRAMES and self._steady[-1][0] - self._steady[0][0] >= self.seconds * 0.95:
-            frames = self._steady
-        elif len(self._seen) >= self.MIN_FRAMES and t_s - self._seen[0][0] >= self.seconds * self.give_up_factor:
-            frames = self._seen
-        if frames is None:
-            return None
-        self.result = Neutral._from_frames([p for _, p in frames], self._image_size)
+            if self.calm and self.reason != "eyes open":
+                self._restless_since = t_s if self._restless_since is None else self._restless_since
+                if t_s - self._restless_since > RESTLESS_S:
+                    self._window = []
+        if len(self._window) >= self.MIN_FRAMES and self._window[-1][0] - self._window[0][0] >= self.seconds * 0.95:
+            return self._finish(self._window)
+        if len(self._seen) >= self.MIN_FRAMES and t_s - self._seen[0][0] >= self.seconds * self.give_up_factor:
+            calm = self.calm and len(self._calm) >= self.MIN_FRAMES
+            what = "still, closed-mouth" if self.calm else "still"
+            self.warning = (
+                f"calibrated on {'scattered calm moments' if calm else 'a moving face'}: the face was never "
+                f"{what} for {self.seconds:g} s within {t_s - self._seen[0][0]:.0f} s "
+                f"(last: {self.reason or 'too short'}); recalibrate with a relaxed face"
+            )
+            (log.warning if self.calm else log.info)("%s", self.warning)  # calm: a live user can act on it
+            return self._finish(self._calm if calm else self._seen)
+        return None
+
+    def _finish(self, frames: list[tuple[float, np.ndarray]]) -> Neutral:
+        self.result = Neutral.from_frames([p for _, p in frames], self._image_size)
+        self.reason = None
         return self.result
+
+    def _left_out_because(self, points: np.ndarray, t_s: float) -> str | None:
+        """None for a calm frame, else what the user should do about it."""
+        pose = geometry.face_pose(points)
+        last, self._last = self._last, (t_s, pose)
+        if last is not None and t_s > last[0]:
+            dt = t_s - last[0]
+            turn = rotation_angle_deg(pose.rotation, last[1].rotation) / dt
+            move = float(np.linalg.norm(pose.center[:2] - last[1].center[:2])) / pose.size / dt
+            scale = abs(math.log(pose.size / last[1].size)) / dt
+            if turn > self.max_turn_deg_s or move > self.max_move_face_s or scale > self.max_move_face_s:
+                return "hold still"
+        if not self.calm:
+            return None
+        gap = features.mouth_gap(points)
+        eyes = float(np.mean(features.eye_openness(points)))
+        self._min_gap = min(self._min_gap, gap)
+        self._max_eyes = max(self._max_eyes, eyes)
+        if gap > max(MOUTH_CLOSED_GAP, self._min_gap + MOUTH_SLACK):
+            return "close your mouth"
+        if eyes < EYES_OPEN_SHARE * self._max_eyes:
+            return "eyes open"
+        return None
 
 
 def save_profile(path: str | Path, neutral: Neutral, config: MotionConfig | None = None) -> Path:
@@ -242,13 +315,15 @@ def save_profile(path: str | Path, neutral: Neutral, config: MotionConfig | None
     }
     # Written beside the target and renamed over it, so an interrupted save
     # never leaves a half-written profile behind.
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = None
     try:
+        tmp = temp_beside(path)
         tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write the profile {path}: {exc.strerror or exc}") from exc
     return path
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from vivicam.engines.base import Engine
 from vivicam.errors import DeviceError, InputError, NoFaceError
+from vivicam.realtime.outputs import check_output, file_inputs
 from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
 from vivicam.realtime.stats import LoopStats
 from vivicam.types import DriverFrame, Frame
@@ -36,7 +37,6 @@ DEMO_OUTPUT = "vivicam-demo.mp4"
 DEMO_SECONDS = 8.0
 DEMO_FPS = 25.0
 PROFILE_SECONDS = 2.0  # how long `calibrate` watches the neutral face
-CALIBRATION_SCAN_S = 5.0  # how far into a driving video to look for those frames
 
 
 def make_engine(
@@ -59,17 +59,7 @@ def make_engine(
     return create_engine(engine, backend=backend, weights=weights, precision=precision, **extra)
 
 
-def check_writable(path: str | Path) -> Path:
-    """InputError now, before minutes of work, when ``path`` cannot be written."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"cannot write {p}: it is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"cannot write {p}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InputError(f"cannot write {p}: permission denied")
-    return p
+check_writable = check_output  # the older name, kept for scripts and the benchmarks
 
 
 def prepare_named(eng: Engine, photo: np.ndarray, path: str | Path) -> Any:
@@ -111,45 +101,6 @@ def _motion_setup(profile: str | Path | None, mirror: bool | None) -> tuple[Any,
 
 
 # -- offline ----------------------------------------------------------------------
-def calibrate_from_video(
-    path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S
-) -> tuple[Any, DriverFrame | None]:
-    """The driver's neutral face from the first ``seconds`` of a video in
-    which the face holds steady; when it never does within ``scan_s`` (a short
-    or restless clip), the first frame with a face. ``(None, None)`` when no
-    face is seen at all."""
-    from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
-    from vivicam.realtime.sources.video import VideoFileSource
-    from vivicam.face.tracker import MediaPipeTracker
-
-    if seconds is None:
-        from vivicam.calibrate.motion import MotionConfig
-
-        seconds = MotionConfig().calibration_s  # the live loop's calibration length
-    calibrator = NeutralCalibrator(seconds=seconds)
-    first: DriverFrame | None = None
-    source = VideoFileSource(path)
-    try:
-        with MediaPipeTracker() as tracker:
-            for frame in source.frames():
-                t_s = frame.index / fps
-                if t_s > scan_s:
-                    break
-                landmarks = tracker.track(frame.image)
-                if landmarks is None:
-                    continue
-                first = first or DriverFrame(frame.image, landmarks)
-                neutral = calibrator.add(landmarks, t_s)
-                if neutral is not None:
-                    return neutral, DriverFrame(frame.image, landmarks)
-    finally:
-        source.close()
-    if first is None:
-        return None, None
-    log.info("%s: the face never held still for %.0f s; its first frame is the neutral face", path, seconds)
-    return Neutral.from_points(first.landmarks.points, first.landmarks.image_size), first
-
-
 def render_video(
     avatar: str | Path,
     driving: str | Path,
@@ -163,6 +114,7 @@ def render_video(
     camera_motion: str | None = None,
     size: tuple[int, int] | None = None,
     background: Any = "keep",
+    neutral: str | Path = "auto",
     profile: str | Path | None = None,
     mirror: bool | None = None,
     driver_flow: bool = True,
@@ -173,14 +125,18 @@ def render_video(
     """Animate ``avatar`` with the face in ``driving`` into ``output`` (mp4).
 
     The output has exactly the driving video's frames and frame rate (audio
-    copied when present). The driver's neutral face comes from ``profile`` or
-    from the clip's first second with a face; every frame is rendered with it.
+    copied when present). Motion is measured from the driver's ``neutral``:
+    ``"auto"``, ``"first"`` or a profile path (``profile``, the older name);
+    see ``vivicam.realtime.driver_neutral``. A failed or interrupted render
+    leaves ``output`` as it was (written beside it, renamed when complete).
     """
+    from vivicam.realtime.driver_neutral import is_neutral_mode
     from vivicam.realtime.sources.photo import load_photo
     from vivicam.realtime.sources.video import VideoFileSource, probe_video
 
+    neutral = profile if profile is not None else neutral
+    check_output(output, inputs=file_inputs(avatar, driving, None if is_neutral_mode(neutral) else neutral))
     info = probe_video(driving)
-    check_writable(output)
     photo = load_photo(avatar)
     eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
                       camera_motion=camera_motion)
@@ -188,16 +144,10 @@ def render_video(
     tell_avatar_note(state, avatar, on_status)
 
     from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.face.tracker import MediaPipeTracker
     from vivicam.realtime.offline import run_pipelined
     from vivicam.realtime.sinks.mp4 import Mp4Sink
-    from vivicam.face.tracker import MediaPipeTracker
-
-    config, neutral = _motion_setup(profile, mirror)
-    driver_neutral = None
-    if neutral is None:
-        neutral, driver_neutral = calibrate_from_video(driving, fps=info.fps, seconds=config.calibration_s)
-        if neutral is None:
-            log.warning("no face in the first %.0f s of %s; calibrating when one appears", CALIBRATION_SCAN_S, driving)
+    config, reference = _render_neutral(neutral, driving, photo, info.fps, mirror, on_status)
     stats = LoopStats()
     out_size = tuple(size) if size else default_out_size(state.photo)
     with ExitStack() as stack:
@@ -206,18 +156,18 @@ def render_video(
             eng,
             state,
             tracker=tracker,
-            estimator=MotionEstimator(config=config, neutral=neutral),
+            estimator=MotionEstimator(config=config, neutral=reference.neutral),
             out_size=out_size,
             background=background,
             stats=stats,
             driver_flow=driver_flow,
         )
-        if driver_neutral is not None:
-            pipeline.set_driver_neutral(driver_neutral)
+        if reference.frame is not None:
+            pipeline.set_driver_neutral(reference.frame)
         source = VideoFileSource(driving)
         stack.callback(source.close)
-        sink = Mp4Sink(output, info.rate, out_size, audio_from=driving if audio and info.has_audio else None)
-        stack.enter_context(sink)
+        sink = stack.enter_context(Mp4Sink(output, info.rate, out_size,
+                                           audio_from=driving if audio and info.has_audio else None))
         frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
         # decoding + tracking ahead of the render, encoding behind it (same output as one frame at a time)
         run_pipelined(frames, pipeline, sink.write, lambda frame: frame.index / info.fps)
@@ -225,8 +175,34 @@ def render_video(
         raise InputError(f"{driving}: no frame could be decoded")
     summary = stats.summary()
     summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps, size=list(out_size),
-                   avatar_note=getattr(state, "note", None))
+                   avatar_note=getattr(state, "note", None), neutral=reference.note,
+                   neutral_frames=None if reference.frames is None else list(reference.frames))
     return summary
+
+
+def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float,
+                    mirror: bool | None, on_status: Callable[[str], None] | None) -> tuple[Any, Any]:
+    """(MotionConfig, DriverNeutral) of a render: a profile's saved settings
+    when ``spec`` is one, the given mirror setting on top; says what was chosen."""
+    from vivicam.calibrate.motion import MotionConfig
+    from vivicam.realtime.driver_neutral import choose_driver_neutral, is_neutral_mode
+
+    config = MotionConfig()
+    if not is_neutral_mode(spec):
+        from vivicam.calibrate.neutral import load_profile
+
+        config = load_profile(spec)[1] or config  # read first: a bad profile fails before the scan
+    if mirror is not None and config.mirror != mirror:
+        config = dataclasses.replace(config, mirror=mirror)
+    portrait = None
+    if str(spec) == "auto":
+        from vivicam.face.detect import find_avatar_face
+
+        portrait = find_avatar_face(photo).landmarks
+    reference = choose_driver_neutral(spec, driving, fps=fps, portrait=portrait, photo=photo, mirror=config.mirror,
+                                      calibration_s=config.calibration_s)
+    (on_status or log.info)(reference.note)
+    return config, reference
 
 
 def demo_photo() -> np.ndarray:
@@ -262,7 +238,7 @@ def run_demo(
     if output is None and preview is False:
         raise InputError("nothing to do: no output file and no preview")
     if output is not None:
-        check_writable(output)
+        check_output(output)
     show = has_display() if preview is None else preview
     eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
                       camera_motion=camera_motion)
@@ -374,8 +350,10 @@ def run_live(
     recording) until quit (q / Esc in the preview, Ctrl-C, or ``duration_s``).
 
     ``avatar`` may be a folder: n/p in the preview switch between its photos.
+    A failing ``record``ing (a full disk) keeps what it has: see ``summary["recording"]``.
     """
     from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.calibrate.neutral import CALIBRATION_PROMPT
     from vivicam.realtime.loop import AvatarSwitcher, LiveLoop, LoopConfig
     from vivicam.realtime.sinks.preview import PreviewSink, has_display
     from vivicam.face.tracker import MediaPipeTracker
@@ -383,7 +361,7 @@ def run_live(
     status = on_status or (lambda text: log.info("%s", text))
     paths = avatar_paths(avatar)
     if record is not None:
-        check_writable(record)
+        check_output(record, inputs=file_inputs(*paths, camera, profile))
     show = has_display() if preview is None else preview
     if not virtual_camera and not show and record is None:
         raise DeviceError("no output: no virtual camera, no display for a preview and no --record file")
@@ -424,7 +402,7 @@ def run_live(
             driver_flow=driver_flow,
         )
         if neutral is None:
-            status("calibrating: look at the camera with a relaxed face for a second")
+            status(f"calibrating: {CALIBRATION_PROMPT.lower()} (up to a few seconds)")
         loop = LiveLoop(
             source,
             pipeline,
@@ -435,7 +413,17 @@ def run_live(
             on_status=on_status,
         )
         summary = loop.run(duration_s=duration_s)
+    summary.update(_recording_summary(sinks))
     return summary
+
+
+def _recording_summary(sinks: list[Any]) -> dict[str, Any]:
+    """``{"recording": {path, frames, error}}`` for a closed ``--record`` sink
+    (its name and frame count are final then), else nothing."""
+    recorder = next((s for s in sinks if getattr(s, "recording", False)), None)
+    if recorder is None:
+        return {}
+    return {"recording": {"path": str(recorder.path), "frames": recorder.frames_written, "error": recorder.failure}}
 
 
 def first_usable_avatar(
@@ -473,7 +461,7 @@ def _live_sinks(
     if record is not None:
         from vivicam.realtime.sinks.mp4 import Mp4Sink
 
-        sinks.append(stack.enter_context(Mp4Sink(record, fps, tuple(size))))
+        sinks.append(stack.enter_context(Mp4Sink(record, fps, tuple(size), recording=True)))
     return sinks
 
 
@@ -491,7 +479,7 @@ def calibrate_profile(
     from vivicam.calibrate.neutral import NeutralCalibrator, save_profile
     from vivicam.face.tracker import MediaPipeTracker
 
-    out = check_writable(output)
+    out = check_output(output, inputs=file_inputs(source))
     config, _ = _motion_setup(None, mirror)
     text = str(source)
     is_file = Path(text).is_file()

@@ -390,7 +390,8 @@ class LiveLoop:
             out = None
         try:
             if out is not None:
-                shown = self._overlay(out) if (self.show_overlay or out.passthrough) else out.image
+                prompt = getattr(self.pipeline.estimator, "calibration_prompt", None)  # e.g. "Hold still, …"
+                shown = self._overlay(out) if (self.show_overlay or out.passthrough or prompt) else out.image
                 self.preview.write(shown, out.frame)
             self.key(self.preview.poll_key())
         except Exception as exc:  # a broken window never stops the loop
@@ -399,6 +400,8 @@ class LiveLoop:
 
     def _overlay(self, out: _Output) -> np.ndarray:
         lines = ["PASSTHROUGH (space: avatar)"] if out.passthrough else []
+        prompt = getattr(self.pipeline.estimator, "calibration_prompt", None)
+        lines += [prompt] if prompt else []
         if self.show_overlay:
             lines += self.stats.overlay_lines()
         shown = draw_text(out.image, lines)

@@ -4,6 +4,12 @@ Each sub-command lives in its own module of this package and exposes
 ``add_parser(subparsers)`` (which sets ``func`` on its parser) ; ``main`` turns
 every :class:`~vivicam.errors.VivicamError` into one line on stderr and a
 non-zero exit code, never a traceback.
+
+After Ctrl-C every command exits with 130 (128 + SIGINT, the shell's
+convention), whether the command stopped by itself (``run`` ends its loop
+cleanly) or was cut short; a second Ctrl-C while it stops is noted and does
+not cut the clean-up short (a recording is being finished), a third quits at
+once.
 """
 
 from __future__ import annotations
@@ -11,7 +17,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
+from types import FrameType, TracebackType
 
 from vivicam import __version__
 from vivicam.errors import VivicamError
@@ -19,6 +29,7 @@ from vivicam.realtime.cli.common import add_threads_arg
 from vivicam.threads import apply as apply_thread_policy
 
 COMMANDS = ("run", "render", "demo", "calibrate", "build", "bench", "doctor")
+INTERRUPTED = 130  # exit code after Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,12 +58,45 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        apply_thread_policy(getattr(args, "threads", None))
-        return int(args.func(args) or 0)
-    except VivicamError as exc:
-        print(f"vivicam {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"vivicam {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with Interrupts() as interrupts:
+        try:
+            apply_thread_policy(getattr(args, "threads", None))
+            code = int(args.func(args) or 0)
+        except VivicamError as exc:
+            print(f"vivicam {args.command}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print(f"vivicam {args.command}: interrupted", file=sys.stderr)
+            return INTERRUPTED
+    return INTERRUPTED if interrupts.count else code
+
+
+class Interrupts:
+    """Counts Ctrl-C while a command runs (see the module docstring): the
+    first raises ``KeyboardInterrupt`` as usual, the second only says that the
+    command is stopping, the third exits at once. Outside the main thread
+    (where signals cannot be handled) it only counts nothing."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: object = None
+
+    def __enter__(self) -> "Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count == 1:
+            raise KeyboardInterrupt
+        if self.count == 2:
+            print("vivicam: stopping (finishing the output); Ctrl-C once more to quit at once",
+                  file=sys.stderr, flush=True)
+            return
+        os._exit(INTERRUPTED)

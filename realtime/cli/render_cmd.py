@@ -19,7 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--avatar", required=True, metavar="PHOTO", help="portrait photo")
     p.add_argument("--driving", required=True, metavar="VIDEO", help="video of a face to follow")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="where to write the result")
-    p.add_argument("--profile", metavar="JSON", help="the driver's neutral face (default: the video's first second)")
+    p.add_argument(
+        "--neutral", default="auto", metavar="auto|first|PROFILE.json",
+        help="what the motion is measured from: auto (default) the driver frames whose head pose and "
+        "expression are closest to the portrait's; first the video's first steady second with a face; "
+        "or a profile saved by `vivicam calibrate`",
+    )
+    p.add_argument("--profile", metavar="JSON", help="same as --neutral JSON")
     p.add_argument("--mirror", action="store_true", help="mirror the motion")
     add_flow_arg(p)
     p.add_argument("--no-audio", dest="audio", action="store_false", help="do not copy the driving video's audio")
@@ -37,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         args.driving,
         args.output,
         **frame_options(args),
-        profile=args.profile,
+        neutral=args.profile or args.neutral,
         mirror=True if args.mirror else None,
         driver_flow=args.driver_flow,
         audio=args.audio,

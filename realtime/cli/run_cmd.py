@@ -74,4 +74,11 @@ def run(args: argparse.Namespace) -> int:
         on_status=status,
     )
     print(format_summary(summary))
+    recording = summary.get("recording")
+    if recording:
+        if recording["error"]:
+            print(f"vivicam run: error: {recording['error']}", file=sys.stderr)
+            return 2
+        if recording["frames"]:
+            print(f"recorded {recording['path']} ({recording['frames']} frames)")
     return 0

@@ -3,9 +3,16 @@ driving video's sound.
 
 Frame ``n`` gets pts ``n`` in a time base of ``1/fps``, so the file's frame
 rate and duration are exact (a render of a 30000/1001 fps clip stays
-30000/1001). The file is written under a temporary name beside the target and
-renamed on ``close()``: an existing file of that name is only replaced by a
-complete video, and a crash leaves no half-written file under the user's name.
+30000/1001). The file is written under a temporary name beside the target,
+unique to this writer, and renamed on ``close()``: an existing file of that
+name is only replaced by a complete video, a crash leaves no half-written file
+under the user's name, and two writers of one target never mix their frames.
+
+A live recording (``recording=True``) is different in what it keeps: what was
+recorded is the user's, so it is kept — finalised and renamed into place —
+when the run is interrupted, when another part fails, and when a write fails
+(a full disk): the error is logged when it happens, raised once, and the
+recording stops there with its path said (``failure``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import av
 import numpy as np
 
 from vivicam.errors import InputError, short_reason
+from vivicam.paths import same_file, temp_beside
 from vivicam.types import Frame
 
 from .base import SinkBase, fit_image
@@ -66,7 +74,7 @@ def check_output_path(path: Path, *, protect: Path | None = None) -> str:
         raise _error(path, f"the folder {parent} is not writable")
     if path.exists() and not os.access(path, os.W_OK):
         raise _error(path, "the existing file is read-only")
-    if protect is not None and path.exists() and protect.exists() and path.samefile(protect):
+    if protect is not None and same_file(path, protect):
         raise _error(path, "that is the input video itself; choose another output name")
     return container_format
 
@@ -78,12 +86,15 @@ class Mp4Sink(SinkBase):
     another size are resized to ``size``. ``audio_from``: a video whose first
     audio track is copied into the output (or transcoded to AAC when the
     container cannot hold its codec) and cut at the end of the written video.
-    ``InputError`` at construction when the file cannot be written.
+    ``recording``: a live recording (see the module docstring): written as
+    fragmented MP4/MOV, so even a file whose end could not be written plays
+    up to its last fragment. ``InputError`` at construction when the file
+    cannot be written.
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float | Fraction, size: tuple[int, int],
                  *, audio_from: str | os.PathLike[str] | None = None, crf: int = 18,
-                 preset: str = "veryfast") -> None:
+                 preset: str = "veryfast", recording: bool = False) -> None:
         self.path = Path(path)
         self.rate = as_rate(fps)
         self.fps = float(self.rate)
@@ -93,16 +104,23 @@ class Mp4Sink(SinkBase):
         self.width, self.height = self.size[0] // 2 * 2, self.size[1] // 2 * 2
         audio_path = Path(audio_from) if audio_from is not None else None
         container_format = check_output_path(self.path, protect=audio_path)
-        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.recording = recording
+        self.failure: str | None = None  # why a recording stopped early
+        self._partial: Path | None = None
         try:
-            # PyAV only creates the file when the first frame arrives: create it
-            # now so that an unwritable place is reported here, not mid-render.
-            with open(self._partial, "wb"):
-                pass
-            self._out = av.open(str(self._partial), mode="w", format=container_format)
+            # Created now (PyAV would only create it on the first frame), so an
+            # unwritable place is reported here, not mid-render.
+            self._partial = temp_beside(self.path)
+            fragments = recording and container_format in ("mp4", "mov")
+            # A fragment at least every second, on disk when complete: a
+            # recording whose end cannot be written (a full disk, a crash)
+            # loses at most about that much.
+            options = ({"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000",
+                        "flush_packets": "1"} if fragments else {})
+            self._out = av.open(str(self._partial), mode="w", format=container_format, options=options)
         except (OSError, av.error.FFmpegError) as e:
-            if self._partial.is_file():
-                self._partial.unlink()
+            if self._partial is not None:
+                self._partial.unlink(missing_ok=True)
             raise _error(self.path, f"the file cannot be created ({short_reason(e)})") from e
         self.frames_written = 0
         self._closed = False
@@ -142,6 +160,8 @@ class Mp4Sink(SinkBase):
 
     def write(self, image: np.ndarray, frame: Frame | None = None) -> None:
         if self._closed:
+            if self.failure is not None:
+                return  # the recording stopped and said so when it happened
             raise _error(self.path, "the video is already closed")
         image = fit_image(image, *self.size)[: self.height, : self.width]
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
@@ -154,18 +174,55 @@ class Mp4Sink(SinkBase):
             if self._audio is not None:
                 self._audio.mux_until(self.frames_written / self.rate)
         except (OSError, av.error.FFmpegError) as e:  # e.g. the disk is full
-            raise _error(self.path, short_reason(e)) from e
+            if not self.recording:
+                raise _error(self.path, short_reason(e)) from e
+            self._stop_recording(short_reason(e))
+            raise _error(self.path, self.failure or short_reason(e)) from e
+
+    def _stop_recording(self, reason: str) -> None:
+        """Keep what a recording has so far, under its name, and say so."""
+        seconds = self.frames_written / self.fps
+        self._finish()
+        kept = f"the first {seconds:.1f} s are in {self.path}" if self.frames_written else "nothing was kept"
+        self.failure = f"the recording stopped after {seconds:.1f} s ({reason}); {kept}"
+        log.error("%s", self.failure)
+
+    def _finish(self) -> None:
+        """Best-effort end of a recording cut short: flush and close what can
+        be, then rename it into place (a fragmented file plays up to its last
+        fragment even when its end could not be written)."""
+        self._closed = True
+        if self.frames_written == 0:
+            self._abort()
+            return
+        try:
+            self._out.mux(self._video.encode())
+            self._out.close()
+        except (OSError, av.error.FFmpegError) as e:
+            log.warning("could not finish %s cleanly (%s); keeping what was written", self.path, short_reason(e))
+            try:
+                self._out.close()
+            except (OSError, av.error.FFmpegError):
+                pass
+        try:
+            os.replace(self._partial, self.path)
+        except OSError as e:
+            log.error("could not rename the recording (%s); it is in %s", short_reason(e), self._partial)
+            self.path = self._partial
 
     def close(self) -> None:
         """Finish the file and give it its name (nothing is kept if no frame was
         written)."""
         if self._closed:
             return
-        self._closed = True
         if self.frames_written == 0:
             log.warning("no frames were written; %s was not created", self.path)
             self._abort()
             return
+        if self.recording:
+            self._finish()
+            return
+        self._closed = True
         try:
             self._out.mux(self._video.encode())
             if self._audio is not None:
@@ -182,12 +239,14 @@ class Mp4Sink(SinkBase):
             self._abort()
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        # A render that failed half-way must not leave a short video under the
-        # user's name; an interrupted recording (Ctrl-C) keeps what was recorded.
-        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
-            self.discard()
-        else:
+        # A render that failed or was interrupted half-way must not replace
+        # the previous file with a short video; a recording keeps what it has.
+        if exc_type is None:
             self.close()
+        elif not self.recording:
+            self.discard()
+        elif not self._closed:
+            self._finish()
 
     def _abort(self) -> None:
         self._closed = True
@@ -197,7 +256,8 @@ class Mp4Sink(SinkBase):
                     closer.close()
             except Exception as e:  # already failing: keep the first error
                 log.debug("while abandoning %s: %s", self.path, e)
-        self._partial.unlink(missing_ok=True)
+        if self._partial is not None:
+            self._partial.unlink(missing_ok=True)
 
 
 class _AudioTrack:

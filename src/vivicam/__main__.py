@@ -6,9 +6,16 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vivicam.realtime.cli.main import main as cli_main
+    import signal
 
-    return cli_main(argv)
+    from vivicam.realtime.cli.main import INTERRUPTED, main as cli_main
+
+    code = cli_main(argv)
+    if code == INTERRUPTED:
+        # Stopped by Ctrl-C: another press while the interpreter tears down
+        # (threads, MediaPipe) must not turn 130 into a death by signal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import skimage.data
 from vivicam.calibrate import features, geometry, mesh
 from vivicam.calibrate.motion import MotionConfig
 from vivicam.calibrate.neutral import (
+    CALIBRATION_PROMPT,
     PROFILE_VERSION,
     Neutral,
     NeutralCalibrator,
@@ -149,3 +150,58 @@ def test_motion_config_rejects_nonsense() -> None:
     for bad in ({"yaw_limit": 0.0}, {"head_gain": -1.0}, {"hold_s": -0.1}, {"eye_shut_ratio": 1.5}, {"gaze_range": (0.0, 1.0)}):
         with pytest.raises(ValueError):
             MotionConfig(**bad)
+
+
+def _open_mouth(points: np.ndarray, face_sizes: float) -> np.ndarray:
+    """The face with its jaw dropped by ``face_sizes`` (everything below the
+    upper inner lip moves down)."""
+    out = points.copy()
+    below = points[:, 1] > points[mesh.LIP_INNER_UPPER_MID, 1] + 0.5
+    out[below, 1] += face_sizes * features.face_size(points)
+    return out
+
+
+def test_calibration_waits_for_a_closed_mouth_and_says_so(face: np.ndarray) -> None:
+    """Talking for 1.5 s, then a relaxed face: the neutral comes from the
+    relaxed second, and meanwhile the prompt asks for it."""
+    cal = NeutralCalibrator(seconds=1.0)
+    prompts = []
+    result = None
+    for i in range(150):
+        talking = i < 45 and (i // 4) % 2 == 0  # mouth open half the time, in bursts
+        result = cal.add(Landmarks(_open_mouth(face, 0.15 if talking else 0.0).astype(np.float32), (512, 512)), i / FPS)
+        prompts.append(cal.prompt)
+        if result is not None:
+            break
+    assert result is not None and cal.warning is None
+    assert i / FPS >= 2.4  # not before a whole calm second after the talking
+    assert result.mouth_gap == pytest.approx(features.mouth_gap(face), abs=0.01)
+    assert any(p and p.startswith(CALIBRATION_PROMPT) and "close your mouth" in p for p in prompts[:45])
+    assert cal.prompt is None
+
+
+def test_a_driver_who_never_calms_down_is_calibrated_with_a_warning(face: np.ndarray, caplog) -> None:
+    cal = NeutralCalibrator(seconds=1.0)
+    result = None
+    with caplog.at_level("WARNING"):
+        for i in range(200):
+            talking = i % 15 < 10  # a third of a second open, a sixth closed, ...
+            result = cal.add(Landmarks(_open_mouth(face, 0.15 if talking else 0.0).astype(np.float32), (512, 512)),
+                             i / FPS)
+            if result is not None:
+                break
+    assert result is not None and 2.9 <= i / FPS <= 3.1
+    assert cal.warning and "recalibrate" in cal.warning
+    assert any(cal.warning in r.getMessage() for r in caplog.records)
+
+
+def test_the_estimator_shows_the_prompt_only_while_calibrating(face: np.ndarray) -> None:
+    from vivicam.calibrate.motion import MotionEstimator
+
+    estimator = MotionEstimator()
+    assert estimator.calibration_prompt == CALIBRATION_PROMPT
+    for i in range(40):
+        estimator.update(Landmarks(face.astype(np.float32), (512, 512)), i / FPS)
+    assert estimator.calibrated and estimator.calibration_prompt is None
+    estimator.recalibrate()
+    assert estimator.calibration_prompt == CALIBRATION_PROMPT

@@ -204,7 +204,7 @@ def _first_frames(src: Path, dst: Path, count: int) -> Path:
 
 @pytest.mark.testdata
 def test_a_short_restless_driving_clip_still_gets_a_neutral_face(testdata, tmp_path) -> None:
-    from vivicam.realtime.app import calibrate_from_video
+    from vivicam.realtime.driver_neutral import calibrate_from_video
 
     clip = _first_frames(testdata / "clips" / "d12.mp4", tmp_path / "short.mp4", 30)  # 1.2 s, moving
     neutral, driver = calibrate_from_video(clip, fps=25)

@@ -11,6 +11,8 @@ import av
 import numpy as np
 import pytest
 
+from full_disk import FullDisk
+
 from vivicam.errors import InputError
 from vivicam.realtime.protocols import Sink
 from vivicam.realtime.sinks.mp4 import Mp4Sink, as_rate
@@ -214,11 +216,79 @@ def test_failed_render_leaves_the_old_file_alone(tmp_path: Path) -> None:
 def test_interrupted_recording_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "rec.mp4"
     with pytest.raises(KeyboardInterrupt):
+        with Mp4Sink(path, 25, (32, 32), recording=True) as sink:
+            for i in range(3):
+                sink.write(_frame(i, (32, 32)))
+            raise KeyboardInterrupt
+    assert _decoded(path) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
+
+
+def test_interrupted_render_leaves_the_old_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"yesterday's render")
+    with pytest.raises(KeyboardInterrupt):
         with Mp4Sink(path, 25, (32, 32)) as sink:
             for i in range(3):
                 sink.write(_frame(i, (32, 32)))
             raise KeyboardInterrupt
-    assert probe_video(path).frame_count == 3
+    assert path.read_bytes() == b"yesterday's render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def _decoded(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_two_writers_of_one_target_never_mix_their_frames(tmp_path: Path) -> None:
+    path = tmp_path / "same.mp4"
+    a = Mp4Sink(path, 25, (32, 32), recording=True)
+    b = Mp4Sink(path, 25, (32, 32), recording=True)
+    assert a._partial != b._partial  # each writer has its own temporary file
+    for i in range(6):
+        a.write(np.full((32, 32, 3), 20, np.uint8))
+        if i < 4:
+            b.write(np.full((32, 32, 3), 230, np.uint8))
+    a.close()
+    assert _decoded(path) == 6
+    b.close()  # the later one wins, whole
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 4 and all(abs(float(f.mean()) - 230) < 8 for f in frames)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.mp4"]
+
+
+def test_a_full_disk_stops_a_recording_and_keeps_what_was_written(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "rec.mp4"
+    sink = Mp4Sink(path, 25, (32, 32), recording=True)
+    sink._out = FullDisk(sink._out, after=25)  # the encoder holds back its first ~10 frames
+    errors = 0
+    with caplog.at_level("ERROR"):
+        for i in range(40):
+            try:
+                sink.write(_frame(i % 20, (32, 32)))
+            except InputError as exc:
+                errors += 1
+                assert "No space left on device" in str(exc) and str(path) in str(exc)
+                assert caplog.records, "the failure is logged when it happens"
+        sink.close()
+    assert errors == 1  # raised once, when it happened; later frames are not written
+    assert sink.failure is not None and "after 1.0 s" in sink.failure and str(path) in sink.failure
+    assert 5 <= _decoded(path) <= 25  # what reached the disk, playable
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
+
+
+def test_a_full_disk_fails_a_render_without_touching_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"yesterday's render")
+    with pytest.raises(InputError, match="No space left"):
+        with Mp4Sink(path, 25, (32, 32)) as sink:
+            sink._out = FullDisk(sink._out, after=2)
+            for i in range(10):
+                sink.write(_frame(i, (32, 32)))
+    assert path.read_bytes() == b"yesterday's render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
 @pytest.mark.testdata

@@ -1,0 +1,234 @@
+"""The driver's neutral for an offline render (``render --neutral``).
+
+- ``auto`` (default): the driver frames whose head pose and expression are
+  closest to the portrait's own (``vivicam.calibrate.reference``), so the
+  portrait is driven relative to the moment the driver looks as it does.
+- ``first``: the driving clip's first steady second with a face.
+- a profile (JSON from ``vivicam calibrate``): that neutral face; the driver
+  frame closest to it becomes the optical flow's reference.
+
+Each gives the ``Neutral`` for the motion estimator, the driver frame the
+pipeline's optical flow measures against, and a line saying what was chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vivicam.types import DriverFrame, Landmarks
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_SCAN_S = 5.0  # ``first``: how far into a driving video to look for steady frames
+AUTO_SCAN_S = 120.0  # ``auto``/profile: how much of the driving video the reference is chosen from
+# A portrait that is one of the driver's own frames (self-reenactment, a
+# frame grabbed from the clip) matches that frame's thumbnail to within
+# re-encoding noise; other frames of a talking clip stay well below this.
+SAME_FRAME_DB = 34.0
+THUMB_WIDTH = 64
+NEUTRAL_MODES = ("auto", "first")
+
+
+@dataclass(frozen=True, eq=False)
+class DriverNeutral:
+    """What a render is driven relative to. ``neutral``/``frame`` are None
+    when no face was seen (the pipeline then calibrates when one appears)."""
+
+    neutral: Any  # vivicam.calibrate.neutral.Neutral | None
+    frame: DriverFrame | None
+    note: str
+    frames: tuple[int, int] | None = None  # first and last driver frame index used
+    config: Any = None  # MotionConfig saved with a profile, if any
+
+
+def is_neutral_mode(spec: str | Path) -> bool:
+    return str(spec) in NEUTRAL_MODES
+
+
+def choose_driver_neutral(
+    spec: str | Path, driving: str | Path, *, fps: float, portrait: Landmarks | None = None,
+    photo: np.ndarray | None = None, mirror: bool = False, calibration_s: float = 1.0,
+) -> DriverNeutral:
+    """The driver's neutral for ``spec`` (``auto``, ``first`` or a profile
+    path). ``auto`` needs ``portrait`` (the photo's face landmarks); with the
+    ``photo`` itself, a photo that is one of the driver's frames is driven
+    relative to exactly that frame (the camera was where it was, too);
+    ``mirror``: the motion will be mirrored, so the portrait's turn is matched
+    by the opposite turn of the driver."""
+    from vivicam.calibrate.neutral import load_profile
+    from vivicam.calibrate.reference import face_state
+
+    if str(spec) == "first":
+        neutral, frame, index = _first_steady(driving, fps=fps, seconds=calibration_s)
+        if neutral is None:
+            return DriverNeutral(None, None, f"neutral: no face in the first {CALIBRATION_SCAN_S:.0f} s of the "
+                                 "driving video; calibrating when one appears")
+        note = f"neutral: the driving video's first steady second with a face (up to driver frame {index})"
+        return DriverNeutral(neutral, frame, note, (index, index))
+    if str(spec) == "auto":
+        if portrait is None:
+            raise ValueError("--neutral auto needs the portrait's landmarks")
+        target, what = face_state(portrait.points, portrait.image_size), "the portrait's pose and expression"
+        profile_neutral, config = None, None
+    else:
+        profile_neutral, config = load_profile(spec)
+        target = face_state(profile_neutral.points(), profile_neutral.image_size)
+        what = f"the neutral face of {Path(spec).name}"
+    if mirror:
+        target = target.mirrored()
+    chosen = closest_frames(driving, target, fps=fps, photo=None if mirror else photo)
+    if chosen is None:
+        note = "neutral: no face in the driving video"
+        return DriverNeutral(profile_neutral, None, note, config=config)
+    neutral, frame, (first, last), best, state = chosen
+    if first == last == best and state is None:
+        return DriverNeutral(neutral, frame, f"neutral: driver frame {best} (the portrait is that frame)",
+                             (best, best))
+    if profile_neutral is not None:
+        note = f"neutral: {Path(spec).name}; the optical flow's reference is driver frame {best} (the closest to it)"
+        return DriverNeutral(profile_neutral, frame, note, (best, best), config)
+    note = (f"neutral: driver frames {first}–{last} (closest to {what}: "
+            f"portrait {target.describe()}; driver {state.describe()})")
+    return DriverNeutral(neutral, frame, note, (first, last), config)
+
+
+def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.ndarray | None = None,
+                   scan_s: float = AUTO_SCAN_S) -> Any:
+    """``(Neutral of the chosen window, DriverFrame of its closest frame,
+    (first, last) indices of the window, that frame's index, its FaceState)``
+    for the window of driver frames closest to ``target`` (a FaceState), or
+    None without a face. When ``photo`` is one of the frames, that frame
+    alone (its FaceState then None)."""
+    from vivicam.calibrate.neutral import Neutral
+    from vivicam.calibrate.reference import ReferenceChoice, choose_reference, face_state, window_frames
+
+    tracked, thumbs = track_video(driving, fps=fps, scan_s=scan_s)
+    same = same_frame(photo, thumbs) if photo is not None else None
+    if same is not None and tracked[same] is not None:
+        lm = tracked[same]
+        frame = DriverFrame(frame_image(driving, same), lm)
+        return Neutral.from_points(lm.points, lm.image_size), frame, (same, same), same, None
+    states = [None if lm is None else face_state(lm.points, lm.image_size) for lm in tracked]
+    choice: ReferenceChoice | None = choose_reference(target, states, window_frames(fps))
+    if choice is None:
+        return None
+    window = [tracked[i] for i in range(choice.start, choice.stop)]
+    neutral = Neutral.from_frames([lm.points for lm in window], window[0].image_size)
+    image = frame_image(driving, choice.best)
+    best = DriverFrame(image, tracked[choice.best])
+    return neutral, best, (choice.start, choice.stop - 1), choice.best, states[choice.best]
+
+
+def track_video(path: str | Path, *, fps: float, scan_s: float) -> tuple[list[Landmarks | None], list[np.ndarray]]:
+    """The tracker's landmarks on every frame of the first ``scan_s`` seconds,
+    and each frame's :func:`thumbnail`."""
+    from vivicam.face.tracker import MediaPipeTracker
+    from vivicam.realtime.sources.video import VideoFileSource
+
+    out: list[Landmarks | None] = []
+    thumbs: list[np.ndarray] = []
+    source = VideoFileSource(path)
+    try:
+        with MediaPipeTracker() as tracker:
+            for frame in source.frames():
+                if frame.index / fps > scan_s:
+                    log.info("%s: the neutral is chosen from its first %.0f s", path, scan_s)
+                    break
+                out.append(tracker.track(frame.image))
+                thumbs.append(thumbnail(frame.image))
+    finally:
+        source.close()
+    return out, thumbs
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A small grey copy (``THUMB_WIDTH`` wide, same aspect) to recognise a frame by."""
+    import cv2
+
+    h, w = image.shape[:2]
+    size = (THUMB_WIDTH, max(1, round(THUMB_WIDTH * h / max(w, 1))))
+    grey = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def same_frame(photo: np.ndarray, thumbs: list[np.ndarray]) -> int | None:
+    """The index of the thumbnail ``photo`` is a copy of (PSNR ≥
+    ``SAME_FRAME_DB``, the best one), or None."""
+    mine = thumbnail(photo)
+    best, best_db = None, SAME_FRAME_DB
+    for i, thumb in enumerate(thumbs):
+        if thumb.shape != mine.shape:
+            continue
+        mse = float(np.mean((thumb - mine) ** 2))
+        db = 99.0 if mse < 1e-6 else 10.0 * np.log10(255.0**2 / mse)
+        if db >= best_db:
+            best, best_db = i, db
+    return best
+
+
+def frame_image(path: str | Path, index: int) -> np.ndarray:
+    """Frame ``index`` of a video (decoded again: the scan keeps no images)."""
+    from vivicam.realtime.sources.video import VideoFileSource
+
+    source = VideoFileSource(path)
+    try:
+        for frame in source.frames():
+            if frame.index == index:
+                return frame.image
+    finally:
+        source.close()
+    raise ValueError(f"{path} has no frame {index}")
+
+
+def calibrate_from_video(
+    path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S
+) -> tuple[Any, DriverFrame | None]:
+    """The driver's neutral face from the first ``seconds`` of a video in
+    which the face holds steady; when it never does within ``scan_s`` (a short
+    or restless clip), the first frame with a face. ``(None, None)`` when no
+    face is seen at all."""
+    neutral, frame, _ = _first_steady(path, fps=fps, seconds=seconds, scan_s=scan_s)
+    return neutral, frame
+
+
+def _first_steady(
+    path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S
+) -> tuple[Any, DriverFrame | None, int]:
+    """:func:`calibrate_from_video` and the index of the frame it ends on."""
+    from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
+    from vivicam.face.tracker import MediaPipeTracker
+    from vivicam.realtime.sources.video import VideoFileSource
+
+    if seconds is None:
+        from vivicam.calibrate.motion import MotionConfig
+
+        seconds = MotionConfig().calibration_s  # the live loop's calibration length
+    calibrator = NeutralCalibrator(seconds=seconds, calm=False)  # any steady second, as before ``auto``
+    first: DriverFrame | None = None
+    first_index = -1
+    source = VideoFileSource(path)
+    try:
+        with MediaPipeTracker() as tracker:
+            for frame in source.frames():
+                t_s = frame.index / fps
+                if t_s > scan_s:
+                    break
+                landmarks = tracker.track(frame.image)
+                if landmarks is None:
+                    continue
+                if first is None:
+                    first, first_index = DriverFrame(frame.image, landmarks), frame.index
+                neutral = calibrator.add(landmarks, t_s)
+                if neutral is not None:
+                    return neutral, DriverFrame(frame.image, landmarks), frame.index
+    finally:
+        source.close()
+    if first is None:
+        return None, None, -1
+    log.info("%s: the face never held still for %.0f s; its first frame is the neutral face", path, seconds)
+    return Neutral.from_points(first.landmarks.points, first.landmarks.image_size), first, first_index

@@ -1,0 +1,98 @@
+"""``render --neutral``: the driver's reference frames for an offline render,
+on real clips (a portrait cut from the clip finds its own frame; ``first``
+keeps the clip's start; a profile gives its neutral and a flow reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from vivicam.realtime.driver_neutral import choose_driver_neutral
+
+pytestmark = pytest.mark.testdata
+
+
+@pytest.fixture(scope="module")
+def mid_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
+    """d12 from frame 30 to 90: it starts calm, turns about 19° and back."""
+    dst = tmp_path_factory.mktemp("clip") / "d12_30_90.mp4"
+    frames = []
+    with av.open(str(testdata / "clips" / "d12.mp4")) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
+        stream.width = stream.height = 512
+        stream.pix_fmt = "yuv420p"
+        for i, frame in enumerate(inp.decode(video=0)):
+            if 30 <= i < 90:
+                image = frame.to_ndarray(format="rgb24")
+                frames.append(image)
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    return dst, frames
+
+
+def _points(image: np.ndarray):
+    from vivicam.face.detect import find_avatar_face
+
+    return find_avatar_face(image).landmarks
+
+
+def test_auto_picks_the_frames_that_look_like_the_portrait(mid_clip) -> None:
+    clip, frames = mid_clip
+    k = 12  # d12 frame 42, mid-turn
+    chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(frames[k]))
+    assert chosen.frames is not None and chosen.frames[0] - 2 <= k <= chosen.frames[1] + 2, chosen.note
+    assert chosen.neutral is not None and chosen.frame is not None
+    assert chosen.frame.image.shape == (512, 512, 3)
+    assert f"driver frames {chosen.frames[0]}–{chosen.frames[1]}" in chosen.note
+    mirrored = choose_driver_neutral("auto", clip, fps=25, portrait=_points(frames[k]), mirror=True)
+    assert mirrored.frames != chosen.frames  # a mirrored render matches the opposite turn
+
+
+def test_first_keeps_the_clips_start(mid_clip) -> None:
+    clip, _ = mid_clip
+    chosen = choose_driver_neutral("first", clip, fps=25)
+    assert chosen.neutral is not None and chosen.frame is not None and "first" in chosen.note
+
+
+def test_a_profile_is_the_neutral_and_the_closest_frame_the_flow_reference(mid_clip, tmp_path) -> None:
+    from vivicam.calibrate.neutral import Neutral, save_profile
+    from vivicam.face.tracker import MediaPipeTracker
+
+    clip, frames = mid_clip
+    with MediaPipeTracker(static_image=True) as tracker:
+        points = tracker.track(frames[12]).points
+    profile = save_profile(tmp_path / "me.json", Neutral.from_points(points, (512, 512)))
+    chosen = choose_driver_neutral(profile, clip, fps=25)
+    assert chosen.neutral is not None and abs(chosen.frames[0] - 12) <= 4 and "me.json" in chosen.note
+
+
+def test_render_says_which_frames_it_measured_from(mid_clip, tmp_path) -> None:
+    from vivicam.realtime.app import render_video
+
+    clip, frames = mid_clip
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(frames[0]).save(portrait)  # the clip's own first frame
+    said: list[str] = []
+    summary = render_video(portrait, clip, tmp_path / "out.mp4", audio=False, progress=False, driver_flow=False,
+                           size=(128, 128), on_status=said.append)
+    assert summary["frames"] == len(frames)
+    first, last = summary["neutral_frames"]
+    assert (first, last) == (0, 0) and "neutral: driver frame 0 (the portrait is that frame)" in said, said
+
+
+def test_a_portrait_that_is_a_driver_frame_is_driven_from_exactly_that_frame(mid_clip, tmp_path) -> None:
+    from PIL import Image as PILImage
+
+    clip, frames = mid_clip
+    saved = tmp_path / "grab.jpg"
+    PILImage.fromarray(frames[12]).save(saved, quality=90)  # a grabbed frame (mid-turn), saved as a JPEG
+    photo = np.asarray(PILImage.open(saved).convert("RGB"))
+    chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(photo), photo=photo)
+    assert chosen.frames == (12, 12) and "the portrait is that frame" in chosen.note
+    other = np.ascontiguousarray(frames[12][:, ::-1])  # the same face mirrored is not a frame of the clip
+    chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(other), photo=other)
+    assert "the portrait is that frame" not in chosen.note
