@@ -2,7 +2,9 @@
 
 - ``auto`` (default): the driver frames whose head pose and expression are
   closest to the portrait's own (``vivicam.calibrate.reference``), so the
-  portrait is driven relative to the moment the driver looks as it does.
+  portrait is driven relative to the moment the driver looks as it does; a
+  portrait that is itself one of the driver's frames (a grabbed frame, a
+  self-reenactment) is driven relative to exactly that frame.
 - ``first``: the driving clip's first steady second with a face.
 - a profile (JSON from ``vivicam calibrate``): that neutral face; the driver
   frame closest to it becomes the optical flow's reference.

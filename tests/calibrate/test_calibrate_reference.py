@@ -40,6 +40,17 @@ def test_the_closest_frame_wins_with_neighbours_as_close_and_never_a_gap() -> No
     assert window_frames(25) == 6 and window_frames(2) == 3
 
 
+def test_shape_and_framing_count_beyond_what_every_frame_shares() -> None:
+    """Another person's mesh and picture differ from all the driver's frames:
+    only the difference between frames ranks them."""
+    shape = np.zeros((478, 3), np.float32)
+    target = FaceState((0.0, 0.0, 0.0), 0.0, 0.3, shape + 0.05, (0.5, 0.5, 0.2))
+    states = [FaceState((0.0, 0.0, 0.0), 0.0, 0.3, shape, (x, 0.5, 0.2)) for x in (0.3, 0.45, 0.6)]
+    choice = choose_reference(target, states, window=1)
+    assert choice is not None and choice.best == 1 and choice.score == pytest.approx(0.0)
+    assert distance(target, states[1]) > 2  # without the offsets: two and a half units of shape alone
+
+
 @pytest.fixture(scope="module")
 def d12(testdata: Path) -> tuple[list[np.ndarray], list[FaceState | None]]:
     from vivicam.face.tracker import MediaPipeTracker
