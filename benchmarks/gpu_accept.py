@@ -8,7 +8,7 @@ file is rewritten after every step; every step runs in its own process with a
 timeout cut to what is left of the budget, so a hang, a crash or a failure in
 one step never stops the others, and the run ends inside ``--budget-s``.
 
-Steps (:mod:`vivicam.benchmarks.gpu_steps`): the machine (GPU, driver, CUDA,
+Steps (:mod:`vivicam.benchmarks.gpu_steps`, :mod:`vivicam.benchmarks.gpu_timing`): the machine (GPU, driver, CUDA,
 library versions, what ``--backend auto`` picks and why); CuPy vs NumPy
 post-processing (every background, shift, letterbox, pixel format; ≤ 1 grey
 level); DLPack zero-copy; warp and LivePortrait on torch CUDA FP32/FP16 vs the
@@ -43,7 +43,7 @@ RESERVE_S = 5.0  # kept back for writing the report and cleaning up
 @dataclass(frozen=True)
 class Step:
     name: str
-    needs: tuple[str, ...]  # facts from the machine step: "gpu", "torch_cuda", "cupy", "tensorrt", "tests"
+    needs: tuple[str, ...]  # facts from the machine step ("gpu", "torch_cuda", "cupy", "tensorrt", "mediapipe", "av") or "tests"
     cap_s: float  # longest this step may take
     min_s: float  # not started with less budget than this left
     weights: bool = False  # needs the LivePortrait weights folder
@@ -53,15 +53,15 @@ STEPS = (
     Step("machine", (), 90, 5),
     Step("post_parity_cupy", ("cupy",), 90, 15),
     Step("dlpack_zero_copy", ("torch_cuda", "cupy"), 45, 10),
-    Step("warp_torch_vs_cpu", ("torch_cuda",), 90, 20),
+    Step("warp_torch_vs_cpu", ("torch_cuda", "mediapipe"), 90, 20),
     Step("liveportrait_torch_vs_cpu", ("torch_cuda",), 150, 30, weights=True),
     Step("cuda_graph_replay", ("torch_cuda",), 180, 40, weights=True),
-    Step("warp_timing", ("torch_cuda", "cupy"), 120, 30),
+    Step("warp_timing", ("torch_cuda", "cupy", "mediapipe"), 120, 30),
     Step("liveportrait_timing", ("torch_cuda", "cupy"), 180, 40, weights=True),
     Step("liveportrait_streams", ("torch_cuda",), 120, 20, weights=True),
     Step("gpu_tests", ("cupy", "tests"), 120, 20),
     Step("tensorrt", ("gpu", "tensorrt"), 180, 40),
-    Step("render_cli", ("torch_cuda",), 180, 60),
+    Step("render_cli", ("torch_cuda", "mediapipe", "av"), 180, 60),
 )
 _WHY_NOT = {
     "gpu": lambda f: f"no usable NVIDIA GPU: {f.get('no_gpu_reason') or 'unknown'}",
@@ -69,12 +69,15 @@ _WHY_NOT = {
     "cupy": lambda f: f"no usable CuPy GPU: {f.get('no_gpu_reason') or 'CuPy is not installed or sees no device'}",
     "tensorrt": lambda f: "no TensorRT flavour imports here",
     "tests": lambda f: "the tests/ folder is not here (run from the repository root)",
+    "mediapipe": lambda f: "MediaPipe is not installed (the warp engine and the avatar face finder need it)",
+    "av": lambda f: "PyAV is not installed (vivicam render writes mp4 with it)",
 }
 
 
 def run_step(name: str, workdir: Path, weights: Path | None) -> tuple[str, str, dict[str, Any]]:
     """One step in this process (what the child process runs)."""
     from vivicam.benchmarks import gpu_steps as s
+    from vivicam.benchmarks import gpu_timing as t
 
     if weights is not None:
         weights = _ensure_weights(weights)
@@ -85,9 +88,9 @@ def run_step(name: str, workdir: Path, weights: Path | None) -> tuple[str, str, 
         "warp_torch_vs_cpu": s.step_warp_torch,
         "liveportrait_torch_vs_cpu": lambda: s.step_lp_torch(weights),
         "cuda_graph_replay": lambda: s.step_cuda_graph(weights),
-        "warp_timing": s.step_warp_timing,
-        "liveportrait_timing": lambda: s.step_lp_timing(weights),
-        "liveportrait_streams": lambda: s.step_lp_streams(weights),
+        "warp_timing": t.step_warp_timing,
+        "liveportrait_timing": lambda: t.step_lp_timing(weights),
+        "liveportrait_streams": lambda: t.step_lp_streams(weights),
         "tensorrt": s.step_tensorrt,
         "render_cli": lambda: s.step_render_cli(workdir),
     }

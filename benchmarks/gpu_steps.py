@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -129,6 +129,14 @@ def step_dlpack() -> Result:
 
 
 # -- torch CUDA vs the CPU reference ----------------------------------------------
+def has_module(name: str) -> bool:
+    try:
+        __import__(name)
+    except Exception:  # absent, or broken against this numpy
+        return False
+    return True
+
+
 def _set_tf32(torch: Any, enabled: bool) -> None:
     torch.backends.cuda.matmul.allow_tf32 = enabled
     torch.backends.cudnn.allow_tf32 = enabled
@@ -189,7 +197,10 @@ def step_cuda_graph(weights: Path) -> Result:
     _set_tf32(torch, True)
     rows = []
     lp = {s.name: s for s in export_specs(weights=weights, decompose_grid_sample=False)}
-    for spec, precision, tol in ((warp_specs()[0], "fp16", 0.5), (lp["liveportrait-spade_generator"], "fp16", 0.02)):
+    cases = [(lp["liveportrait-spade_generator"], "fp16", 0.02), (lp["liveportrait-warping_module"], "fp16", 0.02)]
+    if has_module("mediapipe"):  # the warp graph's example inputs come from a tracked face
+        cases.insert(0, (warp_specs()[0], "fp16", 0.5))
+    for spec, precision, tol in cases:
         started = time.perf_counter()
         runner = TorchRunner(spec, device="cuda", precision=precision, compile=True)
         base = spec.make_inputs()
@@ -205,151 +216,6 @@ def step_cuda_graph(weights: Path) -> Result:
     if bad:
         return "failed", "CUDA-graph replay differs from eager: " + ", ".join(r["spec"] for r in bad), {"rows": rows}
     return "ok", "", {"rows": rows}
-
-
-# -- timings ----------------------------------------------------------------------
-def _timed_parts(frames: int, render: Callable[[int], Any], post: Callable[[Any], Any], sync: Callable[[], None]) -> dict[str, Any]:
-    from vivicam.xp import host_copies, to_host
-
-    parts: dict[str, list[float]] = {"render": [], "post": [], "host_copy": [], "frame": []}
-    for i in range(frames + 3):
-        t0 = time.perf_counter()
-        crop = render(i)
-        sync()
-        t1 = time.perf_counter()
-        out = post(crop)
-        sync()
-        t2 = time.perf_counter()
-        if i == 3:
-            host_copies.reset()  # count from here on, after the warm-up frames
-        to_host(out)
-        t3 = time.perf_counter()
-        if i >= 3:
-            for name, value in (("render", t1 - t0), ("post", t2 - t1), ("host_copy", t3 - t2), ("frame", t3 - t0)):
-                parts[name].append(value)
-    copies, nbytes = host_copies.snapshot()
-    return {**{k: _stats(v) for k, v in parts.items()}, "host_copies_per_frame": copies / frames, "host_bytes_per_frame": nbytes / frames}
-
-
-def _motions(n: int) -> list[Any]:
-    from vivicam.types import Motion
-
-    t = np.linspace(0, 2 * np.pi, n, dtype=np.float32)
-    return [Motion(rotation=np.array([5 * np.sin(a), 12 * np.sin(2 * a), 0], np.float32), mouth_open=float(0.5 + 0.5 * np.sin(3 * a))) for a in t]
-
-
-def step_warp_timing(frames: int = 60) -> Result:
-    """The warp engine on torch CUDA: render, post (compose on CuPy, 1280×720
-    letterbox) and the host copy, per frame."""
-    import cupy
-    from skimage import data
-
-    from vivicam.engines.warp.engine import WarpEngine
-    from vivicam.realtime.post import compose
-
-    engine = WarpEngine(backend="torch")
-    state = engine.prepare(data.astronaut())
-    motions = _motions(frames + 3)
-    sync = cupy.cuda.Device().synchronize
-    started = time.perf_counter()
-    engine.render(state, motions[0])  # compile + capture
-    first = time.perf_counter() - started
-    parts = _timed_parts(frames, lambda i: engine.render(state, motions[i]), lambda c: compose(state, c, out_size=(1280, 720)), sync)
-    return "ok", "", {"engine": "warp", "backend": engine.backend, "first_frame_s": round(first, 1), "frames": frames, **parts}
-
-
-def _lp_engine_parts(weights: Path, precision: str) -> tuple[Any, Any, Any]:
-    from skimage import data
-
-    from vivicam.engines.liveportrait.engine import LivePortraitEngine
-
-    engine = LivePortraitEngine(backend="torch", weights=weights, precision=precision)
-    state = engine.prepare(data.astronaut())
-    return engine, state, data.astronaut()
-
-
-def step_lp_timing(weights: Path, frames: int = 40) -> Result:
-    """LivePortrait on torch CUDA at 512²: a driven frame (the driver's motion
-    extractor, stitching and retargeting, warping, generator) and its split
-    into render / post / host copy; the figure is
-    ``data.liveportrait_ms_per_frame_fp16``."""
-    import cupy
-
-    from vivicam.realtime.post import compose
-    from vivicam.types import DriverFrame
-
-    import dataclasses
-
-    from vivicam.face.detect import find_avatar_face
-
-    engine, state, photo = _lp_engine_parts(weights, "fp16")
-    face = find_avatar_face(photo)
-    driver = DriverFrame(photo, face.landmarks)  # the photo drives itself: a full driven frame's work
-    motions = [dataclasses.replace(m, driver=driver) for m in _motions(frames + 3)]
-    sync = cupy.cuda.Device().synchronize
-    started = time.perf_counter()
-    engine.render(state, motions[0])
-    first = time.perf_counter() - started
-    parts = _timed_parts(frames, lambda i: engine.render(state, motions[i]), lambda c: compose(state, c, out_size=(1280, 720)), sync)
-    core = _lp_core_ms(engine, state, frames)
-    data = {"engine": "liveportrait", "precision": "fp16", "first_frame_s": round(first, 1), "frames": frames, **parts, "core": core,
-            "liveportrait_ms_per_frame_fp16": parts["render"]["median"] if parts["render"] else None}
-    return "ok", "", data
-
-
-def _lp_core_ms(engine: Any, state: Any, frames: int) -> dict[str, Any]:
-    """Warping module + generator alone (the 1245-GFLOP part of a frame)."""
-    import torch
-
-    nets, src = engine.networks, state.source
-    kp = np.asarray(src.keypoints, np.float32)
-    samples = []
-    for i in range(frames + 3):
-        t0 = time.perf_counter()
-        nets.generate(nets.warp(src.feature, kp, kp))
-        torch.cuda.synchronize()
-        if i >= 3:
-            samples.append(time.perf_counter() - t0)
-    return {"warp_and_generator_ms": _stats(samples)}
-
-
-def step_lp_streams(weights: Path, budget_s: float = 100.0) -> Result:
-    """Streams per GPU at 30 fps: warping + generator batched over B avatars
-    (FP16, channels-last, eager: batch sizes would each need a compile), the
-    best B's per-frame time → how many 30-fps streams one GPU renders."""
-    import torch
-
-    from vivicam.engines.liveportrait.engine import TorchNetworks
-
-    nets = TorchNetworks.from_weights(weights, device="cuda", precision="fp16", compile=False)
-    warp, gen = nets.module("warping_module"), nets.module("spade_generator")
-    rows, deadline = [], time.perf_counter() + budget_s
-    free, total = torch.cuda.mem_get_info()
-    for batch in (1, 2, 4, 8, 16):
-        if time.perf_counter() > deadline:
-            break
-        feature = torch.randn(batch, 32, 16, 64, 64, device="cuda")
-        kp = torch.rand(batch, 21, 3, device="cuda") - 0.5
-        try:
-            samples = []
-            torch.cuda.reset_peak_memory_stats()
-            for i in range(8):
-                t0 = time.perf_counter()
-                gen(warp(feature, kp, kp)[0])
-                torch.cuda.synchronize()
-                if i >= 2:
-                    samples.append(time.perf_counter() - t0)
-        except torch.cuda.OutOfMemoryError:
-            rows.append({"batch": batch, "error": "out of GPU memory"})
-            break
-        ms = float(np.median(samples)) * 1e3
-        rows.append({"batch": batch, "ms_per_batch": round(ms, 2), "ms_per_frame": round(ms / batch, 3),
-                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)})
-    good = [r for r in rows if "ms_per_frame" in r]
-    best = min(good, key=lambda r: r["ms_per_frame"])
-    streams = int(1000.0 / 30.0 // best["ms_per_frame"])
-    return "ok", "", {"rows": rows, "best_batch": best["batch"], "streams_at_30fps": streams,
-                      "gpu_memory_gib": round(total / 2**30, 1), "note": "warping + generator only; keypoint networks and post excluded"}
 
 
 # -- TensorRT (where a flavour imports) -------------------------------------------------
@@ -420,6 +286,8 @@ def step_machine() -> Result:
     choice = select_backend("auto")
     smi = probe.nvidia_smi_gpu()
     facts = {
+        "mediapipe": has_module("mediapipe"),
+        "av": has_module("av"),
         "gpu": gpu.gpu.line() if gpu.gpu else None,
         "no_gpu_reason": gpu.reason or None,
         "torch_cuda": bool(torch and torch.cuda),

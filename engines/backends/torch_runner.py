@@ -94,6 +94,7 @@ class TorchModule:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise DeviceError("the torch backend on CUDA needs a CUDA build of PyTorch and an NVIDIA GPU")
         on_cuda = self.device.type == "cuda"
+        half_dtype(torch, precision)  # ValueError for an unknown precision, wherever it runs
         self.precision = "fp32" if keeps_fp32(name) or not on_cuda else precision
         self.autocast = half_dtype(torch, self.precision)
         module = module.eval().to(self.device)

@@ -48,7 +48,7 @@ def _fake_child(results: dict, out: Path, seen: list):
     def child(step, workdir, weights, timeout_s):
         seen.append(json.loads(out.read_text()) if out.exists() else None)  # what was on disk before this step
         if step.name == "machine":
-            return "ok", "", {"facts": {"gpu": "fake", "torch_cuda": True, "cupy": True, "tensorrt": []}}
+            return "ok", "", {"facts": {"gpu": "fake", "torch_cuda": True, "cupy": True, "tensorrt": [], "mediapipe": True, "av": True}}
         return results.get(step.name, ("ok", "", {"timeout_s": timeout_s}))
 
     return child
@@ -80,7 +80,7 @@ def test_budget_cuts_step_timeouts_and_skips_what_no_longer_fits(tmp_path, monke
     def child(step, workdir, weights, timeout_s):
         clock["t"] += min(timeout_s, 50.0)  # every step takes 50 s of the budget
         if step.name == "machine":
-            return "ok", "", {"facts": {"gpu": "fake", "torch_cuda": True, "cupy": True, "tensorrt": ["x"]}}
+            return "ok", "", {"facts": {"gpu": "fake", "torch_cuda": True, "cupy": True, "tensorrt": ["x"], "mediapipe": True, "av": True}}
         return "ok", "", {"timeout_s": timeout_s}
 
     monkeypatch.setattr(gpu_accept, "_child", child)
