@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 
 Result = tuple[str, str, dict[str, Any]]  # status, reason, data
+# "cpu" runs the torch steps' code on the CPU (eager FP32): a smoke run of this
+# module on machines without a GPU (the tests); the acceptance run uses CUDA.
+DEVICE = os.environ.get("VIVICAM_ACCEPT_DEVICE", "cuda")
 
 BACKGROUNDS = ("keep", "blur", "color", "color:#3366ff", "image")
 SHIFTS = (None, (3.0, -2.0), (-7.4, 5.6))
@@ -129,6 +132,14 @@ def step_dlpack() -> Result:
 
 
 # -- torch CUDA vs the CPU reference ----------------------------------------------
+def sync() -> None:
+    """Wait for the device (timings must include the GPU's work)."""
+    if DEVICE == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def has_module(name: str) -> bool:
     try:
         __import__(name)
@@ -149,7 +160,7 @@ def _parity(spec: Any, reference: dict[str, np.ndarray], precision: str, compile
     from vivicam.engines.build.check import compare, tolerance_for
 
     _set_tf32(torch, precision != "fp32")  # FP32 means FP32: no TF32 convolutions
-    runner = TorchRunner(spec, device="cuda", precision=precision, compile=compile)
+    runner = TorchRunner(spec, device=DEVICE, precision=precision, compile=compile)
     outputs = {k: v.cpu().numpy() for k, v in runner.run_tensors(spec.make_inputs()).items()}
     report = compare(outputs, reference, tolerance_for(spec, precision), name=spec.name, backend="torch-cuda", precision=precision)
     return {"spec": spec.name, "precision": precision, "ran_as": runner.net.precision, "max_abs": report.max_abs,
@@ -202,7 +213,7 @@ def step_cuda_graph(weights: Path) -> Result:
         cases.insert(0, (warp_specs()[0], "fp16", 0.5))
     for spec, precision, tol in cases:
         started = time.perf_counter()
-        runner = TorchRunner(spec, device="cuda", precision=precision, compile=True)
+        runner = TorchRunner(spec, device=DEVICE, precision=precision, compile=DEVICE == "cuda")
         base = spec.make_inputs()
         worst = 0.0
         for i in range(4):  # warm-up, record, then replays with new inputs

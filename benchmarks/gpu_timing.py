@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vivicam.benchmarks.gpu_steps import Result, _stats, has_module
+from vivicam.benchmarks import gpu_steps
+from vivicam.benchmarks.gpu_steps import Result, _stats, has_module, sync
 
 
 def _timed_parts(frames: int, render: Callable[[int], Any], post: Callable[[Any], Any], sync: Callable[[], None]) -> dict[str, Any]:
@@ -47,7 +48,6 @@ def _motions(n: int) -> list[Any]:
 def step_warp_timing(frames: int = 60) -> Result:
     """The warp engine on torch CUDA: render, post (compose on CuPy, 1280×720
     letterbox) and the host copy, per frame."""
-    import cupy
     from skimage import data
 
     from vivicam.engines.warp.engine import WarpEngine
@@ -56,7 +56,6 @@ def step_warp_timing(frames: int = 60) -> Result:
     engine = WarpEngine(backend="torch")
     state = engine.prepare(data.astronaut())
     motions = _motions(frames + 3)
-    sync = cupy.cuda.Device().synchronize
     started = time.perf_counter()
     engine.render(state, motions[0])  # compile + capture
     first = time.perf_counter() - started
@@ -88,7 +87,7 @@ def step_lp_timing(weights: Path, frames: int = 40) -> Result:
     median when measured, else the network frame's (``figure_from`` says)."""
     from vivicam.engines.liveportrait.engine import TorchNetworks
 
-    nets = TorchNetworks.from_weights(weights, device="cuda", precision="fp16")
+    nets = TorchNetworks.from_weights(weights, device=gpu_steps.DEVICE, precision="fp16")
     started = time.perf_counter()
     network = _network_frame_ms(nets, frames)
     data: dict[str, Any] = {"precision": "fp16", "frames": frames, "network_frame": network,
@@ -104,8 +103,6 @@ def step_lp_timing(weights: Path, frames: int = 40) -> Result:
 
 
 def _network_frame_ms(nets: Any, frames: int) -> dict[str, Any]:
-    import torch
-
     from vivicam.engines.liveportrait import crop as cropping
     from vivicam.engines.liveportrait import keypoints as kpm
     from vivicam.engines.liveportrait.export import example_inputs
@@ -120,7 +117,7 @@ def _network_frame_ms(nets: Any, frames: int) -> dict[str, Any]:
         kp = kpm.apply_stitching(driver, nets.stitching(kpm.stitching_features(source, driver))).astype(np.float32)
         t1 = time.perf_counter()
         cropping.to_uint8_image(nets.generate(nets.warp(feature, kp, source)))
-        torch.cuda.synchronize()
+        sync()
         t2 = time.perf_counter()
         if i >= 3:
             whole.append(t2 - t0)
@@ -131,8 +128,6 @@ def _network_frame_ms(nets: Any, frames: int) -> dict[str, Any]:
 def _engine_frame(weights: Path, frames: int) -> dict[str, Any]:
     import dataclasses
 
-    import cupy
-
     from vivicam.face.detect import find_avatar_face
     from vivicam.realtime.post import compose
     from vivicam.types import DriverFrame
@@ -140,7 +135,6 @@ def _engine_frame(weights: Path, frames: int) -> dict[str, Any]:
     engine, state, photo = _lp_engine_parts(weights, "fp16")
     driver = DriverFrame(photo, find_avatar_face(photo).landmarks)  # the photo drives itself: a whole driven frame's work
     motions = [dataclasses.replace(m, driver=driver) for m in _motions(frames + 3)]
-    sync = cupy.cuda.Device().synchronize
     started = time.perf_counter()
     engine.render(state, motions[0])
     first = time.perf_counter() - started
@@ -148,7 +142,7 @@ def _engine_frame(weights: Path, frames: int) -> dict[str, Any]:
     return {"first_frame_s": round(first, 1), **parts}
 
 
-def step_lp_streams(weights: Path, budget_s: float = 100.0) -> Result:
+def step_lp_streams(weights: Path, budget_s: float = 100.0, batches: tuple[int, ...] = (1, 2, 4, 8, 16), repeat: int = 8) -> Result:
     """Streams per GPU at 30 fps: warping + generator batched over B avatars
     (FP16, channels-last, eager: batch sizes would each need a compile), the
     best B's per-frame time → how many 30-fps streams one GPU renders."""
@@ -156,30 +150,33 @@ def step_lp_streams(weights: Path, budget_s: float = 100.0) -> Result:
 
     from vivicam.engines.liveportrait.engine import TorchNetworks
 
-    nets = TorchNetworks.from_weights(weights, device="cuda", precision="fp16", compile=False)
+    device = gpu_steps.DEVICE
+    nets = TorchNetworks.from_weights(weights, device=device, precision="fp16", compile=False)
     warp, gen = nets.module("warping_module"), nets.module("spade_generator")
     rows, deadline = [], time.perf_counter() + budget_s
-    free, total = torch.cuda.mem_get_info()
-    for batch in (1, 2, 4, 8, 16):
+    on_cuda = device == "cuda"
+    total = torch.cuda.mem_get_info()[1] if on_cuda else 0
+    for batch in batches:
         if time.perf_counter() > deadline:
             break
-        feature = torch.randn(batch, 32, 16, 64, 64, device="cuda")
-        kp = torch.rand(batch, 21, 3, device="cuda") - 0.5
+        feature = torch.randn(batch, 32, 16, 64, 64, device=device)
+        kp = torch.rand(batch, 21, 3, device=device) - 0.5
         try:
             samples = []
-            torch.cuda.reset_peak_memory_stats()
-            for i in range(8):
+            if on_cuda:
+                torch.cuda.reset_peak_memory_stats()
+            for i in range(repeat):
                 t0 = time.perf_counter()
                 gen(warp(feature, kp, kp)[0])
-                torch.cuda.synchronize()
-                if i >= 2:
+                sync()
+                if i >= min(2, repeat - 1):
                     samples.append(time.perf_counter() - t0)
         except torch.cuda.OutOfMemoryError:
             rows.append({"batch": batch, "error": "out of GPU memory"})
             break
         ms = float(np.median(samples)) * 1e3
         rows.append({"batch": batch, "ms_per_batch": round(ms, 2), "ms_per_frame": round(ms / batch, 3),
-                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)})
+                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if on_cuda else None})
     good = [r for r in rows if "ms_per_frame" in r]
     best = min(good, key=lambda r: r["ms_per_frame"])
     streams = int(1000.0 / 30.0 // best["ms_per_frame"])
