@@ -53,6 +53,16 @@ def half_dtype(torch: Any, precision: str) -> Any:
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
+def channels_last(torch: Any, module: Any) -> Any:
+    """The module's 4-D weights in channels-last layout, in place (cuDNN's
+    fast layout for 2-D convolutions). ``module.to(memory_format=...)`` would
+    refuse LivePortrait's 5-D (Conv3d) weights, so 4-D ones are converted alone."""
+    for param in module.parameters():
+        if param.dim() == 4:
+            param.data = param.data.contiguous(memory_format=torch.channels_last)
+    return module
+
+
 def to_tensor(torch: Any, value: Any, device: Any) -> Any:
     """``value`` as a tensor on ``device``: CuPy arrays and CUDA tensors by
     DLPack (no copy when already there), host arrays copied once."""
@@ -99,7 +109,7 @@ class TorchModule:
         self.autocast = half_dtype(torch, self.precision)
         module = module.eval().to(self.device)
         if on_cuda:
-            module = module.to(memory_format=torch.channels_last)
+            channels_last(torch, module)
         self.module = module
         self.compiled = on_cuda if compile is None else bool(compile)
         self._fn = torch.compile(module, mode=COMPILE_MODE, dynamic=False) if self.compiled else module

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from tiny_graph import tiny_spec  # noqa: E402
 
 from vivicam.engines.backends import load_runner, probe  # noqa: E402
-from vivicam.engines.backends.torch_runner import TorchModule, TorchRunner, keeps_fp32, to_tensor  # noqa: E402
+from vivicam.engines.backends.torch_runner import TorchModule, TorchRunner, channels_last, keeps_fp32, to_tensor  # noqa: E402
 from vivicam.engines.build.check import reference_outputs  # noqa: E402
 from vivicam.types import Motion  # noqa: E402
 
@@ -52,6 +52,15 @@ def test_precision_policy_keeps_coordinate_graphs_fp32() -> None:
         TorchModule(module, name="x", device="cpu", precision="int8")
     t = to_tensor(torch, np.ones((2, 2), np.float32), torch.device("cpu"))
     assert t.dtype == torch.float32 and t.shape == (2, 2)
+
+
+def test_channels_last_converts_2d_convolutions_and_leaves_3d_ones() -> None:
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 2, 3), torch.nn.Flatten(1, 2), torch.nn.Conv2d(2, 2, 3))
+    channels_last(torch, net)  # LivePortrait mixes both; module.to(memory_format=...) refuses 5-D weights
+    assert net[2].weight.is_contiguous(memory_format=torch.channels_last)
+    assert net[0].weight.is_contiguous()
+    x = torch.randn(1, 2, 1, 8, 8)
+    assert net(torch.nn.functional.pad(x, (0, 0, 0, 0, 1, 1))).shape == (1, 2, 4, 4)
 
 
 def test_cuda_without_a_gpu_is_a_one_line_device_error() -> None:
@@ -100,3 +109,24 @@ def test_liveportrait_on_the_torch_backend_renders_like_the_cpu(cpu_torch, lp_ra
     assert host_copies.snapshot() == before  # CPU tensors: no device copy to count
     assert a.shape == b.shape == (256, 256, 3)
     assert np.abs(a.astype(np.int16) - b.astype(np.int16)).max() <= 1
+
+
+@pytest.mark.gpu
+def test_torch_runner_on_cuda_matches_the_cpu_and_replays_its_cuda_graph() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("this PyTorch has no CUDA")
+    spec = tiny_spec()
+    inputs = spec.make_inputs()
+    ref = reference_outputs(spec, inputs)
+    for precision, atol in (("fp32", 1e-3), ("fp16", 2e-2)):
+        runner = TorchRunner(spec, device="cuda", precision=precision)  # compiled, CUDA graphs
+        assert runner.net.compiled and runner.net.precision == precision
+        first = {k: v.cpu().numpy() for k, v in runner.run_tensors(inputs).items()}
+        for name in ref:
+            np.testing.assert_allclose(first[name], ref[name], atol=atol)
+        for scale in (1.0, 0.5, 1.0):  # replays with changing inputs; earlier outputs are not overwritten
+            moved = {**inputs, "image": inputs["image"] * scale}
+            got, eager = runner.run_tensors(moved), runner.run_eager(moved)
+            for name in got:
+                assert float((got[name] - eager[name]).abs().max()) <= atol
+        np.testing.assert_array_equal(first["features"], runner.run_tensors(inputs)["features"].cpu().numpy())
