@@ -77,13 +77,17 @@ def test_warp_engine_on_the_torch_backend_renders_like_the_cpu(cpu_torch) -> Non
 
     from vivicam.engines.registry import create_engine
     from vivicam.engines.warp.export import EXAMPLE_MOTION
+    from vivicam.realtime.post import compose
+    from vivicam.xp import to_host
 
     cpu = create_engine("warp", backend="cpu", crop_size=256)
     on_torch = create_engine("warp", backend="torch", crop_size=256)
     assert on_torch.backend == "torch"
     state = cpu.prepare(data.astronaut())
     for motion in (Motion.neutral(), Motion(**EXAMPLE_MOTION)):
-        a, b = cpu.render(state, motion), on_torch.render(state, motion)
+        # through the engine API and the paste-back: whatever render returns (a crop or a frame to draw)
+        a = to_host(compose(state, cpu.render(state, motion)))
+        b = to_host(compose(state, on_torch.render(state, motion)))
         assert b.shape == a.shape and b.dtype == np.uint8
         diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
         # the warp graph's stated tolerance (engines/warp/export.py: OpenCV's
