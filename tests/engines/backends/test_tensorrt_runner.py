@@ -1,7 +1,7 @@
 """The TensorRT runner's control flow with NumPy-backed stand-ins for CuPy and
 the TensorRT runtime (tests/fake_cuda.py): buffers bound once, host and device
 inputs, CUDA-graph capture and replay, TensorRT for RTX's runtime cache, and a
-refused plan rebuilt once. The real thing runs in gpu_check / `pytest -m gpu`."""
+refused plan rebuilt once. The real thing runs in gpu_accept / `pytest -m gpu`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """ONNX export and parity, FP16 graphs, and the TensorRT plan cache (with a
-stand-in TensorRT module: the real one needs a GPU, see gpu_check)."""
+stand-in TensorRT module: the real one needs a GPU, see gpu_accept)."""
 
 from __future__ import annotations
 
