@@ -288,6 +288,9 @@ def available_backends() -> list[str]:
         found.append("onnxruntime")
     if probe.probe_gpu().gpu is not None and probe.probe_tensorrt():
         found.append("tensorrt")
+    torch = probe.probe_torch()
+    if torch is not None and torch.cuda:
+        found.append("torch")
     return found
 
 

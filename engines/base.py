@@ -15,7 +15,7 @@ import numpy as np
 
 from vivicam.types import Motion
 
-BackendName = Literal["cpu", "onnxruntime", "tensorrt"]
+BackendName = Literal["cpu", "onnxruntime", "tensorrt", "torch"]
 PRECISIONS = ("fp16", "fp32")
 DEFAULT_PRECISION = "fp16"  # compiled engines on a GPU; the CPU reference is float32 whatever is asked
 

@@ -27,7 +27,7 @@ def _plan_cache_line() -> str:
 
 def doctor_lines() -> list[str]:
     """One line per fact, each readable on its own."""
-    from vivicam.engines.backends.select import select_backend
+    from vivicam.engines.backends.select import select_backend, walk
 
     lines = []
     gpu = probe.probe_gpu()
@@ -43,11 +43,43 @@ def doctor_lines() -> list[str]:
         lines.append("TensorRT: " + ", ".join(t.label for t in found) + f" (plans built with {found[0].label})")
     else:
         lines.append("TensorRT: not installed (pip install 'vivicam[gpu]' brings TensorRT for RTX)")
+    torch = probe.probe_torch()
+    if torch is None:
+        lines.append("PyTorch: not installed (pip install 'vivicam[export]')")
+    else:
+        lines.append(f"PyTorch: {torch.version}, " + (f"CUDA {torch.cuda}" if torch.cuda else torch.reason))
     ort = probe.probe_onnxruntime()
     if ort is None:
         lines.append("ONNX Runtime: not installed (pip install 'vivicam[export]')")
     else:
         lines.append(f"ONNX Runtime: {ort[0]}, providers: {', '.join(ort[1])}")
+    lines.extend(_cuda_runtime_lines(torch))
+    for i, step in enumerate(walk(), 1):
+        lines.append(f"auto walk {i}. {step.candidate}: {'usable' if step.usable else 'no'} ({step.why})")
     lines.append(f"backend auto → {select_backend('auto').line()}")
     lines.append(_plan_cache_line())
     return lines
+
+
+def _cuda_runtimes(torch: probe.TorchInfo | None) -> dict[int, list[str]]:
+    try:
+        return probe.cuda_runtimes(torch=torch)
+    except Exception:  # a broken distribution's metadata must not break doctor
+        return {}
+
+
+def _cuda_runtime_lines(torch: probe.TorchInfo | None) -> list[str]:
+    """The CUDA lines installed packages were built for, and a warning when
+    there are two (they would load side by side in one process)."""
+    found = _cuda_runtimes(torch)
+    if not found:
+        return []
+    if len(found) == 1:
+        major, what = next(iter(found.items()))
+        return [f"CUDA packages: CUDA {major} ({', '.join(what)})"]
+    parts = "; ".join(f"CUDA {m}: {', '.join(w)}" for m, w in sorted(found.items()))
+    newest = max(found)
+    return [
+        f"warning: two CUDA runtimes would load in one process ({parts}); "
+        f"install the matching pair, e.g. pip install 'vivicam[gpu-cu{newest}]', and remove the other"
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from vivicam.engines.backends.plan_check import check_plan
 from vivicam.engines.backends.runners import OnnxRuntimeRunner, ReferenceRunner, Runner
 from vivicam.engines.backends.select import select_backend
 from vivicam.engines.build.spec import ExportSpec
@@ -30,19 +31,31 @@ def load_runner(
     - ``"onnxruntime"``: the FP32 graph on the CPU; on ONNX Runtime's CUDA
       provider the graph of ``precision``.
     - ``"tensorrt"``: a TensorRT plan for this GPU (built on first use, which
-      ``notify`` is told about); a cached plan the runtime refuses is rebuilt once.
+      ``notify`` is told about). The plan is checked with the runtime's
+      ``get_engine_validity`` before loading: a plan for another TensorRT
+      version or a damaged one is rebuilt once; an unsupported GPU, an old
+      driver or too little memory is a one-line DeviceError (a rebuild would
+      not help).
+    - ``"torch"``: the spec's torch module on CUDA (compiled, CUDA graphs,
+      half precision) or, without CUDA, eager on the CPU.
     - ``"auto"``: whichever :func:`select_backend` picks.
     """
-    if precision not in PRECISIONS:
+    if precision not in (*PRECISIONS, "bf16"):
         raise ValueError(f"unknown precision '{precision}'; choose fp16 or fp32")
-    if backend == "auto":
-        backend = select_backend("auto").name
+    if backend in ("auto", "tensorrt"):
+        choice = select_backend(backend)  # one-line DeviceError / MissingExtraError when tensorrt cannot run
+        backend, flavour = choice.name, flavour or choice.flavour
+    if precision == "bf16" and backend != "torch":
+        precision = "fp16"  # bf16 exists only on the torch backend
+    if backend == "torch":
+        from vivicam.engines.backends.torch_runner import TorchRunner
+
+        return TorchRunner(spec, device=select_backend("torch").device, precision=precision)
     if backend == "cpu":
         return ReferenceRunner(spec)
     if backend == "onnxruntime":
         return _onnxruntime(spec, precision)
     if backend == "tensorrt":
-        select_backend("tensorrt")  # one-line DeviceError / MissingExtraError when it cannot run
         return _tensorrt(spec, precision, flavour=flavour, cuda_graph=cuda_graph, notify=notify)
     return select_backend(backend)  # raises the unknown-backend InputError
 
@@ -69,6 +82,7 @@ def _tensorrt(spec: ExportSpec, precision: str, **opts) -> Runner:
         try:
             if data is None:
                 raise PlanLoadError(f"the plan for {spec.name} vanished or was damaged")
+            check_plan(data, plan.tensorrt.flavour, spec.name)  # PlanLoadError (rebuild) or DeviceError (stop)
             cache = plan.path.with_suffix(".runtime-cache")
             return TensorRTRunner(data, flavour=plan.tensorrt.flavour, label=spec.name, runtime_cache=cache, **opts)
         except PlanLoadError as exc:

@@ -1,5 +1,6 @@
-"""What this machine offers: an NVIDIA GPU (through CuPy, or nvidia-smi for
-reporting), TensorRT for RTX and/or full TensorRT, ONNX Runtime providers.
+"""What this machine offers: an NVIDIA GPU (through CuPy, else PyTorch, or
+nvidia-smi for reporting), TensorRT for RTX and/or full TensorRT, PyTorch with
+CUDA, ONNX Runtime providers, and the CUDA runtimes pip put in this environment.
 
 Each probe is a small function that never raises for a missing piece (it
 returns None or an empty result with the reason), so backend selection and
@@ -36,6 +37,11 @@ class GpuInfo:
             f"CUDA driver {self.driver}, runtime {self.runtime}"
         )
 
+    @property
+    def sm(self) -> str:
+        """``"sm_90"`` for compute capability 9.0."""
+        return "sm_" + self.compute_capability.replace(".", "")
+
     def slug(self) -> str:
         """File-name safe identity used in cache keys."""
         safe = "".join(c if c.isalnum() else "-" for c in self.name).strip("-").lower()
@@ -64,10 +70,14 @@ def _cuda_version(code: int) -> str:
 
 @lru_cache(maxsize=1)
 def probe_gpu() -> GpuProbe:
-    """The first CUDA device as CuPy sees it (CuPy is what the GPU path runs on)."""
+    """The first CUDA device as CuPy sees it (what post-processing runs on),
+    else as PyTorch sees it (the torch backend needs no CuPy to render)."""
     try:
         cp = importlib.import_module("cupy")
     except ImportError:
+        found = _torch_gpu()
+        if found is not None:
+            return GpuProbe(found, "")
         smi = nvidia_smi_gpu()
         seen = f"nvidia-smi sees {smi}" if smi else "nvidia-smi finds no GPU"
         return GpuProbe(None, f"CuPy is not installed (pip install 'vivicam[gpu]'); {seen}")
@@ -88,6 +98,50 @@ def probe_gpu() -> GpuProbe:
     except Exception as exc:  # CUDARuntimeError, missing libcuda, driver too old…
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return GpuProbe(None, f"no usable CUDA device ({first})")
+
+
+def _torch_gpu() -> GpuInfo | None:
+    """The first CUDA device as an installed PyTorch sees it (None without one)."""
+    torch = probe_torch()
+    if torch is None or not torch.cuda:
+        return None
+    mod = importlib.import_module("torch")
+    props = mod.cuda.get_device_properties(0)
+    return GpuInfo(
+        name=str(props.name),
+        compute_capability=f"{props.major}.{props.minor}",
+        memory_gib=props.total_memory / 2**30,
+        driver="?",
+        runtime=torch.cuda,
+    )
+
+
+@dataclass(frozen=True)
+class TorchInfo:
+    version: str
+    cuda: str | None  # the CUDA runtime this build uses, None when no CUDA device is usable
+    reason: str  # why there is no CUDA ("" when there is)
+
+
+@lru_cache(maxsize=1)
+def probe_torch() -> TorchInfo | None:
+    """PyTorch's version and whether it can run on a CUDA device; None when it
+    is not installed."""
+    try:
+        torch = importlib.import_module("torch")
+    except Exception:  # ImportError, or a broken install
+        return None
+    version = str(torch.__version__)
+    built = getattr(torch.version, "cuda", None)
+    if built is None:
+        return TorchInfo(version, None, "this PyTorch is a CPU-only build")
+    try:
+        usable = bool(torch.cuda.is_available())
+    except Exception as exc:  # driver too old for this build, and the like
+        return TorchInfo(version, None, f"CUDA unusable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+    if not usable:
+        return TorchInfo(version, None, f"PyTorch (CUDA {built}) sees no CUDA device")
+    return TorchInfo(version, str(built), "")
 
 
 def nvidia_smi_gpu() -> str | None:
@@ -134,6 +188,29 @@ def probe_onnxruntime() -> tuple[str, tuple[str, ...]] | None:
     return str(ort.__version__), tuple(ort.get_available_providers())
 
 
+# Compute capabilities TensorRT for RTX builds for (consumer Turing, Ampere,
+# Ada, Blackwell); used when the module is absent or has no ComputeCapability
+# enum to ask. Data-centre GPUs (A100 = 8.0, H100/H200 = 9.0, B200 = 10.0) are
+# not among them.
+RTX_COMPUTE_CAPABILITIES = ("7.5", "8.6", "8.9", "12.x")
+
+
+def rtx_supports(compute_capability: str, trt_rtx: Any = None) -> bool:
+    """Whether TensorRT for RTX runs on a GPU of ``compute_capability`` ("8.9"):
+    one of :data:`RTX_COMPUTE_CAPABILITIES` and, when the module is given, a
+    member of its ``ComputeCapability`` enum (``SM89``; its enum also lists
+    SM80, which NVIDIA does not document as supported, hence both)."""
+    major, _, minor = compute_capability.partition(".")
+    if compute_capability not in RTX_COMPUTE_CAPABILITIES and f"{major}.x" not in RTX_COMPUTE_CAPABILITIES:
+        return False
+    members = getattr(getattr(trt_rtx, "ComputeCapability", None), "__members__", None)
+    return not members or f"SM{major}{minor}" in members
+
+
+def rtx_supported_list() -> str:
+    return ", ".join(RTX_COMPUTE_CAPABILITIES)
+
+
 def import_tensorrt(flavour: str | None = None) -> tuple[Any, TensorRTInfo]:
     """The TensorRT module to build/run with: ``flavour`` or the first installed.
     MissingExtraError (one line) when none is."""
@@ -154,7 +231,53 @@ def import_tensorrt(flavour: str | None = None) -> tuple[Any, TensorRTInfo]:
 
 def clear_probes() -> None:
     """Forget cached probe results (after installing something, and in tests)."""
-    for fn in (probe_gpu, probe_tensorrt, probe_onnxruntime):
+    for fn in (probe_gpu, probe_tensorrt, probe_onnxruntime, probe_torch):
         clear = getattr(fn, "cache_clear", None)  # absent while a test replaces the probe
         if clear is not None:
             clear()
+
+
+# pip distributions that bring (or are built for) one CUDA major version;
+# names are compared normalised (lower case, "-" for "_" and ".").
+_CUDA_DISTRIBUTIONS = {
+    "cupy-cuda12x": 12, "cupy-cuda13x": 13,
+    "tensorrt-rtx-cu12-libs": 12, "tensorrt-rtx-cu13-libs": 13,
+    "tensorrt-cu12-libs": 12, "tensorrt-cu13-libs": 13,
+    "nvidia-cuda-runtime-cu12": 12, "nvidia-cuda-runtime-cu13": 13,
+}
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def installed_distributions() -> dict[str, str]:
+    """{normalised name: version} of every installed distribution."""
+    from importlib import metadata
+
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name") if dist.metadata else None
+        if name:
+            found[_normalise(name)] = str(dist.version)
+    return found
+
+
+def cuda_runtimes(dists: dict[str, str] | None = None, torch: TorchInfo | None = None) -> dict[int, list[str]]:
+    """{CUDA major: [what brings it]} for the CUDA-linked packages installed
+    here. More than one key means two CUDA runtimes would load into one process
+    (e.g. cupy-cuda12x with a CUDA 13 PyTorch): they can, but each brings its
+    own copy of the runtime and libraries, and a driver too old for the newer
+    one fails only when that package first touches the GPU."""
+    dists = installed_distributions() if dists is None else dists
+    found: dict[int, list[str]] = {}
+    for name, major in _CUDA_DISTRIBUTIONS.items():
+        if name in dists:
+            found.setdefault(major, []).append(f"{name} {dists[name]}")
+    if "nvidia-cuda-runtime" in dists:  # CUDA 13 wheels dropped the -cuXX suffix
+        version = dists["nvidia-cuda-runtime"]
+        major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 13
+        found.setdefault(major, []).append(f"nvidia-cuda-runtime {version}")
+    if torch is not None and torch.cuda:
+        found.setdefault(int(torch.cuda.split(".")[0]), []).append(f"torch {torch.version}")
+    return found

@@ -50,6 +50,11 @@ class BuildResult:
 
     def summary_lines(self) -> list[str]:
         lines = [f"{self.engine}: backend {self.backend.line()}"]
+        if self.backend.name == "torch":
+            lines.append(
+                "nothing to build for the torch backend (it compiles the torch modules on first run); "
+                "`vivicam build --backend onnxruntime` exports and checks the ONNX graphs"
+            )
         if self.backend.name == "cpu":
             lines.append(
                 "nothing to build for the cpu backend (it runs the engine's own code); "
@@ -84,7 +89,7 @@ def build_engine(
     started = time.perf_counter()
     choice = select_backend(backend)
     result = BuildResult(engine, choice, precision)
-    if choice.name == "cpu":
+    if choice.name in ("cpu", "torch"):
         result.seconds = time.perf_counter() - started
         return result
     from vivicam.engines.build.check import check_onnx
@@ -98,7 +103,7 @@ def build_engine(
             result.parity.append(check_onnx(spec))
     if choice.name == "tensorrt":
         for spec in specs:
-            plan, report = build_and_check_plan(spec, precision, flavour=flavour, force=force, check=check, echo=say)
+            plan, report = build_and_check_plan(spec, precision, flavour=flavour or choice.flavour, force=force, check=check, echo=say)
             result.plans[spec.name] = plan
             if report is not None:
                 result.parity.append(report)

@@ -198,6 +198,7 @@ def build_plan_bytes(trt: Any, info: TensorRTInfo, onnx_path: Path, spec: Export
     if not strongly_typed and precision == "fp16" and hasattr(trt.BuilderFlag, "FP16"):
         config.set_flag(trt.BuilderFlag.FP16)  # TensorRT < 9: weakly typed networks only
     _add_profile(builder, network, config, spec)
+    _target_this_gpu(trt, info, config, gpu)
     cache_file = _timing_cache_path(gpu, info)
     timing_cache = None
     # TensorRT for RTX compiles ahead of time without timing (its timing-cache
@@ -219,6 +220,23 @@ def build_plan_bytes(trt: Any, info: TensorRTInfo, onnx_path: Path, spec: Export
         except Exception as exc:  # a lost timing cache only costs time next build
             log.warning("could not save the TensorRT timing cache: %s", exc)
     return bytes(serialized)
+
+
+def _target_this_gpu(trt: Any, info: TensorRTInfo, config: Any, gpu: GpuInfo) -> None:
+    """TensorRT for RTX builds for several compute capabilities by default (a
+    portable plan, larger and slower to build); vivicam builds for this GPU
+    only, named explicitly so it also works ahead of time without the GPU."""
+    if info.flavour != "tensorrt_rtx" or not hasattr(config, "set_compute_capability"):
+        return
+    major, _, minor = gpu.compute_capability.partition(".")
+    target = getattr(trt.ComputeCapability, f"SM{major}{minor}", None)
+    if target is None:
+        raise DeviceError(
+            f"{info.label} does not support {gpu.name} ({gpu.sm}); it runs on compute capability "
+            f"{probe.rtx_supported_list()}: use --backend torch"
+        )
+    config.num_compute_capabilities = 1
+    config.set_compute_capability(target, 0)
 
 
 def _add_profile(builder: Any, network: Any, config: Any, spec: ExportSpec) -> None:
@@ -252,6 +270,11 @@ def ensure_plan(
         raise ValueError(f"unknown precision '{precision}'; choose fp16 or fp32")
     trt, info = probe.import_tensorrt(flavour)
     gpu = require_gpu()
+    if info.flavour == "tensorrt_rtx" and not probe.rtx_supports(gpu.compute_capability, trt):
+        raise DeviceError(
+            f"{info.label} does not support {gpu.name} ({gpu.sm}); it runs on compute capability "
+            f"{probe.rtx_supported_list()}: use --backend torch"
+        )
     started = time.perf_counter()
     onnx_file = graph_for(spec, precision)
     key = plan_key(onnx_file, spec, precision, gpu, info)

@@ -16,6 +16,7 @@ the networks handle (they see tilted faces in training as head roll).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -102,10 +103,44 @@ def network_input(crop: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
-def to_uint8_image(out: np.ndarray) -> np.ndarray:
-    """The generator's 1×3×H×W float 0..1 → H×W×3 uint8 (clipped, truncated as the original)."""
-    img = np.clip(np.asarray(out, np.float32)[0].transpose(1, 2, 0), 0.0, 1.0)
-    return (img * 255.0).astype(np.uint8)
+def to_uint8_image(out: Any) -> Any:
+    """The generator's 1×3×H×W float 0..1 → H×W×3 uint8 (clipped, truncated as
+    the original), where ``out`` lives: NumPy, CuPy, or a torch tensor (CPU
+    or CUDA; the frame stays on the GPU until the final host copy)."""
+    if hasattr(out, "permute"):  # torch
+        import torch
+
+        img = out[0].float().permute(1, 2, 0).clamp(0.0, 1.0)
+        return (img * 255.0).to(torch.uint8)
+    from vivicam.xp import array_module
+
+    xp = array_module(out)
+    img = xp.clip(xp.asarray(out, dtype=xp.float32)[0].transpose(1, 2, 0), 0.0, 1.0)
+    return (img * xp.float32(255.0)).astype(xp.uint8)
+
+
+def resize_image(image: Any, size: int) -> Any:
+    """A square H×W×3 uint8 image resized to size×size where it lives: OpenCV
+    (INTER_AREA to shrink, linear to grow) on NumPy, torch on tensors
+    (antialiased bilinear to shrink), CuPy through torch by DLPack."""
+    if image.shape[0] == size:
+        return image
+    shrink = size < image.shape[0]
+    if isinstance(image, np.ndarray):
+        interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        return cv2.resize(image, (size, size), interpolation=interpolation)
+    import torch
+
+    cupy_in = not hasattr(image, "permute")
+    t = torch.from_dlpack(image) if cupy_in else image
+    x = t.permute(2, 0, 1)[None].float()
+    y = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+    out = y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).contiguous()
+    if cupy_in:
+        import cupy
+
+        return cupy.from_dlpack(out)
+    return out
 
 
 def paste_mask(size: int, *, feather: float = 0.12) -> np.ndarray:

@@ -6,9 +6,13 @@ extractors once; ``render(state, motion)`` animates it every frame — from the
 driver's own face when the pipeline attaches driver frames (this engine's
 ``capabilities.driver_frames``), else from the numbers in ``Motion`` (idle / demo).
 
-Backends: ``cpu`` runs the PyTorch networks; ``onnxruntime`` and ``tensorrt``
-run each network's exported graph (:mod:`vivicam.engines.liveportrait.export`)
-through :func:`vivicam.engines.backends.load_runner`.
+Backends: ``cpu`` runs the PyTorch networks; ``torch`` runs them on CUDA
+(weights moved once, half precision, compiled with CUDA graphs) or eager on
+the CPU without CUDA; ``onnxruntime`` and ``tensorrt`` run each network's
+exported graph (:mod:`vivicam.engines.liveportrait.export`) through
+:func:`vivicam.engines.backends.load_runner`. On a GPU the rendered crop stays
+on the device (a CUDA tensor or CuPy array) for post-processing; only the
+small keypoint outputs are read back per frame (the keypoint math is NumPy).
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 
 from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS, AvatarState, BackendName, Capabilities
@@ -46,7 +49,7 @@ class LivePortraitEngine:
     (the generator writes 512², resized when another size is asked for)."""
 
     name: ClassVar[str] = "liveportrait"
-    backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt")
+    backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt", "torch")
     capabilities: ClassVar[Capabilities] = Capabilities(backends=backends, needs_weights=True, driver_frames=True)
 
     def __init__(
@@ -74,7 +77,8 @@ class LivePortraitEngine:
         self.stitching = stitching
         self.retarget_eyes = retarget_eyes
         self.retarget_lips = retarget_lips
-        self.backend, self.backend_reason = _choose_backend(backend, self.backends)
+        choice = _choose_backend(backend, self.backends)
+        self.backend, self.backend_reason, self.device = choice.name, choice.reason, choice.device
         self._nets = self._load_networks()
         self._lock = threading.Lock()
         self._neutral: tuple[DriverFrame, lp.DriverReading] | None = None
@@ -82,6 +86,8 @@ class LivePortraitEngine:
     def _load_networks(self) -> lp.Networks:
         if self.backend == "cpu":
             return TorchNetworks.from_weights(self.weights)
+        if self.backend == "torch":
+            return TorchNetworks.from_weights(self.weights, device=self.device, precision=self.precision)
         decompose = self.backend == "tensorrt" and lp_export.tensorrt_needs_decomposition()
         specs = lp_export.export_specs(weights=self.weights, decompose_grid_sample=decompose)
         return RunnerNetworks(specs, self.backend, self.precision)
@@ -117,17 +123,14 @@ class LivePortraitEngine:
         """The frame never moves: the driver's camera motion is part of the head's."""
         return None
 
-    def render(self, state: AvatarState, motion: Motion) -> np.ndarray:
-        """The animated crop, crop_size×crop_size×3 uint8 RGB."""
+    def render(self, state: AvatarState, motion: Motion) -> Any:
+        """The animated crop, crop_size×crop_size×3 uint8 RGB: a NumPy array on
+        the CPU, a device array (CUDA tensor / CuPy) on the GPU."""
         if not isinstance(state, LivePortraitAvatar) or state.source is None:
             raise InputError("this avatar was prepared by another engine; prepare it with liveportrait")
         kp = self.driving_keypoints(state.source, motion)
         image = lp.render_keypoints(self._nets, state.source, kp)
-        if image.shape[0] != self.crop_size:
-            shrink = self.crop_size < image.shape[0]
-            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-            image = cv2.resize(image, (self.crop_size, self.crop_size), interpolation=interpolation)
-        return image
+        return cropping.resize_image(image, self.crop_size)
 
     @property
     def networks(self) -> lp.Networks:
@@ -170,59 +173,84 @@ class LivePortraitEngine:
 
 
 # -- backends -------------------------------------------------------------------
-def _choose_backend(requested: str, offered: tuple[BackendName, ...]) -> tuple[str, str]:
+def _choose_backend(requested: str, offered: tuple[BackendName, ...]) -> Any:
     from vivicam.engines.backends import select_backend
 
-    choice = select_backend(requested, offered)  # InputError / DeviceError / MissingExtraError
-    return choice.name, choice.reason
+    return select_backend(requested, offered)  # InputError / DeviceError / MissingExtraError
 
 
 class TorchNetworks:
-    """The PyTorch reference: the export adapters, run on NumPy in / out."""
+    """The networks in PyTorch: the export adapters (one code with the
+    exported graphs), on the CPU (the reference: NumPy in and out) or on CUDA
+    (:class:`~vivicam.engines.backends.torch_runner.TorchModule`: half
+    precision, compiled, CUDA graphs; the feature volume, the warped features
+    and the generated image stay on the device)."""
 
-    def __init__(self, adapters: dict[str, Any]) -> None:
+    def __init__(self, adapters: dict[str, Any], *, device: str = "cpu", precision: str = "fp32", compile: bool | None = None) -> None:
+        from vivicam.engines.backends.torch_runner import TorchModule
         from vivicam.optional import require
 
         self._torch = require("torch")
-        self._adapters = adapters
+        self.device = self._torch.device(device)
+        self._nets = {
+            m: TorchModule(adapter, name=lp_export.spec_name(m), device=device, precision=precision, compile=compile)
+            for m, adapter in adapters.items()
+        }
 
     @classmethod
-    def from_weights(cls, weights: Path) -> "TorchNetworks":
+    def from_weights(cls, weights: Path, **options: Any) -> "TorchNetworks":
         from vivicam.engines.liveportrait.checkpoints import load_networks
 
-        return cls.from_networks(load_networks(weights))
+        return cls.from_networks(load_networks(weights), **options)  # loaded once, moved once
 
     @classmethod
-    def from_networks(cls, nets: Any) -> "TorchNetworks":
-        return cls({m: lp_export.module_adapter(m, nets) for m in lp_export.MODULES})
+    def from_networks(cls, nets: Any, **options: Any) -> "TorchNetworks":
+        return cls({m: lp_export.module_adapter(m, nets) for m in lp_export.MODULES}, **options)
+
+    def module(self, name: str) -> Any:
+        """The :class:`TorchModule` of one network (benchmarks time them)."""
+        return self._nets[name]
 
     def _run(self, module: str, *inputs: Any) -> tuple[Any, ...]:
-        torch = self._torch
-        tensors = [x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
-        with torch.inference_mode():
-            return self._adapters[module](*tensors)
+        from vivicam.engines.backends.torch_runner import to_tensor
+
+        return self._nets[module](*(to_tensor(self._torch, x, self.device) for x in inputs))
+
+    def _host(self, outs: tuple[Any, ...]) -> list[np.ndarray]:
+        """Small outputs to the host in one copy (one sync) however many there are."""
+        if self.device.type == "cpu":
+            return [o.numpy() for o in outs]
+        from vivicam.xp import to_host
+
+        flat = to_host(self._torch.cat([o.reshape(1, -1) for o in outs], dim=1))[0]
+        parts, start = [], 0
+        for o in outs:
+            parts.append(flat[start : start + o.numel()].reshape(tuple(o.shape)))
+            start += o.numel()
+        return parts
 
     def appearance(self, image: np.ndarray) -> Any:
         return self._run("appearance_feature_extractor", image)[0]  # stays a tensor
 
     def motion(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self._run("motion_extractor", image)
-        return {name: out.numpy() for name, out in zip(lp_export.MOTION_OUTPUTS, outs)}
+        outs = self._host(self._run("motion_extractor", image))
+        return dict(zip(lp_export.MOTION_OUTPUTS, outs))
 
     def warp(self, feature: Any, kp_driving: np.ndarray, kp_source: np.ndarray) -> Any:
         return self._run("warping_module", feature, kp_driving, kp_source)[0]
 
-    def generate(self, warped: Any) -> np.ndarray:
-        return self._run("spade_generator", warped)[0].numpy()
+    def generate(self, warped: Any) -> Any:
+        out = self._run("spade_generator", warped)[0]
+        return out.numpy() if self.device.type == "cpu" else out  # on CUDA the image stays there
 
     def stitching(self, x: np.ndarray) -> np.ndarray:
-        return self._run("stitching", x)[0].numpy()
+        return self._host(self._run("stitching", x))[0]
 
     def retarget_eye(self, x: np.ndarray) -> np.ndarray:
-        return self._run("retarget_eye", x)[0].numpy()
+        return self._host(self._run("retarget_eye", x))[0]
 
     def retarget_lip(self, x: np.ndarray) -> np.ndarray:
-        return self._run("retarget_lip", x)[0].numpy()
+        return self._host(self._run("retarget_lip", x))[0]
 
 
 class RunnerNetworks:
@@ -261,8 +289,8 @@ class RunnerNetworks:
         inputs = {"feature": feature, "kp_driving": kp_driving, "kp_source": kp_source}
         return self._run("warping_module", inputs)["warped"]
 
-    def generate(self, warped: Any) -> np.ndarray:
-        return _host(self._run("spade_generator", {"warped": warped})["image"])
+    def generate(self, warped: Any) -> Any:
+        return self._run("spade_generator", {"warped": warped})["image"]  # stays on the GPU (CuPy) there
 
     def stitching(self, x: np.ndarray) -> np.ndarray:
         return _host(self._run("stitching", {"features": x})["delta"])
@@ -275,11 +303,7 @@ class RunnerNetworks:
 
 
 def _host(value: Any) -> np.ndarray:
-    """A runner output as a host NumPy array (CuPy / torch device arrays copied)."""
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "get"):  # CuPy
-        return value.get()
-    if hasattr(value, "detach"):  # torch
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+    """A runner output as a host NumPy array (device arrays copied, and counted)."""
+    from vivicam.xp import to_host
+
+    return to_host(value)

@@ -1,8 +1,8 @@
 """The ``warp`` engine: animates a photo by warping it with the face mesh.
 
 No weights, no GPU needed. ``backend="cpu"`` (and ``"auto"`` without a GPU) is
-the OpenCV/NumPy reference; ``"onnxruntime"``/``"tensorrt"`` run the same
-per-frame math as a tensor graph (:mod:`vivicam.engines.warp.graph`).
+the OpenCV/NumPy reference; ``"onnxruntime"``/``"tensorrt"``/``"torch"`` run
+the same per-frame math as a tensor graph (:mod:`vivicam.engines.warp.graph`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from vivicam.engines.warp.render import StepTimes, render_cpu
 from vivicam.errors import InputError
 from vivicam.types import Motion
 
-_BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt")
+_BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt", "torch")
 MOUTHS = ("synth", "driver")
 CAMERA_MOTIONS = ("follow", "still")
 
@@ -28,7 +28,7 @@ class WarpEngine:
     """Mesh-warp engine (see docs/warp.md)."""
 
     name: ClassVar[str] = "warp"
-    backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt")
+    backends: ClassVar[tuple[BackendName, ...]] = ("cpu", "onnxruntime", "tensorrt", "torch")
 
     def __init__(
         self,

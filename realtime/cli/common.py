@@ -20,7 +20,7 @@ from vivicam.engines.base import Engine
 from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS
 
 DEFAULT_ENGINE = "warp"
-BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "cpu", "onnxruntime", "tensorrt", "torch")
 BACKGROUNDS = ("keep", "blur", "color")
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
@@ -65,7 +65,7 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default="auto",
-        help="where the engine runs; auto picks TensorRT on an NVIDIA GPU, else the CPU (default: auto)",
+        help="where the engine runs; auto picks TensorRT where it supports the GPU, else PyTorch on CUDA, else the CPU (vivicam doctor shows why; default: auto)",
     )
     group.add_argument(
         "--weights",

@@ -21,8 +21,10 @@ PACKAGES = (
     ("onnx", "export extra"),
     ("onnxruntime", "export extra: ONNX Runtime backend"),
     ("onnxruntime-gpu", "ONNX Runtime on CUDA (optional)"),
-    ("cupy-cuda12x", "gpu extra"),
-    ("tensorrt-rtx-cu12", "gpu extra: TensorRT for RTX"),
+    ("cupy-cuda12x", "gpu-cu12 extra"),
+    ("cupy-cuda13x", "gpu-cu13 extra"),
+    ("tensorrt-rtx-cu12", "gpu-cu12 extra: TensorRT for RTX"),
+    ("tensorrt-rtx-cu13", "gpu-cu13 extra: TensorRT for RTX"),
     ("tensorrt", "full TensorRT (optional)"),
 )
 

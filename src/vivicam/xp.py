@@ -12,6 +12,7 @@ then in ``sys.modules``) or asks for it, so CPU-only installs never touch it.
 from __future__ import annotations
 
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -63,14 +64,46 @@ def as_array(x: Any, xp: ModuleType | None = None) -> Any:
     return target.asarray(x)
 
 
+class HostCopies:
+    """Device → host copies made through :func:`to_host` in this process:
+    the GPU path promises one per output frame (the finished frame), and the
+    benchmarks report this count per frame."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+        self.bytes = 0
+
+    def add(self, nbytes: int) -> None:
+        with self._lock:
+            self.count += 1
+            self.bytes += int(nbytes)
+
+    def snapshot(self) -> tuple[int, int]:
+        """(copies, bytes) so far."""
+        with self._lock:
+            return self.count, self.bytes
+
+    def reset(self) -> None:
+        with self._lock:
+            self.count = self.bytes = 0
+
+
+host_copies = HostCopies()
+
+
 def to_host(x: Any) -> np.ndarray:
-    """A NumPy array with the data of ``x`` (device → host copy when needed)."""
+    """A NumPy array with the data of ``x`` (device → host copy when needed,
+    counted in :data:`host_copies`)."""
     if isinstance(x, np.ndarray):
         return x
     cp = _cupy_if_loaded()
     if cp is not None and isinstance(x, cp.ndarray):
+        host_copies.add(x.nbytes)
         return cp.asnumpy(x)
     if _is_torch_tensor(x):
+        if x.is_cuda:
+            host_copies.add(x.numel() * x.element_size())
         return x.detach().cpu().numpy()
     return np.asarray(x)
 

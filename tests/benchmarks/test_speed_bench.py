@@ -1,9 +1,8 @@
 """The speed benchmark's pieces on the CPU (a tiny graph and a tiny engine, so
-it stays fast) and the GPU check's behaviour without a GPU. No speed is asserted."""
+it stays fast). No speed is asserted. (The GPU acceptance run: test_gpu_accept.py.)"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,7 +11,7 @@ import pytest
 
 from tiny_graph import tiny_spec  # noqa: E402
 
-from vivicam.benchmarks import gpu_check, speed  # noqa: E402
+from vivicam.benchmarks import speed  # noqa: E402
 from vivicam.engines.backends import probe  # noqa: E402
 from vivicam.engines.base import AvatarState  # noqa: E402
 
@@ -71,40 +70,3 @@ def test_post_section_covers_compose_and_pixel_formats(no_gpu) -> None:
     ops = {r["op"] for r in rows}
     assert {r["xp"] for r in rows} == {"numpy"}
     assert "compose 512 crop → 640×640" in ops and "to_pixel_format 1280×720 NV12" in ops
-
-
-def test_gpu_check_without_gpu_is_one_line_and_nonzero(no_gpu, capsys, tmp_path) -> None:
-    out = tmp_path / "gpu.json"
-    assert gpu_check.main(["--out", str(out)]) == 3
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["gpu_check: no usable NVIDIA GPU here (no CUDA device found); nothing checked"]
-    assert not out.exists()
-
-
-def test_gpu_check_with_gpu_but_no_tensorrt_names_the_extra(no_gpu, monkeypatch, capsys) -> None:
-    gpu = probe.GpuInfo("NVIDIA GeForce RTX 4070", "8.9", 12.0, "12.4", "12.2")
-    monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(gpu, ""))
-    assert gpu_check.main([]) == 3
-    assert "pip install 'vivicam[gpu]'" in capsys.readouterr().err
-
-
-def test_video_comparison_flags_different_or_missing_frames() -> None:
-    rng = np.random.default_rng(0)
-    a = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(5)]
-    near = [np.clip(f.astype(int) + rng.integers(-1, 2, f.shape), 0, 255).astype(np.uint8) for f in a]
-    assert gpu_check.compare_videos(a, near)["ok"]
-    assert not gpu_check.compare_videos(a, near[:4])["ok"]
-    far = [np.clip(f.astype(int) + 20, 0, 255).astype(np.uint8) for f in a]
-    result = gpu_check.compare_videos(a, far)
-    assert not result["ok"] and result["mean_abs_max"] > 10
-    json.dumps(result)
-
-
-def test_gpu_check_passes_only_when_the_preferred_flavour_is_clean(monkeypatch) -> None:
-    monkeypatch.setattr(probe, "probe_tensorrt", lambda: (probe.TensorRTInfo("tensorrt", "10.13"), probe.TensorRTInfo("tensorrt_rtx", "1.2")))
-    good = {"flavour": "tensorrt", "parity": {"within_tolerance": True}}
-    rtx_failed = {"flavour": "tensorrt_rtx", "error": "BuildError: unsupported GPU"}
-    assert gpu_check._passed({"plans": [good, rtx_failed], "render": {"ok": True}})
-    assert not gpu_check._passed({"plans": [good, {**good, "parity": {"within_tolerance": False}}], "render": None})
-    assert not gpu_check._passed({"plans": [good], "render": {"ok": False}})
-    assert not gpu_check._passed({"plans": [rtx_failed], "render": None})

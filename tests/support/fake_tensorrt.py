@@ -2,7 +2,7 @@
 builder API that ``vivicam.engines.build.tensorrt`` uses, recording the calls.
 It lets the build logic (strong typing, FP16 graph, profiles, timing cache,
 plan cache and rebuilds) be tested on a machine without a GPU; the real
-TensorRT runs only in ``python -m vivicam.benchmarks.gpu_check``."""
+TensorRT runs only in ``python -m vivicam.benchmarks.gpu_accept``."""
 
 from __future__ import annotations
 

@@ -18,6 +18,11 @@ RTX = probe.GpuInfo("NVIDIA GeForce RTX 4070", "8.9", 12.0, "12.4", "12.2")
 TRT_RTX = probe.TensorRTInfo("tensorrt_rtx", "1.2.0")
 ORT_CPU = ("1.32.0", ("CPUExecutionProvider",))
 ORT_CUDA = ("1.32.0", ("CUDAExecutionProvider", "CPUExecutionProvider"))
+H100 = probe.GpuInfo("NVIDIA H100 80GB HBM3", "9.0", 79.2, "13.0", "13.0")
+A100 = probe.GpuInfo("NVIDIA A100-SXM4-80GB", "8.0", 79.2, "12.4", "12.4")
+TRT_FULL = probe.TensorRTInfo("tensorrt", "10.13.0")
+TORCH_CUDA = probe.TorchInfo("2.11.0+cu130", "13.0", "")
+TORCH_CPU = probe.TorchInfo("2.13.0+cpu", None, "this PyTorch is a CPU-only build")
 
 
 @pytest.fixture
@@ -25,10 +30,11 @@ def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Set what the probes report: ``machine(gpu=..., trt=..., ort=...)``."""
     monkeypatch.setenv("VIVICAM_CACHE", str(tmp_path / "cache"))
 
-    def configure(gpu=None, trt=(), ort=ORT_CPU, reason="no CUDA device found"):
+    def configure(gpu=None, trt=(), ort=ORT_CPU, reason="no CUDA device found", torch=TORCH_CPU):
         monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(gpu, "" if gpu else reason))
         monkeypatch.setattr(probe, "probe_tensorrt", lambda: tuple(trt))
         monkeypatch.setattr(probe, "probe_onnxruntime", lambda: ort)
+        monkeypatch.setattr(probe, "probe_torch", lambda: torch)
 
     return configure
 
@@ -44,16 +50,72 @@ def test_auto_picks_tensorrt_with_a_gpu_and_tensorrt(machine) -> None:
     machine(gpu=RTX, trt=[TRT_RTX])
     choice = select_backend("auto")
     assert choice.name == "tensorrt"
-    assert choice.reason == "TensorRT for RTX 1.2.0 on NVIDIA GeForce RTX 4070"
+    assert choice.reason == "TensorRT for RTX 1.2.0 on NVIDIA GeForce RTX 4070 (sm_89)"
+    assert choice.flavour == "tensorrt_rtx"
+
+
+def test_auto_walk_on_a_data_centre_gpu_uses_torch_and_says_why(machine) -> None:
+    machine(gpu=H100, trt=[TRT_RTX], torch=TORCH_CUDA)
+    choice = select_backend("auto")
+    assert (choice.name, choice.device) == ("torch", "cuda")
+    assert choice.reason == "TensorRT for RTX does not support NVIDIA H100 80GB HBM3 (sm_90): using torch-cuda"
+    machine(gpu=A100, trt=[TRT_RTX], torch=TORCH_CUDA)  # 8.0 is in the RTX enum but not supported
+    assert select_backend("auto").name == "torch"
+    machine(gpu=H100, torch=TORCH_CUDA)  # nothing refused on the way: just what runs
+    assert select_backend("auto").reason == "PyTorch 2.11.0+cu130 (CUDA 13.0) on NVIDIA H100 80GB HBM3 (sm_90)"
+
+
+def test_auto_walk_order_full_tensorrt_then_rtx_then_torch_then_ort_then_cpu(machine) -> None:
+    machine(gpu=H100, trt=[TRT_FULL, TRT_RTX], torch=TORCH_CUDA, ort=ORT_CUDA)
+    choice = select_backend("auto")
+    assert (choice.name, choice.flavour) == ("tensorrt", "tensorrt")  # full TensorRT runs on an H100
+    machine(gpu=RTX, trt=[TRT_RTX], torch=TORCH_CUDA, ort=ORT_CUDA)
+    assert (select_backend("auto").name, select_backend("auto").flavour) == ("tensorrt", "tensorrt_rtx")
+    machine(gpu=H100, trt=[TRT_RTX], torch=None, ort=ORT_CUDA)
+    choice = select_backend("auto")
+    assert choice.name == "onnxruntime" and choice.reason.startswith("TensorRT for RTX does not support")
+    machine(gpu=None, trt=[TRT_RTX], torch=TORCH_CPU, ort=ORT_CPU)
+    assert select_backend("auto").name == "cpu"
+
+
+def test_explicit_tensorrt_on_an_unsupported_gpu_says_so_and_points_to_torch(machine) -> None:
+    machine(gpu=H100, trt=[TRT_RTX], torch=TORCH_CUDA)
+    with pytest.raises(DeviceError, match=r"TensorRT for RTX does not support NVIDIA H100 80GB HBM3 \(sm_90\).*--backend torch"):
+        select_backend("tensorrt")
+
+
+def test_explicit_torch_runs_on_cuda_or_the_cpu(machine) -> None:
+    machine(gpu=H100, torch=TORCH_CUDA)
+    assert select_backend("torch").device == "cuda"
+    machine(torch=TORCH_CPU)
+    choice = select_backend("torch")
+    assert (choice.name, choice.device) == ("torch", "cpu") and "CPU-only build" in choice.reason
+    machine(torch=None)
+    with pytest.raises(MissingExtraError, match="needs PyTorch"):
+        select_backend("torch")
+
+
+def test_rtx_support_table_and_the_real_module_enum() -> None:
+    assert [probe.rtx_supports(cc) for cc in ("7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0")] == [
+        True, False, True, True, False, False, True
+    ]
+    trt = pytest.importorskip("tensorrt_rtx")
+    assert probe.rtx_supports("8.9", trt) and not probe.rtx_supports("9.0", trt) and not probe.rtx_supports("8.0", trt)
+
+
+def test_two_cuda_runtimes_are_reported() -> None:
+    found = probe.cuda_runtimes({"cupy-cuda12x": "14.2.0", "tensorrt-rtx-cu12-libs": "1.7.1"}, TORCH_CUDA)
+    assert sorted(found) == [12, 13] and found[13] == ["torch 2.11.0+cu130"]
+    assert list(probe.cuda_runtimes({"cupy-cuda13x": "14.2.0", "nvidia-cuda-runtime": "13.0.96"}, TORCH_CUDA)) == [13]
 
 
 def test_auto_uses_onnxruntime_cuda_when_tensorrt_is_missing(machine) -> None:
-    machine(gpu=RTX, ort=ORT_CUDA)
+    machine(gpu=RTX, ort=ORT_CUDA, torch=None)
     choice = select_backend("auto")
-    assert choice.name == "onnxruntime" and "TensorRT" in choice.reason
+    assert choice.name == "onnxruntime" and choice.reason == "ONNX Runtime with its CUDA provider"
     machine(gpu=RTX, ort=ORT_CPU)
     choice = select_backend("auto")
-    assert choice.name == "cpu" and "TensorRT is not installed" in choice.reason
+    assert choice.name == "cpu" and "TensorRT is not installed" in choice.reason and "CPU-only build" in choice.reason
 
 
 def test_auto_respects_what_the_engine_offers(machine) -> None:
@@ -91,7 +153,13 @@ def test_doctor_lines_tell_the_whole_story(machine) -> None:
     assert "GPU: NVIDIA GeForce RTX 4070 (compute 8.9, 12 GiB)" in text
     assert "TensorRT: TensorRT for RTX 1.2.0" in text
     assert "CUDAExecutionProvider" in text
-    assert "backend auto → tensorrt (TensorRT for RTX 1.2.0 on NVIDIA GeForce RTX 4070)" in text
+    assert "backend auto → tensorrt (TensorRT for RTX 1.2.0 on NVIDIA GeForce RTX 4070 (sm_89))" in text
+    assert "auto walk 1. TensorRT: no (TensorRT is not installed)" in text
+    assert "auto walk 3. torch-cuda: no (PyTorch 2.13.0+cpu: this PyTorch is a CPU-only build)" in text
+    machine(gpu=H100, trt=[TRT_RTX], torch=TORCH_CUDA)
+    text = "\n".join(doctor_lines())
+    assert "auto walk 2. TensorRT for RTX: no (TensorRT for RTX does not support NVIDIA H100 80GB HBM3 (sm_90)" in text
+    assert "backend auto → torch (TensorRT for RTX does not support NVIDIA H100 80GB HBM3 (sm_90): using torch-cuda)" in text
     machine()
     text = "\n".join(doctor_lines())
     assert "GPU: none usable (no CUDA device found)" in text
@@ -185,6 +253,10 @@ def test_tensorrt_runner_matches_reference_and_replays_as_cuda_graph(tmp_path, m
     cp = pytest.importorskip("cupy")
     monkeypatch.setenv("VIVICAM_CACHE", str(tmp_path / "cache"))
     probe.clear_probes()
+    try:
+        select_backend("tensorrt")
+    except (DeviceError, MissingExtraError) as exc:  # e.g. an H100 with TensorRT for RTX only
+        pytest.skip(f"no TensorRT for this GPU: {exc}")
     spec = tiny_spec()
     inputs = spec.make_inputs()
     ref = load_runner(spec, "cpu").run(inputs)

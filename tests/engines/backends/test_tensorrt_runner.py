@@ -1,7 +1,7 @@
 """The TensorRT runner's control flow with NumPy-backed stand-ins for CuPy and
 the TensorRT runtime (tests/fake_cuda.py): buffers bound once, host and device
 inputs, CUDA-graph capture and replay, TensorRT for RTX's runtime cache, and a
-refused plan rebuilt once. The real thing runs in gpu_check / `pytest -m gpu`."""
+refused plan rebuilt once. The real thing runs in gpu_accept / `pytest -m gpu`."""
 
 from __future__ import annotations
 
@@ -128,3 +128,87 @@ def test_load_runner_builds_then_runs_and_rebuilds_a_refused_plan(fake_gpu, monk
     runner = load_runner(tiny_spec(), "tensorrt", "fp16", notify=messages.append)
     assert runner.backend == "tensorrt" and calls["n"] == 2
     assert len(messages) == 2 and messages[1].startswith("building TensorRT 10.13.0 plan for tiny")
+
+
+# ---- the runtime's verdict before loading (Runtime.get_engine_validity) ----------------
+def _with_verdict(monkeypatch, mod, verdict: str, bits: int) -> list:
+    """Give the fake runtime TensorRT's validity API, answering ``verdict``."""
+    import enum
+
+    class EngineValidity(enum.IntEnum):
+        VALID, SUBOPTIMAL, INVALID = 0, 1, 2
+
+    class EngineInvalidityDiagnostics(enum.IntEnum):
+        VERSION_MISMATCH, UNSUPPORTED_CC, OLD_CUDA_DRIVER, OLD_CUDA_RUNTIME = 1, 2, 4, 8
+        INSUFFICIENT_GPU_MEMORY, MALFORMED_ENGINE, CUDA_ERROR = 16, 32, 64
+
+    monkeypatch.setattr(mod, "EngineValidity", EngineValidity, raising=False)
+    monkeypatch.setattr(mod, "EngineInvalidityDiagnostics", EngineInvalidityDiagnostics, raising=False)
+    asked: list = []
+
+    def get_engine_validity(self, plan):
+        asked.append(bytes(plan[:8]))
+        return EngineValidity[verdict], bits
+
+    monkeypatch.setattr(mod.Runtime, "get_engine_validity", get_engine_validity, raising=False)
+    return asked
+
+
+def test_unsupported_gpu_verdict_stops_without_a_rebuild(fake_gpu, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from tiny_graph import tiny_spec
+
+    from vivicam.engines.backends import load_runner
+    from vivicam.engines.backends.plan_check import PlanRefusedError
+
+    messages: list[str] = []
+    asked = _with_verdict(monkeypatch, fake_gpu["tensorrt"], "INVALID", 2)  # UNSUPPORTED_CC
+    with pytest.raises(PlanRefusedError, match=r"cannot run the tiny plan on NVIDIA GeForce RTX 4070 \(sm_89\): this GPU's compute capability is not supported; use --backend torch$"):
+        load_runner(tiny_spec(), "tensorrt", "fp16", notify=messages.append)
+    assert len(asked) == 1 and len(messages) == 1  # built once, asked once, never rebuilt
+
+
+def test_version_mismatch_verdict_rebuilds_once_and_valid_loads(fake_gpu, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from tiny_graph import tiny_spec
+
+    from vivicam.engines.backends import load_runner
+    from vivicam.engines.backends.tensorrt_runner import PlanLoadError
+
+    messages: list[str] = []
+    asked = _with_verdict(monkeypatch, fake_gpu["tensorrt"], "INVALID", 1)  # VERSION_MISMATCH
+    with pytest.raises(PlanLoadError, match="built by another TensorRT version"):
+        load_runner(tiny_spec(), "tensorrt", "fp16", notify=messages.append)
+    assert len(asked) == 2 and len(messages) == 2  # rebuilt once, then the one-line error
+    _with_verdict(monkeypatch, fake_gpu["tensorrt"], "SUBOPTIMAL", 0)
+    assert load_runner(tiny_spec(), "tensorrt", "fp16").backend == "tensorrt"
+
+
+def test_rtx_plans_target_this_gpu_only_and_refuse_unsupported_ones(fake_gpu, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    import enum
+
+    from tiny_graph import tiny_spec
+
+    from vivicam.engines.build.tensorrt import ensure_plan
+    from vivicam.errors import DeviceError
+
+    rtx = fake_gpu["tensorrt_rtx"]
+
+    class ComputeCapability(enum.IntEnum):
+        NONE, CURRENT, SM75, SM80, SM86, SM89, SM120 = 0, 1, 75, 80, 86, 89, 120
+
+    monkeypatch.setattr(rtx, "ComputeCapability", ComputeCapability, raising=False)
+    targets: list = []
+    config_cls = type(rtx.Builder(None).create_builder_config())
+    monkeypatch.setattr(config_cls, "set_compute_capability", lambda self, cc, i: targets.append((cc, i, self.num_compute_capabilities)) or True, raising=False)
+    ensure_plan(tiny_spec(), "fp16", flavour="tensorrt_rtx")
+    assert targets == [(ComputeCapability.SM89, 0, 1)]
+    h100 = probe.GpuInfo("NVIDIA H100 80GB HBM3", "9.0", 79.2, "13.0", "13.0")
+    monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(h100, ""))
+    with pytest.raises(DeviceError, match=r"does not support NVIDIA H100 80GB HBM3 \(sm_90\).*--backend torch"):
+        ensure_plan(tiny_spec(), "fp16", flavour="tensorrt_rtx", force=True)
+    assert len(targets) == 1

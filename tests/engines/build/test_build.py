@@ -1,5 +1,5 @@
 """ONNX export and parity, FP16 graphs, and the TensorRT plan cache (with a
-stand-in TensorRT module: the real one needs a GPU, see gpu_check)."""
+stand-in TensorRT module: the real one needs a GPU, see gpu_accept)."""
 
 from __future__ import annotations
 
@@ -192,10 +192,14 @@ def test_corrupt_or_foreign_plan_is_rebuilt(fake_trt) -> None:
 
 def test_plan_key_changes_with_gpu_and_flavour(fake_trt, monkeypatch: pytest.MonkeyPatch) -> None:
     rtx = ensure_plan(tiny_spec(), "fp16")
-    other = probe.GpuInfo("NVIDIA H100 80GB HBM3", "9.0", 80.0, "12.4", "12.2")
+    other = probe.GpuInfo("NVIDIA GeForce RTX 3080", "8.6", 10.0, "12.4", "12.2")
     monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(other, ""))
-    h100 = ensure_plan(tiny_spec(), "fp16")
-    assert h100.built and h100.path != rtx.path
+    ampere = ensure_plan(tiny_spec(), "fp16")
+    assert ampere.built and ampere.path != rtx.path
+    h100 = probe.GpuInfo("NVIDIA H100 80GB HBM3", "9.0", 80.0, "12.4", "12.2")
+    monkeypatch.setattr(probe, "probe_gpu", lambda: probe.GpuProbe(h100, ""))
+    with pytest.raises(DeviceError, match=r"does not support NVIDIA H100 80GB HBM3 \(sm_90\)"):
+        ensure_plan(tiny_spec(), "fp16")  # TensorRT for RTX: refused before building
     full = make_fake_tensorrt("tensorrt", "10.13.0")
     monkeypatch.setitem(sys.modules, "tensorrt", full)
     plan = ensure_plan(tiny_spec(), "fp16", flavour="tensorrt")

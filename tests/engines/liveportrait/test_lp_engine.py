@@ -142,7 +142,7 @@ def test_registered_under_its_name_and_wants_driver_frames(lp_random_weights):
     eng = create_engine("liveportrait", weights=lp_random_weights, backend="cpu")
     assert isinstance(eng, LivePortraitEngine)
     assert eng.name == "liveportrait" and eng.capabilities.driver_frames and eng.capabilities.needs_weights
-    assert set(eng.backends) == {"cpu", "onnxruntime", "tensorrt"}
+    assert set(eng.backends) == {"cpu", "onnxruntime", "tensorrt", "torch"}
 
 
 def test_photo_without_a_face_is_a_no_face_error(engine):

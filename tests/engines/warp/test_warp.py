@@ -47,16 +47,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_engine_contract(engine):
     assert engine.name == "warp"
-    assert engine.backends == ("cpu", "onnxruntime", "tensorrt")
+    assert engine.backends == ("cpu", "onnxruntime", "tensorrt", "torch")
     assert engine.backend == "cpu"
 
 
 def test_tensorrt_without_a_gpu_is_a_clear_error():
+    from vivicam.engines.backends import probe
     from vivicam.errors import VivicamError
-    from vivicam.optional import available
 
-    if available("tensorrt") or available("tensorrt_rtx"):
-        pytest.skip("TensorRT is installed here")
+    if probe.probe_gpu().gpu is not None and probe.probe_tensorrt():
+        pytest.skip("TensorRT and a GPU are here")
     with pytest.raises(VivicamError):
         create_engine("warp", backend="tensorrt")
 
