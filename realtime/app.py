@@ -411,6 +411,7 @@ def run_live(
             avatars=AvatarSwitcher(paths, cache, index=start),
             config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay),
             on_status=on_status,
+            fallback_engine=_cpu_fallback(engine, eng, weights=weights, mouth=mouth, camera_motion=camera_motion),
         )
         summary = loop.run(duration_s=duration_s)
     summary.update(_recording_summary(sinks))
@@ -424,6 +425,14 @@ def _recording_summary(sinks: list[Any]) -> dict[str, Any]:
     if recorder is None:
         return {}
     return {"recording": {"path": str(recorder.path), "frames": recorder.frames_written, "error": recorder.failure}}
+
+
+def _cpu_fallback(name: str | Engine, eng: Engine, **options: Any) -> Callable[[], Engine] | None:
+    """What builds the CPU engine the live loop switches to when a GPU engine
+    keeps failing (None: already on the CPU, or an engine instance given)."""
+    if not isinstance(name, str) or getattr(eng, "backend", "cpu") == "cpu":
+        return None
+    return lambda: make_engine(name, backend="cpu", **options)
 
 
 def first_usable_avatar(

@@ -50,6 +50,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vivicam.realtime.guard import LoopError
+
+    try:
+        return _run(args)
+    except LoopError as exc:  # the loop stopped on an error: its summary, then main's one-line reason
+        print(format_summary(exc.summary))
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from vivicam.realtime.app import run_live
 
     def status(text: str) -> None:

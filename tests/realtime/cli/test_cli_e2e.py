@@ -270,3 +270,33 @@ def test_doctor_checks_a_weights_folder(tmp_path, capsys) -> None:
     assert main(["doctor", "--weights", str(tmp_path)]) == 2
     out = capsys.readouterr().out
     assert "weights:" in out and "FAIL" in out
+
+
+class _BrokenCamera(_RecordingCamera):
+    """A virtual camera that opens but whose every send fails (taken away by
+    another program)."""
+
+    def send(self, frame: np.ndarray) -> None:
+        raise RuntimeError("the device was taken away")
+
+
+def test_run_ends_with_the_reason_when_the_virtual_camera_stays_down(tmp_path, capsys, monkeypatch) -> None:
+    import pyvirtualcam
+    import pyvirtualcam.camera
+    from PIL import Image
+    from skimage import data
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
+    pyvirtualcam.register_backend("broken", _BrokenCamera)
+    _RecordingCamera.instances.clear()
+    avatar = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(avatar)
+    rc = main(["run", "--avatar", str(avatar), "--camera", "idle", "--no-preview", "--seconds", "30",
+               "--size", "160x120", "--fps", "20"])
+    captured = capsys.readouterr()
+    assert rc == 3  # a device failure, not exit 0 after 30 s
+    reason = [line for line in captured.err.splitlines() if line.startswith("vivicam run: error:")]
+    assert len(reason) == 1 and "stayed down" in reason[0] and "taken away" in reason[0]
+    assert len(_RecordingCamera.instances) >= 3  # re-opened with back-off meanwhile
+    assert all(camera.closed for camera in _RecordingCamera.instances)
+    assert captured.out.startswith("0 frames")  # nothing counted as output
