@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -36,7 +35,7 @@ import numpy as np
 
 from vivicam.realtime.clock import Clock, SystemClock
 from vivicam.realtime.guard import LoopError, LoopGuard
-from vivicam.realtime.loop_stages import StageRunner
+from vivicam.realtime.loop_stages import Output, StageRunner
 from vivicam.realtime.loop_state import HOTKEYS, Command, LoopConfig, LoopState
 from vivicam.realtime.overlay import draw_inset, draw_text
 from vivicam.realtime.pipeline import AvatarCache, Pipeline
@@ -51,16 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, eq=False)
-class Output:
-    """One frame on its way to the sinks."""
-
-    image: np.ndarray
-    frame: Any  # the camera Frame (index -1 for frames made without one)
-    t_capture_ns: int | None  # None for frames made while no camera frame came
-    passthrough: bool = False
 
 
 class AvatarSwitcher:

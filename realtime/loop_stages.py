@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,10 +23,17 @@ from vivicam.realtime.loop_state import Command, LoopState
 from vivicam.realtime.queues import END, Empty
 from vivicam.types import Frame, Motion
 
-if TYPE_CHECKING:
-    from vivicam.realtime.loop import LiveLoop
-
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Output:
+    """One frame on its way to the sinks."""
+
+    image: np.ndarray
+    frame: Frame  # the camera frame (index -1 for frames made without one)
+    t_capture_ns: int | None  # None for frames made while no camera frame came
+    passthrough: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,9 +53,10 @@ class Work:
 
 
 class StageRunner:
-    """The bodies of the capture, motion and render threads of one LiveLoop."""
+    """The bodies of the capture, motion and render threads of one LiveLoop
+    (``loop``: its queues, guard, clock, pipeline and notices)."""
 
-    def __init__(self, loop: "LiveLoop", fallback_engine: Callable[[], Any] | None) -> None:
+    def __init__(self, loop: Any, fallback_engine: Callable[[], Any] | None) -> None:
         self.loop = loop
         self.guard = loop.guard
         self.clock = loop.clock
@@ -204,8 +212,6 @@ class StageRunner:
             self.loop._out.put_end()
 
     def _render(self, work: Work) -> None:
-        from vivicam.realtime.loop import Output
-
         if work.passthrough and work.frame is not None:
             try:
                 image = self.pipeline.passthrough(work.frame)
@@ -233,8 +239,6 @@ class StageRunner:
     def _engine_failed(self, exc: BaseException, work: Work) -> None:
         """Last good frame; after ``engine_fallback_after`` failures in a row
         the CPU engine (once); failing for ``give_up_s``: the end, with the reason."""
-        from vivicam.realtime.loop import Output
-
         now = self._now()
         total = self.guard.survive("engine", exc)
         self._failures += 1
