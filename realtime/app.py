@@ -374,7 +374,9 @@ def run_live(
         # moment, before the avatar is prepared.
         source = open_driver(camera, size=camera_size, fps=fps)
         stack.callback(source.close)
-        out_fps = float(getattr(source, "fps", 0) or fps)  # what the camera really delivers
+        # A steady output rate whatever the camera delivers: the loop renders
+        # in-between frames from predicted motion when the camera is slower.
+        out_fps = float(fps)
         sinks = _live_sinks(stack, size, out_fps, virtual_camera, virtual_camera_device, record)
         for sink in sinks:
             if hasattr(sink, "device_name"):
@@ -409,7 +411,7 @@ def run_live(
             sinks,
             preview=window,
             avatars=AvatarSwitcher(paths, cache, index=start),
-            config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay),
+            config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay, out_fps=out_fps),
             on_status=on_status,
             fallback_engine=_cpu_fallback(engine, eng, weights=weights, mouth=mouth, camera_motion=camera_motion),
         )

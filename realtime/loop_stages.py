@@ -65,13 +65,17 @@ class StageRunner:
         self.stats = loop.stats
         self.passthrough = False
         self.source_ended = False
-        fps = self.config.out_fps or float(getattr(loop.source, "fps", 0) or 30.0)
-        self.period_s = 1.0 / max(fps, 1.0)
+        camera_fps = float(getattr(loop.source, "fps", 0) or 30.0)
+        self.period_s = 1.0 / max(self.config.out_fps or camera_fps, 1.0)
         self._fallback_engine = fallback_engine
         # motion thread
+        self._camera_period_s = 1.0 / max(camera_fps, 1.0)  # measured as frames come
         self._last_camera_s = self._now()
-        self._due_s = self._last_camera_s + self.config.gap_frames * self.period_s
+        self._due_s = self._next_due(self._last_camera_s)
         self._stalled = False
+        self._track_s = 0.0  # how long tracking + motion takes (moving average)
+        self._render_s = 0.0  # how long render + post takes (moving average)
+        self._rendering_since_ns: int | None = None  # set while the render thread works
         # render thread
         self._last_good: np.ndarray | None = None
         self._failing_since_s: float | None = None
@@ -108,6 +112,7 @@ class StageRunner:
         try:
             while not self.guard.stopping:
                 self._run_commands()
+                self._just_in_time()
                 try:
                     item = self.loop._in.get(timeout=max(0.0, self._due_s - self._now()))
                 except Empty:
@@ -120,10 +125,43 @@ class StageRunner:
         finally:
             self.loop._motion.put_end()
 
+    def _just_in_time(self) -> None:
+        """While the render thread works, start tracking only when the tracking
+        will end as the render does: the render then gets the freshest frame
+        (no added latency from pipelining) and no tracking is thrown away."""
+        queue = self.loop._motion
+
+        def seen() -> tuple[bool, int | None]:
+            return queue.qsize() > 0, self._rendering_since_ns
+
+        while not self.guard.stopping:
+            snapshot = seen()
+            queued, started = snapshot
+            now = self._now()
+            free_at = now if started is None else max(now, started / 1e9 + self._render_s)
+            if queued:  # that one renders first
+                free_at += self._render_s
+            wait = free_at - self._track_s - now
+            if wait < 1e-4:
+                return
+            self.clock.wait_for(lambda: seen() != snapshot or self.guard.stopping, wait)
+
+    def _next_due(self, base_s: float) -> float:
+        """When the next in-between frame is due after an output at ``base_s``:
+        one output period later, unless a camera frame is expected about
+        then: that one is waited for (up to ``late_periods``)."""
+        due = base_s + self.period_s
+        expected = self._last_camera_s + self._camera_period_s
+        slack = self.config.late_periods * self.period_s
+        return max(due, expected + slack) if due > expected - slack else due
+
     def _camera_frame(self, frame: Frame) -> None:
         now = self._now()
+        interval = now - self._last_camera_s
+        if 0 < interval < 3 * self._camera_period_s:  # the camera's real rate, smoothed (a stall is not a rate)
+            self._camera_period_s += 0.1 * (interval - self._camera_period_s)
         self._last_camera_s = now
-        self._due_s = now + self.config.gap_frames * self.period_s
+        self._due_s = self._next_due(now)
         if self._stalled:
             self._stalled = False
             self.loop.say("camera frames are back")
@@ -136,6 +174,7 @@ class StageRunner:
         except Exception as exc:  # a bad frame is skipped, never fatal
             self.guard.survive("tracking", exc)
             return
+        self._track_s = _average(self._track_s, self._now() - now)
         estimator = self.pipeline.estimator
         calibrating = estimator is not None and not getattr(estimator, "calibrated", True)
         self.loop.set_state(LoopState.CALIBRATING if calibrating else LoopState.RUNNING)
@@ -144,8 +183,8 @@ class StageRunner:
     def _in_between(self, now: float) -> None:
         """No camera frame in time: an in-between frame now, the next one a
         period later (deadline-based, so the rate holds whatever render costs)."""
-        nxt = self._due_s + self.period_s
-        self._due_s = nxt if nxt > now else now + self.period_s
+        due = self._due_s if self._due_s > now - self.period_s else now  # long late: no burst
+        self._due_s = self._next_due(due)
         if not self._stalled and now - self._last_camera_s >= self.config.stall_s:
             self._stall()
         try:
@@ -163,7 +202,7 @@ class StageRunner:
         self.loop.say("no camera frame; the avatar keeps moving until it returns")
         # The estimator holds, then eases into idle, counted from the first
         # missed frame rather than from now: no extra stall_s of stillness.
-        self.pipeline.motion(None, None, self._last_camera_s + self.config.gap_frames * self.period_s)
+        self.pipeline.motion(None, None, self._last_camera_s + self._camera_period_s)
 
     def _gap_motion(self, now: float) -> Motion | None:
         """Motion for an in-between frame: the estimator's held/idle motion
@@ -199,7 +238,7 @@ class StageRunner:
         try:
             while not self.guard.stopping:
                 try:
-                    work = self.loop._motion.get(timeout=0.1)
+                    work = self.loop._motion.get(timeout=0.1, on_take=self._taken)
                 except Empty:
                     continue
                 if work is END:
@@ -207,9 +246,23 @@ class StageRunner:
                 if self._pending_avatar is not None:
                     self.pipeline.set_avatar(self._pending_avatar)
                     self._pending_avatar = None
-                self._render(work)
+                self._timed_render(work)
         finally:
             self.loop._out.put_end()
+
+    def _taken(self, work: Any) -> None:
+        if work is not END:
+            self._rendering_since_ns = self.clock.now_ns()
+
+    def _timed_render(self, work: Work) -> None:
+        start = self._rendering_since_ns or self.clock.now_ns()
+        try:
+            self._render(work)
+        finally:
+            if work.motion is not None:  # a repeated image costs nothing: not an estimate
+                self._render_s = _average(self._render_s, (self.clock.now_ns() - start) / 1e9)
+            self._rendering_since_ns = None
+            self.clock.notify()
 
     def _render(self, work: Work) -> None:
         if work.passthrough and work.frame is not None:
@@ -278,3 +331,8 @@ class StageRunner:
         self._failures, self._failing_since_s = 0, None
         self.stats.count("engine fallbacks")
         self.loop.say(f"the {old} engine keeps failing ({describe(exc)}); switched to the CPU engine")
+
+
+def _average(mean: float, sample: float) -> float:
+    """A moving average of a stage's duration (the first sample starts it)."""
+    return sample if mean <= 0 else mean + 0.2 * (sample - mean)

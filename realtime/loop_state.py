@@ -47,11 +47,13 @@ class LoopConfig:
 
     - ``capture_queue`` / ``motion_queue`` / ``output_queue``: how many items
       may wait between stages (newest kept, older dropped and counted).
-    - ``out_fps``: the rate of the frames the loop makes up when no camera
-      frame came in time (None: the source's rate).
-    - ``gap_frames``: a camera frame this many output periods late is not
-      waited for: an in-between frame goes out instead, so the output keeps
-      its rate from the first missed frame.
+    - ``out_fps``: the output's steady rate (None: the source's rate). A
+      camera slower than this gets in-between frames rendered from motion
+      predicted forward (when the estimator can predict), so the virtual
+      camera and the recording run at ``out_fps`` whatever the camera does.
+    - ``late_periods``: a camera frame expected within this many output
+      periods is waited for; one later than that is not: an in-between frame
+      goes out first, so the output keeps its rate from the first missed frame.
     - ``stall_s``: no camera frame for this long counts as a stalled camera
       (state STALLED, one notice); the avatar keeps moving (held, then idle).
     - ``give_up_s``: a sink that stays down, or an engine that fails every
@@ -73,7 +75,7 @@ class LoopConfig:
     motion_queue: int = 1
     output_queue: int = 2
     out_fps: float | None = None
-    gap_frames: float = 1.5
+    late_periods: float = 0.5
     stall_s: float = 0.5
     give_up_s: float = 3.0
     engine_fallback_after: int = 5
@@ -90,8 +92,8 @@ class LoopConfig:
             raise ValueError("stall_s and give_up_s must be positive")
         if self.out_fps is not None and not (0 < self.out_fps <= 240):
             raise ValueError("out_fps must be in (0, 240]")
-        if self.gap_frames < 1:
-            raise ValueError("gap_frames must be at least 1")
+        if not 0 < self.late_periods <= 2:
+            raise ValueError("late_periods must be in (0, 2]")
         if self.engine_fallback_after < 1:
             raise ValueError("engine_fallback_after must be at least 1")
         if not 0 < self.source_backoff_s <= self.source_max_backoff_s:

@@ -78,13 +78,18 @@ class FrameQueue:
             self._items.append(END)
         self.clock.notify()
 
-    def get(self, timeout: float | None) -> Any:
+    def get(self, timeout: float | None, on_take: Callable[[Any], None] | None = None) -> Any:
+        """The oldest item; ``on_take(item)`` runs as it leaves the queue (under
+        its lock: whoever looks at the queue sees both or neither)."""
         if not self.clock.wait_for(lambda: bool(self._items) or self._interrupted(), timeout):
             raise Empty
         with self._lock:
             if not self._items:
                 raise Empty
-            return self._items.popleft()
+            item = self._items.popleft()
+            if on_take is not None:
+                on_take(item)
+            return item
 
     def get_nowait(self) -> Any:
         with self._lock:

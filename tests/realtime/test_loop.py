@@ -31,7 +31,7 @@ from vivicam.realtime.loop import (
 from vivicam.realtime.overlay import draw_inset, draw_text
 from vivicam.realtime.pipeline import AvatarCache, Pipeline
 from vivicam.realtime.queues import DropPolicy, FrameQueue
-from vivicam.types import Frame
+from vivicam.types import Frame, Motion
 
 
 def make_loop(source, *, clock, engine=None, tracker=None, estimator=None, preview=None, avatars=None,
@@ -141,13 +141,14 @@ def test_stalled_camera_keeps_the_output_rate_from_the_first_missed_frame() -> N
     loop, sink = make_loop(source, clock=clock, estimator=estimator, stall_s=0.1, on_status=notices.append)
     summary = loop.run(duration_s=10)
     frames = sink.frames
-    gap = [f for f in frames if frames.index(f) > 4 and f.index == -1]
+    order = [f.index for f in frames]
+    gap = frames[order.index(4) + 1 : order.index(5)]
     assert summary["events"]["camera stalls"] == 1
     assert sum("no camera frame" in n for n in notices) == 1
     # the first in-between frame comes 1.5 periods after the last camera frame
     # (no freeze), then one every 20 ms (50 fps) until the camera is back
     assert (gap[0].t_capture_ns - frames[4].t_capture_ns) / 1e6 == pytest.approx(30, abs=0.01)
-    assert np.allclose(gaps_ms(gap), 20, atol=0.01)
+    assert all(f.index == -1 for f in gap) and np.allclose(gaps_ms(gap), 20, atol=0.01)
     assert len(gap) >= 38
     assert [f.index for f in frames if f.index >= 0] == list(range(10))  # camera frames resume
     assert any(not found for found, _ in estimator.updates)  # held, then idle motion
@@ -322,8 +323,9 @@ def test_a_sink_that_comes_back_keeps_the_run_going() -> None:
     summary = loop.run(duration_s=60)
     assert summary["errors"]["sink Flaky write"] == 3 and sink.reopens == 3
     assert sink.frames[-1].index == 89
-    # about 0.8 s of frames never reached it (back-off 0.1 + 0.2 + 0.4 s, at the next frame)
-    assert summary["frames_out"] == len(sink.frames) == 90 - 24
+    # 0.7 to 0.8 s of frames never reached it (back-off 0.1 + 0.2 + 0.4 s, retried at the next frame)
+    assert summary["frames_out"] == len(sink.frames)
+    assert 90 - 25 <= len(sink.frames) <= 90 - 21
 
 
 def test_max_frames_and_duration_stop_an_endless_source() -> None:
@@ -463,7 +465,7 @@ def test_draw_text_leaves_the_input_untouched() -> None:
 
 def test_loop_config_rejects_nonsense() -> None:
     for bad in ({"capture_queue": 0}, {"stall_s": 0}, {"opencv_threads": 0}, {"out_fps": 0},
-                {"gap_frames": 0.5}, {"give_up_s": 0}):
+                {"late_periods": 0}, {"give_up_s": 0}):
         with pytest.raises(ValueError):
             LoopConfig(**bad)
 
@@ -502,3 +504,42 @@ def test_draw_inset_puts_the_camera_in_the_corner() -> None:
     out = draw_inset(np.zeros((120, 160, 3), np.uint8), np.full((48, 64, 3), 77, np.uint8))
     assert out[110, 150, 0] == 77 and out[10, 10, 0] == 0
     assert camera_image(3)[0, 0, 0] == 3
+
+
+def test_tracking_the_next_frame_overlaps_rendering_this_one_without_adding_latency() -> None:
+    clock = VirtualClock()
+    tracker = FakeTracker(delay_s=0.010, clock=clock)  # 10 ms to track
+    engine = FakeEngine(delay_s=0.030, clock=clock)  # 30 ms to render: 25 fps one after the other
+    source = ListSource(10**9, fps=500, interval=0.002, clock=clock)  # frames as fast as they come
+    loop, _ = make_loop(source, clock=clock, tracker=tracker, engine=engine)
+    summary = loop.run(duration_s=3)
+    assert summary["fps"] == pytest.approx(1 / 0.030, rel=0.02)  # the render alone sets the pace
+    # latency: the freshest frame when tracking starts, tracked just in time for the render
+    assert summary["latency_ms"]["median"] <= 10 + 30 + 2 + 0.01
+    assert tracker.calls <= 1.1 * summary["frames_out"]  # no tracking thrown away (3 a frame without pacing)
+
+
+class PredictingEstimator(FakeEstimator):
+    """Yaw 10 + 2n after n updates; predict() gives the value between."""
+
+    def update(self, lm, t_s):
+        motion = super().update(lm, t_s)
+        return Motion(rotation=np.array([0, 10 + 2 * len(self.updates), 0], np.float32)) if lm else motion
+
+    def predict(self, t_s):
+        return Motion(rotation=np.array([0, 11 + 2 * len(self.updates), 0], np.float32))
+
+
+def test_a_slow_camera_gets_in_between_frames_at_a_steady_output_rate() -> None:
+    clock = VirtualClock()
+    source = ListSource(60, fps=15, interval=1 / 15, clock=clock)  # a dim room's 15 fps webcam
+    loop, sink = make_loop(source, clock=clock, estimator=PredictingEstimator(), out_fps=30,
+                           engine=FakeEngine(delay_s=0.01, clock=clock))
+    summary = loop.run(duration_s=10)
+    assert summary["fps"] >= 29.5
+    shown = [f.t_capture_ns for f in sink.frames]
+    assert np.allclose(np.diff(shown) / 1e6, 1000 / 30, atol=0.01)  # evenly spaced
+    levels = [int(img[20, 30, 0]) for img in sink.images]
+    assert len(set(levels)) >= 0.9 * len(levels)  # distinct frames, not repeats
+    assert levels == sorted(levels)  # the in-between motion lies between its neighbours
+    assert summary["latency_ms"]["median"] == pytest.approx(10, abs=0.01)  # camera frames: render time only

@@ -72,13 +72,19 @@ def landmarks() -> Landmarks:
 
 
 class FakeTracker:
-    """Finds a face except on frames where ``lost(call_index)`` is true."""
+    """Finds a face except on frames where ``lost(call_index)`` is true;
+    tracking takes ``delay_s`` on ``clock``."""
 
-    def __init__(self, lost: Callable[[int], bool] = lambda i: False) -> None:
+    def __init__(self, lost: Callable[[int], bool] = lambda i: False, *, delay_s: float = 0.0,
+                 clock: Any = None) -> None:
         self.lost = lost
         self.calls = 0
+        self.delay_s = delay_s
+        self.clock = clock or SystemClock()
 
     def track(self, image: np.ndarray) -> Landmarks | None:
+        if self.delay_s:
+            self.clock.sleep(self.delay_s)
         i = self.calls
         self.calls += 1
         return None if self.lost(i) else landmarks()

@@ -8,6 +8,7 @@ runs in milliseconds.
 
 from __future__ import annotations
 
+import math
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -52,7 +53,8 @@ class VirtualClock:
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
         me = threading.get_ident()
         with self._cond:
-            deadline = None if timeout is None else self._t_ns + max(0, int(timeout * 1e9))
+            # rounded up: a positive wait always lets time move on
+            deadline = None if timeout is None else self._t_ns + max(0, math.ceil(timeout * 1e9))
             while True:
                 if predicate():
                     self._waiting.pop(me, None)
