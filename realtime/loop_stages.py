@@ -187,6 +187,11 @@ class StageRunner:
         self._due_s = self._next_due(due)
         if not self._stalled and now - self._last_camera_s >= self.config.stall_s:
             self._stall()
+        if self.loop._motion.qsize():
+            # The render is behind: an in-between frame must not push out the
+            # (camera) frame already waiting for it.
+            self.stats.count("in-between frames skipped")
+            return
         try:
             motion = self._gap_motion(now)
         except Exception as exc:
