@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vivicam.realtime.guard import describe
-from vivicam.realtime.loop_state import Command, LoopState
+from vivicam.realtime.loop_state import MAX_OUT_FPS, Command, LoopState
 from vivicam.realtime.queues import END, Empty
 from vivicam.types import Frame, Motion
 
@@ -66,7 +66,8 @@ class StageRunner:
         self.passthrough = False
         self.source_ended = False
         camera_fps = float(getattr(loop.source, "fps", 0) or 30.0)
-        self.period_s = 1.0 / max(self.config.out_fps or camera_fps, 1.0)
+        # (a file played as fast as it decodes "runs" at 1000 fps: no in-between frames at that rate)
+        self.period_s = 1.0 / min(max(self.config.out_fps or camera_fps, 1.0), MAX_OUT_FPS)
         self._fallback_engine = fallback_engine
         # motion thread
         self._camera_period_s = 1.0 / max(camera_fps, 1.0)  # measured as frames come

@@ -6,6 +6,9 @@ import enum
 from dataclasses import dataclass
 
 
+MAX_OUT_FPS = 120.0  # the fastest steady output rate (and in-between frame rate) the loop makes
+
+
 class LoopState(enum.Enum):
     """Where the loop is; ``LiveLoop.state`` (read any time, from any thread)."""
 
@@ -90,8 +93,8 @@ class LoopConfig:
             raise ValueError("queue sizes must be 1..8")
         if self.stall_s <= 0 or self.give_up_s <= 0:
             raise ValueError("stall_s and give_up_s must be positive")
-        if self.out_fps is not None and not (0 < self.out_fps <= 240):
-            raise ValueError("out_fps must be in (0, 240]")
+        if self.out_fps is not None and not (0 < self.out_fps <= MAX_OUT_FPS):
+            raise ValueError(f"out_fps must be in (0, {MAX_OUT_FPS:g}]")
         if not 0 < self.late_periods <= 2:
             raise ValueError("late_periods must be in (0, 2]")
         if self.engine_fallback_after < 1:
