@@ -117,9 +117,9 @@ class LiveLoop:
         self._max_frames: int | None = None
         self._preparing: threading.Thread | None = None
         stopping = lambda: self.guard.stopping  # noqa: E731
-        self._in = self._queue("capture", config.capture_queue, stopping)
-        self._motion = self._queue("motion", config.motion_queue, stopping)
-        self._out = self._queue("output", config.output_queue, stopping)
+        self.capture_q = self._queue("capture", config.capture_queue, stopping)
+        self.motion_q = self._queue("motion", config.motion_queue, stopping)
+        self.output_q = self._queue("output", config.output_queue, stopping)
         # the preview skips frames rather than slow the output
         self._to_preview = FrameQueue("preview", 1, DropPolicy.NEWEST_WINS, clock=self.clock, interrupted=stopping)
         self.stages = StageRunner(self, fallback_engine)
@@ -242,7 +242,7 @@ class LiveLoop:
         try:
             while not self.guard.stopping:
                 try:
-                    item = self._out.get(timeout=0.1)
+                    item = self.output_q.get(timeout=0.1)
                 except Empty:
                     continue
                 if item is END:

@@ -97,10 +97,10 @@ class StageRunner:
                 for frame in self.loop.source.frames():
                     if self.guard.stopping:
                         return
-                    self.loop._in.put(frame)
+                    self.loop.capture_q.put(frame)
                     backoff = cfg.source_backoff_s
                 self.source_ended = True
-                self.loop._in.put_end()
+                self.loop.capture_q.put_end()
                 return
             except Exception as exc:  # the loop survives a failing camera
                 self.guard.survive("source", exc)
@@ -115,7 +115,7 @@ class StageRunner:
                 self._run_commands()
                 self._just_in_time()
                 try:
-                    item = self.loop._in.get(timeout=max(0.0, self._due_s - self._now()))
+                    item = self.loop.capture_q.get(timeout=max(0.0, self._due_s - self._now()))
                 except Empty:
                     if not self.guard.stopping:
                         self._in_between(self._now())
@@ -124,13 +124,13 @@ class StageRunner:
                     return
                 self._camera_frame(item)
         finally:
-            self.loop._motion.put_end()
+            self.loop.motion_q.put_end()
 
     def _just_in_time(self) -> None:
         """While the render thread works, start tracking only when the tracking
         will end as the render does: the render then gets the freshest frame
         (no added latency from pipelining) and no tracking is thrown away."""
-        queue = self.loop._motion
+        queue = self.loop.motion_q
 
         def seen() -> tuple[bool, int | None]:
             return queue.qsize() > 0, self._rendering_since_ns
@@ -167,7 +167,7 @@ class StageRunner:
             self._stalled = False
             self.loop.say("camera frames are back")
         if self.passthrough:
-            self.loop._motion.put(Work(frame, None, frame.t_capture_ns, passthrough=True))
+            self.loop.motion_q.put(Work(frame, None, frame.t_capture_ns, passthrough=True))
             return
         try:
             landmarks = None if frame.motion is not None else self.pipeline.track(frame)
@@ -179,7 +179,7 @@ class StageRunner:
         estimator = self.pipeline.estimator
         calibrating = estimator is not None and not getattr(estimator, "calibrated", True)
         self.loop.set_state(LoopState.CALIBRATING if calibrating else LoopState.RUNNING)
-        self.loop._motion.put(Work(frame, motion, frame.t_capture_ns))
+        self.loop.motion_q.put(Work(frame, motion, frame.t_capture_ns))
 
     def _in_between(self, now: float) -> None:
         """No camera frame in time: an in-between frame now, the next one a
@@ -188,7 +188,7 @@ class StageRunner:
         self._due_s = self._next_due(due)
         if not self._stalled and now - self._last_camera_s >= self.config.stall_s:
             self._stall()
-        if self.loop._motion.qsize():
+        if self.loop.motion_q.qsize():
             # The render is behind: an in-between frame must not push out the
             # (camera) frame already waiting for it.
             self.stats.count("in-between frames skipped")
@@ -199,7 +199,7 @@ class StageRunner:
             self.guard.survive("motion", exc)
             return
         self.stats.count("frames without camera")
-        self.loop._motion.put(Work(None, motion, None, t_ns=int(now * 1e9)))
+        self.loop.motion_q.put(Work(None, motion, None, t_ns=int(now * 1e9)))
 
     def _stall(self) -> None:
         self._stalled = True
@@ -244,7 +244,7 @@ class StageRunner:
         try:
             while not self.guard.stopping:
                 try:
-                    work = self.loop._motion.get(timeout=0.1, on_take=self._taken)
+                    work = self.loop.motion_q.get(timeout=0.1, on_take=self._taken)
                 except Empty:
                     continue
                 if work is END:
@@ -254,7 +254,7 @@ class StageRunner:
                     self._pending_avatar = None
                 self._timed_render(work)
         finally:
-            self.loop._out.put_end()
+            self.loop.output_q.put_end()
 
     def _taken(self, work: Any) -> None:
         if work is not END:
@@ -277,11 +277,11 @@ class StageRunner:
             except Exception as exc:
                 self.guard.survive("passthrough", exc)
                 return
-            self.loop._out.put(Output(image, work.frame, work.t_capture_ns, True))
+            self.loop.output_q.put(Output(image, work.frame, work.t_capture_ns, True))
             return
         if work.motion is None:  # a late camera frame: the last image again
             if self._last_good is not None:
-                self.loop._out.put(Output(self._last_good, self._made_up(self._last_good, work), None))
+                self.loop.output_q.put(Output(self._last_good, self._made_up(self._last_good, work), None))
             return
         try:
             image = self.pipeline.render(work.motion)
@@ -290,7 +290,7 @@ class StageRunner:
             return
         self._failures, self._failing_since_s, self._last_good = 0, None, image
         frame = work.frame if work.frame is not None else self._made_up(image, work)
-        self.loop._out.put(Output(image, frame, work.t_capture_ns))
+        self.loop.output_q.put(Output(image, frame, work.t_capture_ns))
 
     def _made_up(self, image: np.ndarray, work: Work) -> Frame:
         return Frame(image, work.t_ns or self.clock.now_ns(), -1)
@@ -305,7 +305,7 @@ class StageRunner:
             self._failing_since_s = now
         if self._last_good is not None:
             frame = work.frame if work.frame is not None else self._made_up(self._last_good, work)
-            self.loop._out.put(Output(self._last_good, frame, work.t_capture_ns))
+            self.loop.output_q.put(Output(self._last_good, frame, work.t_capture_ns))
         if self._failures < self.config.engine_fallback_after:
             return
         if self._can_fall_back():
