@@ -34,10 +34,6 @@ class Clock(Protocol):
         ...
 
 
-def now_s(clock: Clock) -> float:
-    return clock.now_ns() / 1e9
-
-
 class SystemClock:
     """Real time. One condition for the whole loop: a put, a stop or a fatal
     error wakes exactly the waiters whose predicate it satisfies."""

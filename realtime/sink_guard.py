@@ -41,10 +41,6 @@ class GuardedSink:
         self._backoff = backoff_s
         self._last_error = ""
 
-    @property
-    def down(self) -> bool:
-        return self._down_since_ns is not None
-
     def write(self, image: np.ndarray, frame: Frame) -> bool:
         now = self.guard.clock.now_ns()
         if self._down_since_ns is not None:
