@@ -72,6 +72,7 @@ class StageRunner:
         # motion thread
         self._camera_period_s = 1.0 / max(camera_fps, 1.0)  # measured as frames come
         self._last_camera_s = self._now()
+        self._last_capture_s = self._last_camera_s  # the capture stamp of that frame
         self._due_s = self._next_due(self._last_camera_s)
         self._stalled = False
         self._track_s = 0.0  # how long tracking + motion takes (moving average)
@@ -162,6 +163,7 @@ class StageRunner:
         if 0 < interval < 3 * self._camera_period_s:  # the camera's real rate, smoothed (a stall is not a rate)
             self._camera_period_s += 0.1 * (interval - self._camera_period_s)
         self._last_camera_s = now
+        self._last_capture_s = frame.t_capture_ns / 1e9
         self._due_s = self._next_due(now)
         if self._stalled:
             self._stalled = False
@@ -199,7 +201,7 @@ class StageRunner:
             self.guard.survive("motion", exc)
             return
         self.stats.count("frames without camera")
-        self.loop.motion_q.put(Work(None, motion, None, t_ns=int(now * 1e9)))
+        self.loop.motion_q.put(Work(None, motion, None, t_ns=int(self._stands_for(now) * 1e9)))
 
     def _stall(self) -> None:
         self._stalled = True
@@ -208,16 +210,23 @@ class StageRunner:
         self.loop.say("no camera frame; the avatar keeps moving until it returns")
         # The estimator holds, then eases into idle, counted from the first
         # missed frame rather than from now: no extra stall_s of stillness.
-        self.pipeline.motion(None, None, self._last_camera_s + self._camera_period_s)
+        self.pipeline.motion(None, None, self._last_capture_s + self._camera_period_s)
 
     def _gap_motion(self, now: float) -> Motion | None:
         """Motion for an in-between frame: the estimator's held/idle motion
         once stalled; before that its prediction when it has one, else None
         (the last image again)."""
         if self._stalled or self.pipeline.estimator is None:
-            return self.pipeline.motion(None, None, now)
+            return self.pipeline.motion(None, None, self._stands_for(now))
         predict = getattr(self.pipeline.estimator, "predict", None)
-        return None if predict is None else predict(now)
+        return None if predict is None else predict(self._stands_for(now))
+
+    def _stands_for(self, now: float) -> float:
+        """The capture moment an in-between frame made ``now`` stands for: as
+        long after the last camera frame's capture as we are after its
+        arrival (camera and in-between frames then pass through the same
+        delay, so their motion is evenly spaced)."""
+        return self._last_capture_s + now - self._last_camera_s
 
     def _run_commands(self) -> None:
         while (command := self.loop.next_command()) is not None:

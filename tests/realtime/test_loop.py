@@ -527,13 +527,24 @@ class PredictingEstimator(FakeEstimator):
         return Motion(rotation=np.array([0, 10 + 2 * len(self.updates), 0], np.float32)) if lm else motion
 
     def predict(self, t_s):
+        self.asked.append(t_s - self.updates[-1][1])  # how far past the last tracked frame
         return Motion(rotation=np.array([0, 11 + 2 * len(self.updates), 0], np.float32))
+
+
+class LateStamps(ListSource):
+    """A camera whose frames arrive 0.1 s after their capture stamp."""
+
+    def frames(self):
+        for frame in super().frames():
+            yield Frame(frame.image, frame.t_capture_ns - 100_000_000, frame.index, frame.motion)
 
 
 def test_a_slow_camera_gets_in_between_frames_at_a_steady_output_rate() -> None:
     clock = VirtualClock()
-    source = ListSource(60, fps=15, interval=1 / 15, clock=clock)  # a dim room's 15 fps webcam
-    loop, sink = make_loop(source, clock=clock, estimator=PredictingEstimator(), out_fps=30,
+    source = LateStamps(60, fps=15, interval=1 / 15, clock=clock)  # a dim room's 15 fps webcam
+    estimator = PredictingEstimator()
+    estimator.asked = []
+    loop, sink = make_loop(source, clock=clock, estimator=estimator, out_fps=30,
                            engine=FakeEngine(delay_s=0.01, clock=clock))
     summary = loop.run(duration_s=10)
     assert summary["fps"] >= 29.5
@@ -542,4 +553,6 @@ def test_a_slow_camera_gets_in_between_frames_at_a_steady_output_rate() -> None:
     levels = [int(img[20, 30, 0]) for img in sink.images]
     assert len(set(levels)) >= 0.9 * len(levels)  # distinct frames, not repeats
     assert levels == sorted(levels)  # the in-between motion lies between its neighbours
-    assert summary["latency_ms"]["median"] == pytest.approx(10, abs=0.01)  # camera frames: render time only
+    assert summary["latency_ms"]["median"] == pytest.approx(100 + 10, abs=0.01)  # camera delay + render
+    # each in-between frame stands halfway between its camera frames' capture times
+    assert len(estimator.asked) >= 25 and np.allclose(estimator.asked, 1 / 30, atol=1e-6)
