@@ -23,6 +23,7 @@ import numpy as np
 
 from vivicam.engines.base import Engine
 from vivicam.errors import DeviceError, InputError, NoFaceError
+from vivicam.realtime.guard import LoopError
 from vivicam.realtime.outputs import check_output, file_inputs
 from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
 from vivicam.realtime.stats import LoopStats
@@ -415,8 +416,13 @@ def run_live(
             on_status=on_status,
             fallback_engine=_cpu_fallback(engine, eng, weights=weights, mouth=mouth, camera_motion=camera_motion),
         )
-        summary = loop.run(duration_s=duration_s)
+        try:
+            summary, failed = loop.run(duration_s=duration_s), None
+        except LoopError as exc:  # raised after the sinks close, with what the recording kept
+            summary, failed = exc.summary, exc
     summary.update(_recording_summary(sinks))
+    if failed is not None:
+        raise failed
     return summary
 
 

@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
     except LoopError as exc:  # the loop stopped on an error: its summary, then main's one-line reason
         print(format_summary(exc.summary))
+        recording = exc.summary.get("recording")
+        if recording and recording["frames"]:
+            print(f"recorded {recording['path']} ({recording['frames']} frames)")
         raise
 
 

@@ -300,3 +300,24 @@ def test_run_ends_with_the_reason_when_the_virtual_camera_stays_down(tmp_path, c
     assert len(_RecordingCamera.instances) >= 3  # re-opened with back-off meanwhile
     assert all(camera.closed for camera in _RecordingCamera.instances)
     assert captured.out.startswith("0 frames")  # nothing counted as output
+
+
+def test_a_run_ended_by_a_dead_virtual_camera_keeps_its_recording(tmp_path, capsys, monkeypatch) -> None:
+    import pyvirtualcam
+    import pyvirtualcam.camera
+    from PIL import Image
+    from skimage import data
+
+    from vivicam.realtime.sources.video import probe_video
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
+    pyvirtualcam.register_backend("broken", _BrokenCamera)
+    avatar = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(avatar)
+    record = tmp_path / "kept.mp4"
+    rc = main(["run", "--avatar", str(avatar), "--camera", "idle", "--no-preview", "--seconds", "30",
+               "--size", "160x120", "--fps", "20", "--record", str(record)])
+    captured = capsys.readouterr()
+    assert rc == 3 and "stayed down" in captured.err
+    assert f"recorded {record}" in captured.out
+    assert probe_video(record).frame_count >= 10  # the frames the recording got, finalised
