@@ -15,6 +15,7 @@ from vivicam.calibrate import features, geometry, mesh
 from vivicam.calibrate.config import KNEE, POSE_LIMITS, MotionConfig
 from vivicam.calibrate.idle import IdleMotion
 from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
+from vivicam.calibrate.predict import predict_at
 from vivicam.calibrate.smoothing import OneEuroFilter
 from vivicam.types import Landmarks, Motion
 
@@ -149,6 +150,7 @@ class MotionEstimator:
         self._held: Motion | None = None  # the output when the face was lost
         self._returned_at: float | None = None  # time the face came back (blending back)
         self._return_from: Motion | None = None  # the lost-face output at that time
+        self._history: tuple[tuple[float, Motion], ...] = ()  # last two tracked outputs, for predict()
 
     # -- state ------------------------------------------------------------
     @property
@@ -285,7 +287,16 @@ class MotionEstimator:
             else:
                 out = self._return_from.blend(tracked, w)
         self._last_output = out
+        self._history = (*self._history[-1:], (t_s, out))
         return out
+
+    def predict(self, t_s: float) -> Motion | None:
+        """Motion a moment after the last tracked frame (an in-between frame of
+        a camera slower than the output), extrapolated from the last two
+        outputs without changing any state; None before the first."""
+        if self._lost_since is not None:
+            return None
+        return predict_at(self._history, t_s)
 
     def _lost(self, t_s: float) -> Motion:
         if self._lost_since is None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from vivicam.engines.base import Engine
 from vivicam.errors import DeviceError, InputError, NoFaceError
+from vivicam.realtime.guard import LoopError
 from vivicam.realtime.outputs import check_output, file_inputs
 from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
 from vivicam.realtime.stats import LoopStats
@@ -374,7 +375,9 @@ def run_live(
         # moment, before the avatar is prepared.
         source = open_driver(camera, size=camera_size, fps=fps)
         stack.callback(source.close)
-        out_fps = float(getattr(source, "fps", 0) or fps)  # what the camera really delivers
+        # A steady output rate whatever the camera delivers: the loop renders
+        # in-between frames from predicted motion when the camera is slower.
+        out_fps = float(fps)
         sinks = _live_sinks(stack, size, out_fps, virtual_camera, virtual_camera_device, record)
         for sink in sinks:
             if hasattr(sink, "device_name"):
@@ -409,11 +412,17 @@ def run_live(
             sinks,
             preview=window,
             avatars=AvatarSwitcher(paths, cache, index=start),
-            config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay),
+            config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay, out_fps=out_fps),
             on_status=on_status,
+            fallback_engine=_cpu_fallback(engine, eng, weights=weights, mouth=mouth, camera_motion=camera_motion),
         )
-        summary = loop.run(duration_s=duration_s)
+        try:
+            summary, failed = loop.run(duration_s=duration_s), None
+        except LoopError as exc:  # raised after the sinks close, with what the recording kept
+            summary, failed = exc.summary, exc
     summary.update(_recording_summary(sinks))
+    if failed is not None:
+        raise failed
     return summary
 
 
@@ -424,6 +433,14 @@ def _recording_summary(sinks: list[Any]) -> dict[str, Any]:
     if recorder is None:
         return {}
     return {"recording": {"path": str(recorder.path), "frames": recorder.frames_written, "error": recorder.failure}}
+
+
+def _cpu_fallback(name: str | Engine, eng: Engine, **options: Any) -> Callable[[], Engine] | None:
+    """What builds the CPU engine the live loop switches to when a GPU engine
+    keeps failing (None: already on the CPU, or an engine instance given)."""
+    if not isinstance(name, str) or getattr(eng, "backend", "cpu") == "cpu":
+        return None
+    return lambda: make_engine(name, backend="cpu", **options)
 
 
 def first_usable_avatar(

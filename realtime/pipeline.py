@@ -138,13 +138,29 @@ class Pipeline:
         """The driver flow's FlowReading (refined landmarks, surround field,
         camera motion), once there is a neutral driver frame to measure
         against; None before."""
+        flow = self._ensure_flow()
+        return None if flow is None else flow.measure(frame.image, landmarks.points)
+
+    def _ensure_flow(self) -> Any:
+        """The DriverFlow against the current neutral driver frame (None before one)."""
         if self._driver_neutral is None:
             return None
         if self._flow is None or self._flow.reference is not self._driver_neutral:
             from vivicam.realtime.tracking.flow import DriverFlow
 
             self._flow = DriverFlow(self._driver_neutral)
-        return self._flow.measure(frame.image, landmarks.points)
+        return self._flow
+
+    def warm_up(self) -> None:
+        """Import and build what the per-frame step would otherwise build on its
+        first use, so a live loop's first frames do not hitch."""
+        from vivicam.realtime.post import compose, fit_to  # noqa: F401
+        from vivicam.xp import to_host  # noqa: F401
+
+        if self.wants_driver_flow:
+            from vivicam.realtime.tracking.flow import DriverFlow  # noqa: F401
+
+            self._ensure_flow()
 
     def render(self, motion: Motion) -> np.ndarray:
         from vivicam.realtime.post import compose
@@ -188,6 +204,8 @@ class Pipeline:
         self._was_calibrated = calibrated
         if just and frame is not None and landmarks is not None:
             self._driver_neutral = DriverFrame(frame.image, landmarks)
+            if self.wants_driver_flow:
+                self._ensure_flow()  # now, at calibration, not on the next frame
 
     def _attach_driver(self, motion: Motion, frame: Frame | None, landmarks: Landmarks | None) -> Motion:
         """For engines that read the driver's face: the current frame, and the
@@ -257,6 +275,12 @@ class AvatarCache:
         while len(self._items) > self.max_items:
             self._items.popitem(last=False)
         return state
+
+    def use_engine(self, engine: Engine) -> None:
+        """Prepare with ``engine`` from now on (e.g. the CPU fallback); what the
+        old engine prepared is dropped."""
+        self.engine = engine
+        self._items.clear()
 
     def __contains__(self, path: str | Path) -> bool:
         p = Path(path)

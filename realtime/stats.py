@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -65,11 +65,14 @@ class LoopStats:
 
     ``window`` samples feed the live view (about two seconds at 30 fps);
     ``history`` samples (bounded, so a day-long call does not grow memory)
-    feed :meth:`summary`.
+    feed :meth:`summary`. ``now_ns`` is the clock (the live loop passes its
+    own, so tests on a virtual clock get exact rates).
     """
 
-    def __init__(self, *, window: int = 60, history: int = 20000) -> None:
+    def __init__(self, *, window: int = 60, history: int = 20000,
+                 now_ns: Callable[[], int] = time.perf_counter_ns) -> None:
         self._lock = threading.Lock()
+        self.now_ns = now_ns
         self._window = window
         self._history = history
         self._recent: dict[str, Rolling] = {}
@@ -82,7 +85,7 @@ class LoopStats:
         self._first_out_ns: int | None = None
         self._last_out_ns: int | None = None
         self.frames_out = 0
-        self.started_ns = time.perf_counter_ns()
+        self.started_ns = now_ns()
 
     # -- recording ---------------------------------------------------------
     def add_stage(self, stage: str, ms: float) -> None:
@@ -94,13 +97,19 @@ class LoopStats:
             self._recent[stage].add(ms)
             self._all[stage].add(ms)
 
+    def use_clock(self, now_ns: Callable[[], int]) -> None:
+        """Measure with ``now_ns`` from now on (the loop's clock)."""
+        with self._lock:
+            self.now_ns = now_ns
+            self.started_ns = now_ns()
+
     def time(self, stage: str) -> "_StageClock":
         """``with stats.time("render"): ...`` records the block's duration."""
         return _StageClock(self, stage)
 
     def frame_out(self, t_capture_ns: int | None, t_out_ns: int | None = None) -> None:
         """A frame left the loop; latency is measured from its capture stamp."""
-        now = time.perf_counter_ns() if t_out_ns is None else t_out_ns
+        now = self.now_ns() if t_out_ns is None else t_out_ns
         with self._lock:
             self.frames_out += 1
             self._out_times.append(now)
@@ -181,7 +190,7 @@ class LoopStats:
         fps = (frames - 1) / span_s if frames > 1 and span_s > 0 else None
         return {
             "frames_out": frames,
-            "duration_s": round((time.perf_counter_ns() - self.started_ns) / 1e9, 3),
+            "duration_s": round((self.now_ns() - self.started_ns) / 1e9, 3),
             "fps": None if fps is None else round(fps, 2),
             "latency_ms": latency,
             "stages_ms": stages,
@@ -218,6 +227,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     events = summary.get("events") or {}
     if events:
         lines.append("  events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
+    errors = summary.get("errors") or {}
+    if errors:
+        lines.append("  errors: " + ", ".join(f"{k} {v}" for k, v in sorted(errors.items())))
     return "\n".join(lines)
 
 
@@ -228,8 +240,8 @@ class _StageClock:
         self._stats, self._stage, self._t0 = stats, stage, 0
 
     def __enter__(self) -> "_StageClock":
-        self._t0 = time.perf_counter_ns()
+        self._t0 = self._stats.now_ns()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stats.add_stage(self._stage, (time.perf_counter_ns() - self._t0) / 1e6)
+        self._stats.add_stage(self._stage, (self._stats.now_ns() - self._t0) / 1e6)

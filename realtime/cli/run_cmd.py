@@ -15,9 +15,18 @@ from vivicam.realtime.cli.common import (
     quiet_command,
 )
 from vivicam.realtime.app import LIVE_FPS, LIVE_SIZE
+from vivicam.realtime.loop_state import MAX_OUT_FPS
 from vivicam.realtime.stats import format_summary
 
 _SIZE = f"{LIVE_SIZE[0]}x{LIVE_SIZE[1]}"
+
+
+def output_fps(text: str) -> float:
+    """An argparse ``type=`` for the live output rate (1 to MAX_OUT_FPS frames a second)."""
+    value = positive_float(text)
+    if not 1.0 <= value <= MAX_OUT_FPS:
+        raise argparse.ArgumentTypeError(f"expected a frame rate from 1 to {MAX_OUT_FPS:g}, got '{text}'")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--avatar", required=True, metavar="PHOTO", help="portrait photo, or a folder of photos (n/p switch)")
     p.add_argument("--camera", default="0", help="camera index or device path; a video file or 'idle' also work (default: 0)")
     p.add_argument("--camera-size", type=parse_size, default=LIVE_SIZE, metavar="WxH", help=f"requested camera size (default: {_SIZE})")
-    p.add_argument("--fps", type=positive_float, default=LIVE_FPS, help=f"requested camera frame rate (default: {LIVE_FPS:g}); the virtual camera runs at the camera's real rate")
+    p.add_argument("--fps", type=output_fps, default=LIVE_FPS, help=f"output frame rate of the virtual camera and the recording, 1-{MAX_OUT_FPS:g} (default: {LIVE_FPS:g}); steady whatever the camera delivers (in-between frames from predicted motion); the camera is asked for it too")
     p.add_argument("--profile", metavar="JSON", help="neutral-face profile saved by `vivicam calibrate`")
     p.add_argument("--mirror", action="store_true", help="mirror the motion (your left is the avatar's left on screen)")
     add_flow_arg(p)
@@ -50,6 +59,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vivicam.realtime.guard import LoopError
+
+    try:
+        return _run(args)
+    except LoopError as exc:  # the loop stopped on an error: its summary, then main's one-line reason
+        print(format_summary(exc.summary))
+        recording = exc.summary.get("recording")
+        if recording and recording["frames"]:
+            print(f"recorded {recording['path']} ({recording['frames']} frames)")
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from vivicam.realtime.app import run_live
 
     def status(text: str) -> None:

@@ -45,7 +45,6 @@ class VirtualCameraSink(SinkBase):
 
     def __init__(self, width: int, height: int, fps: float, *, device: str | None = None,
                  backend: str | None = None) -> None:
-        import pyvirtualcam
         from pyvirtualcam.camera import BACKENDS
 
         if width < 1 or height < 1 or fps <= 0:
@@ -56,10 +55,21 @@ class VirtualCameraSink(SinkBase):
             raise DeviceError(f"virtual camera backend '{backend}' is unknown (available: {known})")
         if not BACKENDS:
             raise DeviceError(f"no virtual camera backend for this system: {install_hint()}")
+        self._device, self._backend = device, backend
+        self._camera = self._open()
+        self.frames_written = 0
+        self.reopens = 0
+        log.info("virtual camera %s (%s) %dx%d @ %g fps", self.device_name, self.backend_name,
+                 self.width, self.height, self.fps)
+
+    def _open(self):  # noqa: ANN202 (a pyvirtualcam.Camera)
+        import pyvirtualcam
+
+        device = self._device
         try:
-            self._camera = pyvirtualcam.Camera(
+            camera = pyvirtualcam.Camera(
                 self.width, self.height, self.fps, fmt=pyvirtualcam.PixelFormat.RGB,
-                device=device, backend=backend,
+                device=device, backend=self._backend,
             )
         except Exception as e:  # pyvirtualcam raises RuntimeError listing each backend's failure
             reasons = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
@@ -68,13 +78,25 @@ class VirtualCameraSink(SinkBase):
                 f"no virtual camera{where} could be opened ({reasons or type(e).__name__}): "
                 f"{install_hint()}"
             ) from e
-        self.device_name = str(self._camera.device)
-        self.backend_name = str(self._camera.backend)
-        self.frames_written = 0
-        log.info("virtual camera %s (%s) %dx%d @ %g fps", self.device_name, self.backend_name,
-                 self.width, self.height, self.fps)
+        self.device_name = str(camera.device)
+        self.backend_name = str(camera.backend)
+        return camera
+
+    def reopen(self) -> None:
+        """Close and open the virtual camera again (after a failed send); the
+        same device and backend. Raises DeviceError while it cannot be opened."""
+        camera, self._camera = self._camera, None
+        if camera is not None:
+            try:
+                camera.close()
+            except Exception as e:  # a camera that broke may fail to close too
+                log.debug("closing the virtual camera failed: %s", e)
+        self._camera = self._open()
+        self.reopens += 1
+        log.info("virtual camera %s re-opened", self.device_name)
 
     def write(self, image: np.ndarray, frame: Frame | None = None) -> None:
+        # A failed send is the loop's to handle (GuardedSink re-opens with back-off).
         if self._camera is None:
             raise DeviceError("virtual camera is closed")
         self._camera.send(fit_image(image, self.width, self.height))

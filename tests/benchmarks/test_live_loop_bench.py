@@ -20,7 +20,9 @@ def test_live_loop_benchmark_writes_per_stage_figures(tmp_path, capsys) -> None:
     assert rc == 0
     result = json.loads(out.read_text())
     assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
-    assert result["frames_in"] == 30 and 0 < result["frames_out"] <= 30
+    # frames out: the camera's, plus in-between frames where a camera frame came late
+    made_up = result["events"].get("frames without camera", 0)
+    assert result["frames_in"] == 30 and 0 < result["frames_out"] - made_up <= 30
     for stage in ("decode", "render", "post", "sink"):
         figures = result["stages_ms"][stage]
         assert 0 <= figures["median"] <= figures["p95"]

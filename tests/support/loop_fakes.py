@@ -4,14 +4,14 @@ estimator, engine, sinks) so they run without a webcam, a face or a GPU."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import av
 import numpy as np
 
 from vivicam.engines.base import AvatarState, Capabilities
+from vivicam.realtime.clock import SystemClock
 from vivicam.types import NUM_LANDMARKS, Frame, Landmarks, Motion
 
 PHOTO_W, PHOTO_H, CROP = 64, 48, 32
@@ -28,14 +28,19 @@ def camera_image(index: int) -> np.ndarray:
 
 class FakeEngine:
     """Renders a flat crop whose grey level is ``motion.rotation[1]`` (yaw),
-    so tests can read back the motion each frame was rendered with."""
+    so tests can read back the motion each frame was rendered with.
+    ``delay_s`` of rendering pass on ``clock`` (a virtual clock in loop tests);
+    ``backend`` is what a GPU engine would report."""
 
     name = "fake"
     backends = ("cpu",)
 
     def __init__(self, *, delay_s: float = 0.0, fail: Callable[[Motion], bool] | None = None,
-                 wants_driver_frames: bool = False, wants_driver_flow: bool = False) -> None:
+                 wants_driver_frames: bool = False, wants_driver_flow: bool = False, clock: Any = None,
+                 backend: str = "cpu") -> None:
         self.delay_s = delay_s
+        self.clock = clock or SystemClock()
+        self.backend = backend
         self.fail = fail
         self.prepared = 0
         self.rendered: list[Motion] = []
@@ -53,7 +58,7 @@ class FakeEngine:
 
     def render(self, state: AvatarState, motion: Motion) -> np.ndarray:
         if self.delay_s:
-            time.sleep(self.delay_s)
+            self.clock.sleep(self.delay_s)
         if self.fail is not None and self.fail(motion):
             raise RuntimeError("engine hiccup")
         self.rendered.append(motion)
@@ -67,13 +72,19 @@ def landmarks() -> Landmarks:
 
 
 class FakeTracker:
-    """Finds a face except on frames where ``lost(call_index)`` is true."""
+    """Finds a face except on frames where ``lost(call_index)`` is true;
+    tracking takes ``delay_s`` on ``clock``."""
 
-    def __init__(self, lost: Callable[[int], bool] = lambda i: False) -> None:
+    def __init__(self, lost: Callable[[int], bool] = lambda i: False, *, delay_s: float = 0.0,
+                 clock: Any = None) -> None:
         self.lost = lost
         self.calls = 0
+        self.delay_s = delay_s
+        self.clock = clock or SystemClock()
 
     def track(self, image: np.ndarray) -> Landmarks | None:
+        if self.delay_s:
+            self.clock.sleep(self.delay_s)
         i = self.calls
         self.calls += 1
         return None if self.lost(i) else landmarks()
@@ -113,11 +124,13 @@ class FakeEstimator:
 
 class ListSource:
     """``count`` frames; ``pause(i)`` seconds of silence before frame i
-    (a stalled camera); ``interval`` between frames; optional error."""
+    (a stalled camera); ``interval`` between frames; optional error. Waits
+    and stamps on ``clock`` (the loop's)."""
 
     def __init__(self, count: int, *, fps: float = 100.0, interval: float = 0.0,
                  pause: Callable[[int], float] = lambda i: 0.0, raise_at: int | None = None,
-                 with_motion: bool = False) -> None:
+                 with_motion: bool = False, clock: Any = None) -> None:
+        self.clock = clock or SystemClock()
         self.count, self.fps, self.interval, self.pause = count, fps, interval, pause
         self.raise_at = raise_at
         self.with_motion = with_motion
@@ -132,10 +145,10 @@ class ListSource:
                 raise OSError("camera unplugged")
             wait = self.pause(i) + self.interval
             if wait:
-                time.sleep(wait)
+                self.clock.sleep(wait)
             self.produced += 1
             motion = Motion(rotation=np.array([0, 50, 0], np.float32)) if self.with_motion else None
-            yield Frame(camera_image(i), time.perf_counter_ns(), i, motion)
+            yield Frame(camera_image(i), self.clock.now_ns(), i, motion)
 
     def close(self) -> None:
         self.closed = True

@@ -109,7 +109,7 @@ def test_run_live_from_a_video_records_frames_and_prints_a_summary(tmp_path, cap
     assert "frames" in out and "latency" in out and "render" in out
     info = probe_video(record)
     assert info.frame_count >= 10 and (info.width, info.height) == (320, 240)
-    assert info.fps == pytest.approx(25)  # the camera's rate, not the default 30
+    assert info.fps == pytest.approx(30)  # the steady --fps default, whatever the 25 fps camera gives
 
 
 @pytest.mark.testdata
@@ -270,3 +270,54 @@ def test_doctor_checks_a_weights_folder(tmp_path, capsys) -> None:
     assert main(["doctor", "--weights", str(tmp_path)]) == 2
     out = capsys.readouterr().out
     assert "weights:" in out and "FAIL" in out
+
+
+class _BrokenCamera(_RecordingCamera):
+    """A virtual camera that opens but whose every send fails (taken away by
+    another program)."""
+
+    def send(self, frame: np.ndarray) -> None:
+        raise RuntimeError("the device was taken away")
+
+
+def test_run_ends_with_the_reason_when_the_virtual_camera_stays_down(tmp_path, capsys, monkeypatch) -> None:
+    import pyvirtualcam
+    import pyvirtualcam.camera
+    from PIL import Image
+    from skimage import data
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
+    pyvirtualcam.register_backend("broken", _BrokenCamera)
+    _RecordingCamera.instances.clear()
+    avatar = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(avatar)
+    rc = main(["run", "--avatar", str(avatar), "--camera", "idle", "--no-preview", "--seconds", "30",
+               "--size", "160x120", "--fps", "20"])
+    captured = capsys.readouterr()
+    assert rc == 3  # a device failure, not exit 0 after 30 s
+    reason = [line for line in captured.err.splitlines() if line.startswith("vivicam run: error:")]
+    assert len(reason) == 1 and "stayed down" in reason[0] and "taken away" in reason[0]
+    assert len(_RecordingCamera.instances) >= 3  # re-opened with back-off meanwhile
+    assert all(camera.closed for camera in _RecordingCamera.instances)
+    assert captured.out.startswith("0 frames")  # nothing counted as output
+
+
+def test_a_run_ended_by_a_dead_virtual_camera_keeps_its_recording(tmp_path, capsys, monkeypatch) -> None:
+    import pyvirtualcam
+    import pyvirtualcam.camera
+    from PIL import Image
+    from skimage import data
+
+    from vivicam.realtime.sources.video import probe_video
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
+    pyvirtualcam.register_backend("broken", _BrokenCamera)
+    avatar = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(avatar)
+    record = tmp_path / "kept.mp4"
+    rc = main(["run", "--avatar", str(avatar), "--camera", "idle", "--no-preview", "--seconds", "30",
+               "--size", "160x120", "--fps", "20", "--record", str(record)])
+    captured = capsys.readouterr()
+    assert rc == 3 and "stayed down" in captured.err
+    assert f"recorded {record}" in captured.out
+    assert probe_video(record).frame_count >= 10  # the frames the recording got, finalised

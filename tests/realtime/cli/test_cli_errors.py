@@ -265,3 +265,12 @@ def test_asking_for_tensorrt_without_a_gpu_is_one_clear_line(files, capsys, tmp_
     assert rc in (3, 4), err  # DeviceError (no GPU) or MissingExtraError (no TensorRT)
     assert_error(rc, err, rc, "tensorrt")
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("fps", ["0", "1000", "abc", "-5"])
+def test_run_rejects_a_bad_output_rate(fps: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--avatar", "x.jpg", "--fps", fps])
+    assert exc.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--fps" in errors[0] and "Traceback" not in errors[0]

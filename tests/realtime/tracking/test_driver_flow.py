@@ -194,3 +194,31 @@ def test_pipeline_measures_flow_for_engines_that_want_it() -> None:
     for i in range(4):
         pipeline.step(Frame(camera_image(i), time.perf_counter_ns(), i))
     assert all(s is None for s in seen)
+
+
+def test_the_driver_flow_is_built_when_calibration_completes_not_on_the_next_frame(monkeypatch) -> None:
+    from vivicam.realtime.tracking import flow as flow_module
+
+    built: list[int] = []
+    real = flow_module.DriverFlow
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kw) -> None:
+            built.append(len(steps))
+            super().__init__(*args, **kw)
+
+    class Estimator(FakeEstimator):
+        def update(self, lm, t_s, surround=None, camera=None):
+            return super().update(lm, t_s)
+
+    monkeypatch.setattr(flow_module, "DriverFlow", Counting)
+    engine = FakeEngine(wants_driver_flow=True)
+    pipeline = Pipeline(engine, engine.prepare(photo()), tracker=FakeTracker(),
+                        estimator=Estimator(calibrate_after=2))
+    pipeline.warm_up()  # what the live loop calls before its threads start
+    steps: list[int] = []
+    for i in range(4):
+        landmarks = pipeline.track(Frame(camera_image(i), time.perf_counter_ns(), i))
+        pipeline.motion(Frame(camera_image(i), time.perf_counter_ns(), i), landmarks, i / 30)
+        steps.append(i)
+    assert built == [1]  # during the step that completed calibration (the 2nd), once
