@@ -27,10 +27,10 @@ def serve(
     token, a missing camera) raises the typed errors of :mod:`vivicam.errors`
     before anything listens."""
     from vivicam.realtime.serve.auth import resolve_token
-    from vivicam.realtime.serve.server import prepare, running, url_of
+    from vivicam.realtime.serve.server import create, prepare, running, url_of
 
     status = on_status or (lambda text: log.info("%s", text))
-    token, generated = resolve_token(config.host, config.token)
+    resolve_token(config.host, config.token)  # a bad --token is reported before the slow start-up
     camera = None
     if config.camera is not None:
         from vivicam.realtime.app import open_driver
@@ -44,8 +44,11 @@ def serve(
         raise
     summary: dict[str, Any] = {}
 
+    server, generated = create(config, shared)
+    token = server.token
+
     async def main() -> None:
-        async with running(config, shared, token, camera) as server:
+        async with running(server, camera):
             if generated:
                 status("this server is reachable from other machines: a token was generated")
             status(f"open {url_of(config.host, server.port, token)} (avatar page)")

@@ -158,7 +158,8 @@ OVERLAY_HTML = r"""<!doctype html>
 <title>vivicam overlay</title>
 <style>
   html, body { background: transparent; margin: 0; overflow: hidden; }
-  video { display: none; }
+  /* hidden but rendering: Chrome does not play a display:none video */
+  video { position: fixed; left: 0; top: 0; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
   canvas { display: block; }
 </style>
 </head>
@@ -199,7 +200,10 @@ function draw() {
 async function connect() {
   const pc = new RTCPeerConnection({iceServers: []});
   pc.addTransceiver("video", {direction: "recvonly"});
-  pc.addEventListener("track", (event) => { video.srcObject = new MediaStream([event.track]); });
+  pc.addEventListener("track", (event) => {
+    video.srcObject = new MediaStream([event.track]);
+    video.play().catch(() => {});
+  });
   pc.addEventListener("connectionstatechange", () => {
     if (["failed", "closed"].includes(pc.connectionState)) { pc.close(); setTimeout(connect, 2000); }
   });

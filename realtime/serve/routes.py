@@ -33,6 +33,10 @@ async def _offer_of(request: web.Request) -> dict[str, str]:
     return {"sdp": body["sdp"], "type": "offer"}
 
 
+async def _no_content() -> web.Response:
+    return web.Response(status=204)
+
+
 async def index(request: web.Request) -> web.Response:
     return web.Response(text=INDEX_HTML, content_type="text/html", headers=_NO_STORE)
 
@@ -113,6 +117,7 @@ def make_app(server: "Server", token: str | None) -> web.Application:
     app[SERVER] = server
     app.router.add_get("/", index)
     app.router.add_get("/overlay", overlay)
+    app.router.add_get("/favicon.ico", lambda request: _no_content())
     app.router.add_get("/avatars", avatars)
     app.router.add_post("/offer", offer)
     app.router.add_post("/overlay/offer", overlay_offer)

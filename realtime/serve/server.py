@@ -169,7 +169,7 @@ class Server:
     async def _reap(self) -> None:
         """Close sessions whose browser stopped sending (a vanished peer)."""
         while True:
-            await asyncio.sleep(REAP_EVERY_S)
+            await asyncio.sleep(min(REAP_EVERY_S, self.config.session_idle_s / 2))
             now = time.monotonic()
             for sid, peer in list(self._peers.items()):
                 if now - peer.session.last_input_s > self.config.session_idle_s:
@@ -230,10 +230,18 @@ def prepare(config: ServeConfig, on_status: Callable[[str], None] | None = None)
     return shared
 
 
+def create(config: ServeConfig, shared: Shared) -> tuple[Server, bool]:
+    """The server for ``config`` and whether its token was generated (a
+    non-loopback ``host`` without ``token``; see ``resolve_token``)."""
+    token, generated = resolve_token(config.host, config.token)
+    return Server(config, shared, token), generated
+
+
 @contextlib.asynccontextmanager
-async def running(config: ServeConfig, shared: Shared, token: str | None, camera: Any = None) -> AsyncIterator[Server]:
-    """A listening server (``camera``: an opened source for the overlay, or None)."""
-    server = Server(config, shared, token)
+async def running(server: Server, camera: Any = None) -> AsyncIterator[Server]:
+    """``server`` listening on its configured address (``camera``: an opened
+    source for the overlay, or None)."""
+    config = server.config
     with ice_host_addresses(config.host):
         runner = web.AppRunner(server.app(), handle_signals=False)
         await runner.setup()

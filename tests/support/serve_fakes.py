@@ -4,7 +4,6 @@ event loop, a fake-camera Y4M clip made from the test data, the avatar photo."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,11 +25,6 @@ CHROMIUM_FLAGS = [
     "--disable-gpu",
     "--no-sandbox",  # the tests run as root in a container
 ]
-
-
-def testdata() -> Path | None:
-    root = Path(os.environ.get("VIVICAM_TESTDATA", Path(__file__).resolve().parents[3] / "shared" / "testdata"))
-    return root if (root / "clips").is_dir() else None
 
 
 def write_y4m(clip: Path, out: Path, *, size: tuple[int, int] = (640, 480), frames: int = 120) -> Path:
@@ -69,14 +63,15 @@ def write_avatar(path: Path) -> Path:
 class ServerThread:
     """A running server (``running``) on its own thread and event loop."""
 
-    def __init__(self, config: Any) -> None:
-        from vivicam.realtime.serve.auth import resolve_token
-        from vivicam.realtime.serve.server import prepare
+    def __init__(self, config: Any, shared: Any = None) -> None:
+        from vivicam.realtime.serve.server import create, prepare
 
         self.config = config
-        self.token, _ = resolve_token(config.host, config.token)
-        self.shared = prepare(config)
-        self.server: Any = None
+        if shared is not None:  # the engine and avatar of an earlier server, with this config
+            shared.config = config
+        self.shared = shared or prepare(config)
+        self.server, _ = create(config, self.shared)
+        self.token = self.server.token
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -89,8 +84,7 @@ class ServerThread:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with running(self.config, self.shared, self.token) as server:
-                self.server = server
+            async with running(self.server):
                 self._ready.set()
                 await self._stop.wait()
 
@@ -121,8 +115,8 @@ class ServerThread:
 
 
 @contextmanager
-def server_thread(config: Any) -> Iterator[ServerThread]:
-    thread = ServerThread(config).start()
+def server_thread(config: Any, shared: Any = None) -> Iterator[ServerThread]:
+    thread = ServerThread(config, shared).start()
     try:
         yield thread
     finally:
