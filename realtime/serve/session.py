@@ -211,8 +211,8 @@ class Session:
         if frame is None:
             t_s = time.perf_counter()
             motion = pipeline.motion(None, None, t_s)
-        else:
-            landmarks = pipeline.track(frame)
+        else:  # a frame may carry its own motion (the idle source): nothing to track
+            landmarks = None if frame.motion is not None else pipeline.track(frame)
             motion = pipeline.motion(frame, landmarks, frame.t_capture_ns / 1e9)
         with self.shared.render_lock:
             image = pipeline.render(motion)
