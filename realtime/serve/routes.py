@@ -95,11 +95,13 @@ async def switch_avatar(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     session = _session(request)
     recent = session.stats.recent()["latency"]
-    median = recent["median"]
+    median, p95 = recent["median"], recent["p95"]
     return web.json_response(
         {
             "fps": round(session.stats.fps(), 2),
-            "latency_ms": None if median != median else round(median, 1),  # NaN before the first frame
+            # camera frame's arrival to the avatar frame rendered, recent frames; NaN before the first
+            "latency_ms": None if median != median else round(median, 1),
+            "latency_p95_ms": None if p95 != p95 else round(p95, 1),
             "dropped": sum(session.stats.dropped().values()),
         },
         headers=_NO_STORE,
