@@ -4,7 +4,7 @@ controls, as an aiohttp application over a :class:`~vivicam.realtime.serve.serve
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -12,10 +12,8 @@ from vivicam.errors import InputError
 from vivicam.realtime.serve.auth import token_middleware
 from vivicam.realtime.serve.pages import INDEX_HTML, OVERLAY_HTML
 
-if TYPE_CHECKING:
-    from vivicam.realtime.serve.server import Server
-
-SERVER: "web.AppKey[Server]" = web.AppKey("server")
+# the running Server (routes reach it through the app; no import back into server.py)
+SERVER: "web.AppKey[Any]" = web.AppKey("server")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -113,7 +111,7 @@ async def close(request: web.Request) -> web.Response:
     return web.json_response({"ok": True}, headers=_NO_STORE)
 
 
-def make_app(server: "Server", token: str | None) -> web.Application:
+def make_app(server: Any, token: str | None) -> web.Application:
     """The application; every route behind the token when one is set."""
     app = web.Application(middlewares=[token_middleware(token)] if token else [])
     app[SERVER] = server
