@@ -99,6 +99,12 @@ def test_the_avatar_arrives_and_moves(browser, shared, camera_clip: Path) -> Non
     with server_thread(_config(shared), shared) as st:
         page = _start(browser, st.url())
         _playing(page)
+        # the server offered host candidates on 127.0.0.1 only (no STUN/TURN, no other address)
+        sdp = page.evaluate("pc.remoteDescription.sdp")
+        candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate")]
+        assert candidates and all(" 127.0.0.1 " in line for line in candidates), candidates
+        page.wait_for_function(r"/fps \d+\.\d .*latency \d+ ms/.test(document.getElementById('stats').textContent)",
+                               timeout=20000)
         time.sleep(1.5)
         a = _grab(page)[..., :3].astype(np.float32)
         time.sleep(1.0)
