@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vivicam.engines.base import AvatarState, Engine
-from vivicam.realtime.pipeline import AvatarCache, Pipeline, frame_shift
+from vivicam.realtime.pipeline import AvatarCache, Pipeline
 from vivicam.realtime.serve.config import ServeConfig
 from vivicam.realtime.stats import LoopStats
 from vivicam.types import Frame
@@ -216,7 +216,7 @@ class Session:
             motion = pipeline.motion(frame, landmarks, frame.t_capture_ns / 1e9)
         with self.shared.render_lock:
             image = pipeline.render(motion)
-            shift = frame_shift(pipeline.engine, pipeline.state, motion)
+            shift = pipeline.engine.frame_shift(pipeline.state, motion)
         if frame is not None and self.shared.config.stamp_echo:
             image = echo_stamp(frame.image, image)
         now = time.perf_counter_ns()
