@@ -91,12 +91,15 @@ def _run_server(avatar: str, port: int, max_sessions: int, stop: Any) -> None:
 class Client:
     """One session: sends the clip at FPS, records per-frame latency."""
 
-    def __init__(self, clip: list[np.ndarray]) -> None:
+    def __init__(self, clip: list[np.ndarray], paced: bool = True) -> None:
         self.clip = clip
+        self.paced = paced
         self.sent: dict[int, int] = {}  # stamp -> perf_counter_ns when handed to the sender
         self.received: dict[int, int] = {}  # stamp -> perf_counter_ns of its first arrival
         self.pc: Any = None
         self.session: str | None = None
+        self.rate = float(FPS)  # frames per second sent, paced as the page paces its camera
+        self.last_sent = 0.0
         self.unmatched = 0  # received frames whose stamp names no sent frame (a misread)
         self._tasks: list[asyncio.Task] = []
 
@@ -113,10 +116,13 @@ class Client:
                 self.start: float | None = None
 
             async def recv(self) -> VideoFrame:
+                now = time.perf_counter()
                 if self.start is None:
-                    self.start = time.perf_counter()
-                due = self.start + self.n / FPS
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    self.start = now
+                # the clip plays at FPS; frames are sent at the (lower) pace the page would use
+                due = max(self.start + self.n / FPS, client.last_sent + 1.0 / client.rate)
+                await asyncio.sleep(max(0.0, due - now))
+                client.last_sent = time.perf_counter()
                 number = self.n % (1 << STAMP_BITS)
                 image = stamp(client.clip[self.n % len(client.clip)], number)
                 frame = VideoFrame.from_ndarray(image, format="rgb24")
@@ -148,6 +154,8 @@ class Client:
                     raise RuntimeError(body.get("error", response.status))
         self.session = body["session"]
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="answer"))
+        if self.paced:
+            self._tasks.append(asyncio.ensure_future(self.pace(base)))
 
     async def _receive(self, track: Any) -> None:
         from aiortc.mediastreams import MediaStreamError
@@ -181,6 +189,14 @@ class Client:
             "_latency": latency,
         }
 
+    async def pace(self, base: str) -> None:
+        """Every second, as the page does: send at most 1.25x the server's fps + 1 (5..30)."""
+        while True:
+            await asyncio.sleep(1.0)
+            fps = (await self.server_stats(base)).get("fps") or 0
+            if fps:
+                self.rate = max(5.0, min(float(FPS), round(fps * 1.25 + 1)))
+
     async def server_stats(self, base: str) -> dict[str, Any]:
         """The server's view of this session: render fps, arrival-to-rendered latency, dropped frames."""
         import aiohttp
@@ -196,8 +212,10 @@ class Client:
             await self.pc.close()
 
 
-async def measure(base: str, clip: list[np.ndarray], sessions: int, seconds: float, warmup_s: float) -> dict[str, Any]:
-    clients = [Client(clip) for _ in range(sessions)]
+async def measure(
+    base: str, clip: list[np.ndarray], sessions: int, seconds: float, warmup_s: float, paced: bool
+) -> dict[str, Any]:
+    clients = [Client(clip, paced) for _ in range(sessions)]
     try:
         await asyncio.gather(*(c.connect(base) for c in clients))
         await asyncio.sleep(warmup_s)  # connection set-up, calibration, first keyframes
@@ -208,7 +226,7 @@ async def measure(base: str, clip: list[np.ndarray], sessions: int, seconds: flo
     finally:
         for c in clients:
             await c.close()
-    per_session = [dict(c.window(t0, t1), server=view) for c, view in zip(clients, server)]
+    per_session = [dict(c.window(t0, t1), server=view, send_fps_end=c.rate) for c, view in zip(clients, server)]
     pooled = [v for s in per_session for v in s.pop("_latency")]
     return {
         "sessions": sessions,
@@ -299,7 +317,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             await _wait_up(base)
             with ice_host_addresses("127.0.0.1"):
                 for n in args.sessions:
-                    results.append(await measure(base, clip, n, args.seconds, args.warmup))
+                    results.append(await measure(base, clip, n, args.seconds, args.warmup, not args.unpaced))
                     await asyncio.sleep(2.0)  # the server releases the sessions
                 if args.churn:
                     extra["churn"] = await churn(base, clip, args.churn, server.pid)
@@ -319,6 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "size": list(SIZE),
         "send_fps": FPS,
         "seconds": args.seconds,
+        "paced": not args.unpaced,
         "latency": "client send (frame handed to aiortc) to the avatar frame decoded back, same clock",
         "results": results,
         **extra,
@@ -333,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--frames", type=int, default=150, help="clip frames sent (looped)")
+    parser.add_argument("--unpaced", action="store_true",
+                        help="always send 30 fps (the page paces its camera to the server's fps)")
     parser.add_argument("--churn", type=int, default=0, metavar="N",
                         help="then open and close N sessions in turn, recording the server's threads and memory")
     parser.add_argument("--out", default=None, help="write the JSON here (default: print it)")

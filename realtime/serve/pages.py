@@ -133,8 +133,24 @@ async function showStats() {
   const response = await fetch(api(`/session/${session}/stats`));
   if (!response.ok) return;
   const server = await response.json();
+  await paceCamera(server.fps);
   const latency = server.latency_ms === null ? null : server.latency_ms + rtt / 2 + jitter;
   $("stats").textContent = `fps ${fps === null ? "–" : fps.toFixed(1)} · latency ${latency === null ? "–" : latency.toFixed(0) + " ms"}`;
+}
+
+// Send the server only a little more than it renders: frames it would drop
+// anyway still cost it a decode each, and a decoder that falls behind queues
+// frames (latency grows). The headroom lets the rate climb back when it can.
+async function paceCamera(serverFps) {
+  const sender = pc && pc.getSenders().find((s) => s.track && s.track.kind === "video");
+  if (!sender || !serverFps) return;
+  const target = Math.max(5, Math.min(30, Math.round(serverFps * 1.25 + 1)));
+  const parameters = sender.getParameters();
+  if (!parameters.encodings || !parameters.encodings.length) return;
+  const current = parameters.encodings[0].maxFramerate || 30;
+  if (Math.abs(current - target) < 2) return;
+  parameters.encodings[0].maxFramerate = target;
+  await sender.setParameters(parameters).catch(() => {});
 }
 
 $("start").addEventListener("click", start);
