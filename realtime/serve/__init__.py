@@ -29,6 +29,9 @@ def serve(
     from vivicam.realtime.serve.auth import resolve_token
     from vivicam.realtime.serve.server import create, prepare, running, url_of
 
+    from vivicam.threads import ensure_applied
+
+    ensure_applied()  # library callers get the thread policy too (a no-op after the CLI's)
     status = on_status or (lambda text: log.info("%s", text))
     resolve_token(config.host, config.token)  # a bad --token is reported before the slow start-up
     camera = None
