@@ -176,20 +176,21 @@ def test_closed_and_vanished_sessions_free_their_threads(browser, shared) -> Non
             page = _start(browser, st.url())
             _playing(page)
             page.context.close()
-            assert _wait(lambda: st.server.session_count == 0, 10.0)
+            assert _wait(lambda: st.server.session_count == 0, 30.0)  # at once unless the machine is swamped
 
         cycle()  # warm-up: thread pools grow to their size once
         time.sleep(1.0)
         baseline = (_os_threads(), threading.active_count())
         for _ in range(3):
             cycle()
-        time.sleep(1.0)
         assert not [t for t in threading.enumerate() if t.name.startswith("vivicam-session-")]
-        assert _os_threads() <= baseline[0] + 2 and threading.active_count() <= baseline[1] + 2, baseline
+        # threads that end with a closed session may take a moment to be gone
+        settled = _wait(lambda: _os_threads() <= baseline[0] + 2 and threading.active_count() <= baseline[1] + 2, 15.0)
+        assert settled, (baseline, _os_threads(), threading.active_count(), [t.name for t in threading.enumerate()])
 
         # a peer that stops sending without closing its page is released too
         page = _start(browser, st.url())
         _playing(page)
         page.evaluate("pc.getSenders().forEach((s) => s.track && s.track.stop())")
-        assert _wait(lambda: st.server.session_count == 0, 15.0)
+        assert _wait(lambda: st.server.session_count == 0, 30.0)
         page.context.close()
