@@ -106,14 +106,19 @@ def test_the_avatar_arrives_and_moves(browser, shared, camera_clip: Path) -> Non
         page.wait_for_function(r"/fps \d+\.\d .*latency \d+ ms/.test(document.getElementById('stats').textContent)",
                                timeout=20000)
         time.sleep(1.5)
-        a = _grab(page)[..., :3].astype(np.float32)
-        time.sleep(1.0)
-        b = _grab(page)[..., :3].astype(np.float32)
+        grabs = []
+        for _ in range(4):
+            grabs.append(_grab(page)[..., :3].astype(np.float32))
+            time.sleep(0.7)
+        a = grabs[0]
         avatar_ref = _small(fit_to(st.shared.avatar(0).photo, (640, 480)))
         camera_ref = _small(_first_camera_frame(camera_clip))
         to_avatar, to_camera = np.abs(a - avatar_ref).mean(), np.abs(a - camera_ref).mean()
         assert to_avatar < 20 and to_avatar < to_camera / 2, (to_avatar, to_camera)
-        assert np.abs(a - b).mean() > 0.3  # it moves
+        # it moves: the face region changes between frames (video coding alone changes it far less)
+        face = (slice(15, 105), slice(35, 125))
+        change = max(np.abs(g[face] - h[face]).mean() for i, g in enumerate(grabs) for h in grabs[i + 1 :])
+        assert change > 1.0, change
         (session,) = [st.server.session(sid) for sid in list(st.server._peers)]
         summary = session.summary()
         assert summary["frames_out"] > 20
