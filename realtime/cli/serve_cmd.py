@@ -8,8 +8,9 @@ import sys
 from vivicam.realtime.cli.common import (
     add_engine_args,
     add_flow_arg,
+    add_output_args,
+    background_from_args,
     engine_options,
-    parse_size,
     quiet_command,
 )
 from vivicam.realtime.app import LIVE_SIZE
@@ -54,10 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(default: none, the overlay shows the newest browser session)")
     p.add_argument("--max-sessions", type=_count, default=DEFAULT_MAX_SESSIONS,
                    help=f"browser sessions at once; the next one is refused (default: {DEFAULT_MAX_SESSIONS})")
-    p.add_argument("--size", type=parse_size, default=LIVE_SIZE, metavar="WxH",
-                   help=f"avatar video size, letterboxed (default: {LIVE_SIZE[0]}x{LIVE_SIZE[1]})")
     p.add_argument("--mirror", action="store_true", help="mirror the motion (your left is the avatar's left on screen)")
     add_flow_arg(p)
+    add_output_args(p, default_size=f"{LIVE_SIZE[0]}x{LIVE_SIZE[1]}")
     add_engine_args(p)
     p.set_defaults(func=quiet_command(run))
 
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         engine_options=engine_options(args),
         size=tuple(args.size),
+        background=background_from_args(args),
         mirror=True if args.mirror else None,
         driver_flow=args.driver_flow,
     )
