@@ -28,7 +28,7 @@ from vivicam.errors import VivicamError
 from vivicam.realtime.cli.common import add_threads_arg
 from vivicam.threads import apply as apply_thread_policy
 
-COMMANDS = ("run", "render", "demo", "calibrate", "build", "bench", "doctor")
+COMMANDS = ("run", "render", "demo", "calibrate", "serve", "build", "bench", "doctor")
 INTERRUPTED = 130  # exit code after Ctrl-C
 
 

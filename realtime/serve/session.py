@@ -1,0 +1,247 @@
+"""Sessions: one driver each (a browser's camera, or the server's own camera),
+all sharing one engine and the prepared avatars.
+
+Each :class:`Session` owns what is personal to a driver (face tracker,
+calibration, smoothing, motion state: a :class:`Pipeline` with its own
+``MotionEstimator``) and one worker thread. Frames arrive in a one-frame slot:
+a frame that was not started before the next one came is dropped, so under
+load a session loses frames rather than building up latency. Engine and
+compositing run under :attr:`Shared.render_lock`, since engines do not promise
+to be re-entrant; tracking and motion of one session overlap another's render.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vivicam.engines.base import AvatarState, Engine
+from vivicam.realtime.pipeline import AvatarCache, Pipeline
+from vivicam.realtime.serve.config import ServeConfig
+from vivicam.realtime.stats import LoopStats
+from vivicam.types import Frame
+
+log = logging.getLogger(__name__)
+
+# Without a new camera frame for this long the avatar keeps moving on its own
+# (held motion easing into idle), as the live loop does on a stalled camera.
+STALL_S = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class Rendered:
+    """One output frame of a session: the image (H×W×3 uint8 RGB), the avatar
+    and frame shift it was composed with (for the overlay's mask), and when
+    its camera frame arrived and when it was done (``perf_counter_ns``)."""
+
+    image: np.ndarray
+    state: AvatarState
+    shift: Any
+    t_capture_ns: int | None
+    t_done_ns: int
+    seq: int
+    pts: int | None = None  # the camera frame's presentation stamp, when it had one
+
+
+class Shared:
+    """What every session uses: the engine, the prepared avatars and the lock
+    that serializes engine calls."""
+
+    def __init__(self, config: ServeConfig, engine: Engine, paths: list[Path], start: int = 0) -> None:
+        self.config = config
+        self.engine = engine
+        self.paths = paths
+        self.start = start
+        self.cache = AvatarCache(engine, max_items=max(8, len(paths)))
+        self.render_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+
+    def avatar(self, index: int) -> AvatarState:
+        """The prepared avatar ``index`` (InputError for a photo without a usable face)."""
+        with self._cache_lock:
+            return self.cache.get(self.paths[index])
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.paths]
+
+
+class Session:
+    """One driver's pipeline and worker thread. ``submit`` frames from any
+    thread; ``subscribe`` a callback called (from the worker) after each
+    output frame; ``close`` stops and joins the worker and frees the tracker."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, shared: Shared, *, name: str | None = None, tracker: Any = None) -> None:
+        from vivicam.calibrate.motion import MotionConfig, MotionEstimator
+
+        self.shared = shared
+        self.id = name or f"s{next(self._ids)}"
+        self.opened_s = time.monotonic()
+        self.last_input_s = self.opened_s
+        self.stats = LoopStats()
+        self.avatar_index = shared.start
+        config = MotionConfig()
+        if shared.config.mirror is not None:
+            import dataclasses
+
+            config = dataclasses.replace(config, mirror=shared.config.mirror)
+        if tracker is None:
+            from vivicam.face.tracker import MediaPipeTracker
+
+            tracker = MediaPipeTracker()
+        self._tracker = tracker
+        self.pipeline = Pipeline(
+            shared.engine,
+            shared.avatar(self.avatar_index),
+            tracker=tracker,
+            estimator=MotionEstimator(config=config),
+            out_size=tuple(shared.config.size),
+            background=shared.config.background,
+            stats=self.stats,
+            driver_flow=shared.config.driver_flow,
+        )
+        self.latest: Rendered | None = None
+        self._seq = 0
+        self._slot: tuple[Any, int | None] | None = None
+        self._pending: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[Rendered], None]] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=f"vivicam-session-{self.id}", daemon=True)
+        self._thread.start()
+
+    # -- called from the server ------------------------------------------------
+    def submit(self, frame: Frame | Callable[[], Frame], pts: int | None = None) -> None:
+        """A new camera frame (or a function making it, called only if the
+        frame is used); replaces one still waiting (newest wins)."""
+        with self._cond:
+            if self._slot is not None:
+                self.stats.drop("stale")
+            self._slot = (frame, pts)
+            self.last_input_s = time.monotonic()
+            self._cond.notify()
+
+    def recalibrate(self) -> None:
+        self._later(self.pipeline.recalibrate)
+
+    def switch_avatar(self, index: int) -> None:
+        """Use avatar ``index`` from the next frame (prepared here, in the caller's thread)."""
+        state = self.shared.avatar(index)
+
+        def apply() -> None:
+            self.pipeline.set_avatar(state)
+            self.avatar_index = index
+
+        self._later(apply)
+
+    def subscribe(self, callback: Callable[[Rendered], None]) -> None:
+        with self._cond:
+            self._listeners.append(callback)
+
+    def unsubscribe(self, callback: Callable[[Rendered], None]) -> None:
+        with self._cond:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the worker and free the tracker (idempotent)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._slot = None
+            self._listeners.clear()
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("session %s: worker did not stop within %.0f s", self.id, timeout_s)
+        self._tracker.close()
+
+    def summary(self) -> dict[str, Any]:
+        return self.stats.summary()
+
+    # -- the worker --------------------------------------------------------------
+    def _later(self, action: Callable[[], None]) -> None:
+        """Run ``action`` in the worker between frames (the pipeline is not shared between threads)."""
+        with self._cond:
+            self._pending.append(action)
+            self._cond.notify()
+
+    def _next(self) -> tuple[tuple[Any, int | None] | None, list[Callable[[], None]]]:
+        with self._cond:
+            if self._slot is None and not self._pending and not self._closed:
+                self._cond.wait(STALL_S)
+            item, self._slot = self._slot, None
+            actions, self._pending = self._pending, []
+            return item, actions
+
+    def _work(self) -> None:
+        while not self._closed:
+            item, actions = self._next()
+            if self._closed:
+                break
+            try:
+                for action in actions:
+                    action()
+                if item is not None:
+                    frame, pts = item
+                    self._step(frame() if callable(frame) else frame, pts)
+                elif not actions and self.latest is not None:
+                    self._step(None, None)  # the camera stalled: keep the avatar alive
+            except Exception:  # one bad frame must not end the session
+                self.stats.count("error")
+                log.exception("session %s: frame failed", self.id)
+        log.debug("session %s: worker stopped", self.id)
+
+    def _step(self, frame: Frame | None, pts: int | None) -> None:
+        pipeline = self.pipeline
+        if frame is None:
+            t_s = time.perf_counter()
+            motion = pipeline.motion(None, None, t_s)
+        else:  # a frame may carry its own motion (the idle source): nothing to track
+            landmarks = None if frame.motion is not None else pipeline.track(frame)
+            motion = pipeline.motion(frame, landmarks, frame.t_capture_ns / 1e9)
+        with self.shared.render_lock:
+            image = pipeline.render(motion)
+            shift = pipeline.engine.frame_shift(pipeline.state, motion)
+        if frame is not None and self.shared.config.stamp_echo:
+            image = echo_stamp(frame.image, image)
+        now = time.perf_counter_ns()
+        t_capture = None if frame is None else frame.t_capture_ns
+        self.stats.frame_out(t_capture, now)
+        self._seq += 1
+        rendered = Rendered(image, pipeline.state, shift, t_capture, now, self._seq, pts)
+        self.latest = rendered
+        with self._cond:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback(rendered)
+
+
+# The latency benchmark's frame stamp: a strip of black/white blocks in the
+# camera frame's top-left corner (see benchmarks/serve_latency.py).
+STAMP_BLOCK = 16
+STAMP_BITS = 12
+
+
+def echo_stamp(camera: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``image`` with the camera frame's stamp strip copied into the same corner."""
+    h, w = STAMP_BLOCK, STAMP_BLOCK * STAMP_BITS
+    if camera.shape[0] < h or camera.shape[1] < w or image.shape[0] < h or image.shape[1] < w:
+        return image
+    out = image.copy()
+    out[:h, :w] = camera[:h, :w]
+    return out
