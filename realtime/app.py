@@ -121,9 +121,12 @@ def render_video(
     driver_flow: bool = True,
     audio: bool = True,
     progress: bool = True,
+    fps: float | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Animate ``avatar`` with the face in ``driving`` into ``output`` (mp4).
+    ``fps``: render at another frame rate than the driving video's (the
+    in-between frames from interpolated motion; same length, audio in sync).
 
     The output has exactly the driving video's frames and frame rate (audio
     copied when present). Motion is measured from the driver's ``neutral``:
@@ -167,15 +170,17 @@ def render_video(
             pipeline.set_driver_neutral(reference.frame)
         source = VideoFileSource(driving)
         stack.callback(source.close)
-        sink = stack.enter_context(Mp4Sink(output, info.rate, out_size,
+        rate = info.rate if fps is None else fps
+        sink = stack.enter_context(Mp4Sink(output, rate, out_size,
                                            audio_from=driving if audio and info.has_audio else None))
         frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
         # decoding + tracking ahead of the render, encoding behind it (same output as one frame at a time)
-        run_pipelined(frames, pipeline, sink.write, lambda frame: frame.index / info.fps)
+        retime = None if fps is None or abs(fps - info.fps) < 1e-6 else (info.fps, fps)
+        run_pipelined(frames, pipeline, sink.write, lambda frame: frame.index / info.fps, retime=retime)
     if stats.frames_out == 0:
         raise InputError(f"{driving}: no frame could be decoded")
     summary = stats.summary()
-    summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps, size=list(out_size),
+    summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps if fps is None else fps, size=list(out_size),
                    avatar_note=getattr(state, "note", None), neutral=reference.note,
                    neutral_frames=None if reference.frames is None else list(reference.frames))
     return summary

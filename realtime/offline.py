@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from vivicam.realtime.pipeline import Pipeline
 from vivicam.threads import ensure_applied
-from vivicam.types import Frame
+from vivicam.types import Frame, Motion
 
 QUEUE_FRAMES = 4  # frames each queue may hold: enough to ride out a slow frame, little memory
 _WAIT_S = 0.1  # how often a waiting stage looks whether another one failed
@@ -97,9 +97,12 @@ def run_pipelined(
     t_of: Callable[[Frame], float],
     *,
     depth: int = QUEUE_FRAMES,
+    retime: tuple[float, float] | None = None,
 ) -> int:
     """What :func:`run_sequential` does, in three overlapping stages (see the
-    module docstring); the same frames reach ``write`` in the same order."""
+    module docstring); the same frames reach ``write`` in the same order.
+    ``retime = (driver fps, output fps)`` renders at another rate from the
+    motion (:func:`retimed`)."""
     if depth < 1:
         raise ValueError("depth must be at least 1")
     ensure_applied()  # library callers get the thread policy too (a no-op after an entry point's)
@@ -112,12 +115,10 @@ def run_pipelined(
         worker.start()
     count = 0
     try:
-        while True:
-            item = stages.get(stages.tracked)
-            if item is _END:
-                break
-            frame, landmarks = item
-            motion = pipeline.motion(frame, landmarks, t_of(frame))
+        moments = _motions(stages, pipeline, t_of)
+        if retime is not None:
+            moments = retimed(moments, *retime)
+        for motion, frame in moments:
             stages.put(stages.rendered, (pipeline.render(motion), frame))
             count += 1
         stages.put(stages.rendered, _END)
@@ -133,6 +134,43 @@ def run_pipelined(
     if stages.error is not None:
         raise stages.error
     return count
+
+
+def _motions(stages: _Stages, pipeline: Pipeline, t_of: Callable[[Frame], float]) -> Iterator[tuple[Motion, Frame]]:
+    """The motion of each tracked frame, in order (stage 2's first half)."""
+    while True:
+        item = stages.get(stages.tracked)
+        if item is _END:
+            return
+        frame, landmarks = item
+        yield pipeline.motion(frame, landmarks, t_of(frame)), frame
+
+
+def retimed(moments: Iterable[tuple[Motion, Frame]], in_fps: float, out_fps: float) -> Iterator[tuple[Motion, Frame]]:
+    """Motions at ``out_fps`` from motions at the driver's ``in_fps``: an
+    output moment between two driver frames blends their motions (offline
+    may look one frame ahead, so the in-between frames are rendered from
+    motion, never blended pixels); the clip keeps its length — the last
+    driver frame is held for its own duration — so the audio stays in sync.
+    Output frames are numbered from 0 (``Frame.index``)."""
+    if not (in_fps > 0 and out_fps > 0):
+        raise ValueError(f"frame rates must be positive, got {in_fps} and {out_fps}")
+    previous: tuple[Motion, Frame, float] | None = None
+    k = 0
+    for motion, frame in moments:
+        t = frame.index / in_fps
+        if previous is not None:
+            last_motion, last_frame, last_t = previous
+            while k / out_fps < t - 1e-9:
+                weight = (k / out_fps - last_t) / max(t - last_t, 1e-9)
+                yield last_motion.blend(motion, weight), Frame(last_frame.image, last_frame.t_capture_ns, k)
+                k += 1
+        previous = (motion, frame, t)
+    if previous is not None:
+        last_motion, last_frame, last_t = previous
+        while k / out_fps < last_t + 1.0 / in_fps - 1e-9:
+            yield last_motion, Frame(last_frame.image, last_frame.t_capture_ns, k)
+            k += 1
 
 
 def _guard(stages: _Stages, stage: Callable[..., None], *args: Any) -> None:

@@ -51,6 +51,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def output_fps(text: str) -> float:
+    """An argparse ``type=`` for an output frame rate (1 to MAX_OUT_FPS frames a second)."""
+    from vivicam.realtime.loop_state import MAX_OUT_FPS
+
+    value = positive_float(text)
+    if not 1.0 <= value <= MAX_OUT_FPS:
+        raise argparse.ArgumentTypeError(f"expected a frame rate from 1 to {MAX_OUT_FPS:g}, got '{text}'")
+    return value
+
+
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
     """``--engine``, ``--backend``, ``--weights``, ``--precision``."""
     from vivicam.engines.registry import engine_names

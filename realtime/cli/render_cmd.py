@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vivicam.realtime.cli.common import add_engine_args, add_flow_arg, add_output_args, frame_options, quiet_command
+from vivicam.realtime.cli.common import (
+    add_engine_args,
+    add_flow_arg,
+    add_output_args,
+    frame_options,
+    output_fps,
+    quiet_command,
+)
 from vivicam.realtime.stats import format_summary
 
 
@@ -14,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "render",
         help="offline: animate a photo from a driving video into an mp4",
         description="Animate PHOTO with the face in VIDEO. The output has the driving video's "
-        "frame count and frame rate, and its audio.",
+        "frame count and frame rate (or --fps), and its audio.",
     )
     p.add_argument("--avatar", required=True, metavar="PHOTO", help="portrait photo")
     p.add_argument("--driving", required=True, metavar="VIDEO", help="video of a face to follow")
@@ -30,6 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_flow_arg(p)
     p.add_argument("--no-audio", dest="audio", action="store_false", help="do not copy the driving video's audio")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument(
+        "--fps", type=output_fps, default=None,
+        help="render at this frame rate instead of the driving video's (e.g. a 25 fps clip at 30 or 60): "
+        "in-between frames from interpolated motion; the same length, the audio in sync",
+    )
     add_output_args(p)
     add_engine_args(p)
     p.set_defaults(func=quiet_command(run))
@@ -48,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         driver_flow=args.driver_flow,
         audio=args.audio,
         progress=args.progress,
+        fps=args.fps,
         on_status=lambda text: print(text, file=sys.stderr, flush=True),
     )
     print(f"wrote {summary['output']} ({summary['frames']} frames at {summary['video_fps']:g} fps)")

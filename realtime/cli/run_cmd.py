@@ -10,6 +10,7 @@ from vivicam.realtime.cli.common import (
     add_flow_arg,
     add_output_args,
     frame_options,
+    output_fps,
     parse_size,
     positive_float,
     quiet_command,
@@ -19,14 +20,6 @@ from vivicam.realtime.loop_state import MAX_OUT_FPS
 from vivicam.realtime.stats import format_summary
 
 _SIZE = f"{LIVE_SIZE[0]}x{LIVE_SIZE[1]}"
-
-
-def output_fps(text: str) -> float:
-    """An argparse ``type=`` for the live output rate (1 to MAX_OUT_FPS frames a second)."""
-    value = positive_float(text)
-    if not 1.0 <= value <= MAX_OUT_FPS:
-        raise argparse.ArgumentTypeError(f"expected a frame rate from 1 to {MAX_OUT_FPS:g}, got '{text}'")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

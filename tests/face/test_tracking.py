@@ -219,3 +219,24 @@ def test_a_face_cut_by_the_photo_border_is_found_with_lower_confidence(astronaut
     pts = found.landmarks.points
     assert pts[:, 0].min() < 0  # the mesh continues past the border
     assert 0.5 < found.landmarks.confidence < 0.95  # the share of the face in the photo
+
+
+def test_a_close_up_whose_face_fills_the_photo_is_found() -> None:
+    """Hair and chin cut off by the frame (a profile photo, a cropped video):
+    the detector misses a face that big; the photo is looked at again with
+    its edges repeated around it."""
+    import cv2
+    from skimage import data
+
+    from vivicam.face import detect
+
+    astronaut = data.astronaut()
+    pts = detect.find_avatar_face(astronaut).landmarks.points
+    (x0, y0), (x1, y1) = pts[:, :2].min(0), pts[:, :2].max(0)
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.45 * max(x1 - x0, y1 - y0)
+    close_up = cv2.resize(astronaut[int(cy - half):int(cy + half), int(cx - half):int(cx + half)], (512, 512))
+    assert not detect._detections(close_up)  # too big for the detector as it is
+    faces = detect.find_faces(close_up)
+    assert len(faces) == 1
+    eyes = faces[0].points[[33, 263], :2]  # outer eye corners, inside the close-up
+    assert ((eyes > 0) & (eyes < 512)).all()

@@ -114,3 +114,38 @@ def test_real_clip_pipelined_equals_sequential(testdata) -> None:
     assert len(outputs[0].images) == len(outputs[1].images) == 30
     for a, b in zip(*(o.images for o in outputs)):
         np.testing.assert_array_equal(a, b)
+
+
+def _moments(n: int) -> list:
+    from vivicam.types import Frame, Motion
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    return [(Motion(rotation=np.array([0.0, float(i), 0.0], np.float32)), Frame(image, 0, i)) for i in range(n)]
+
+
+def test_retimed_keeps_the_length_and_interpolates_the_motion() -> None:
+    from vivicam.realtime.offline import retimed
+
+    out = list(retimed(_moments(25), 25.0, 30.0))  # one second of a 25 fps clip at 30 fps
+    assert len(out) == 30 and [f.index for _, f in out] == list(range(30))
+    yaws = np.array([m.rotation[1] for m, _ in out])
+    # output frame k shows the driver's motion at k/30 s (yaw = driver frame number)
+    np.testing.assert_allclose(yaws[:25], np.minimum(np.arange(25) * 25 / 30, 24), atol=1e-5)
+    assert np.all(np.diff(yaws) >= 0)  # no jumps back: motion, not a frame repeat pattern
+    assert len({round(float(y), 4) for y in yaws[:25]}) == 25  # in-between frames are new moments
+
+
+def test_retimed_down_and_identity() -> None:
+    from vivicam.realtime.offline import retimed
+
+    assert len(list(retimed(_moments(60), 60.0, 25.0))) == 25
+    same = list(retimed(_moments(10), 25.0, 25.0))
+    assert [m.rotation[1] for m, _ in same] == list(range(10))
+
+
+def test_pipelined_render_at_another_rate_writes_the_retimed_frames() -> None:
+    pipeline = _fake_pipeline()
+    sink = RecordingSink()
+    written = run_pipelined(ListSource(25).frames(), pipeline, sink.write, _t, retime=(25.0, 50.0))
+    assert written == 50 == len(sink.images)
+    assert [f.index for f in sink.frames] == list(range(50))

@@ -139,6 +139,13 @@ def find_faces(image: np.ndarray) -> list[Landmarks]:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"expected an RGB photo (H×W×3, 8-bit), got {image.dtype} {image.shape}")
     boxes = _detections(image)
+    if not boxes:
+        return _faces_on_padded(image)
+    return _meshes(image, boxes)
+
+
+def _meshes(image: np.ndarray, boxes: list[_Box]) -> list[Landmarks]:
+    """The face mesh in each detected box, largest face first."""
     faces: list[Landmarks] = []
     if boxes:
         with MediaPipeTracker(static_image=True, max_faces=1, min_confidence=0.5) as mesh:
@@ -148,6 +155,25 @@ def find_faces(image: np.ndarray) -> list[Landmarks]:
                     faces.append(lm)
     faces.sort(key=lambda lm: face_width(lm.points), reverse=True)
     return faces
+
+
+CLOSE_UP_PAD = 0.25  # share of the longer side added around a photo whose face is too big to detect
+
+
+def _faces_on_padded(image: np.ndarray) -> list[Landmarks]:
+    """A close-up whose face fills or overflows the photo (hair and chin cut
+    off) is too big for the detector: look again with the photo's edges
+    repeated around it, so the face is an ordinary size in the picture."""
+    h, w = image.shape[:2]
+    pad = int(round(CLOSE_UP_PAD * max(h, w)))
+    if pad < 1 or min(h, w) < 32:
+        return []
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    shift = np.array([pad, pad, 0], np.float32)
+    return [
+        Landmarks(lm.points - shift, (w, h), min(lm.confidence, inside_share(lm.points - shift, w, h)))
+        for lm in _meshes(padded, _detections(padded))
+    ]
 
 
 def find_avatar_face(image: np.ndarray, *, min_face_px: int = 40) -> AvatarFace:
