@@ -222,3 +222,17 @@ def test_the_driver_flow_is_built_when_calibration_completes_not_on_the_next_fra
         pipeline.motion(Frame(camera_image(i), time.perf_counter_ns(), i), landmarks, i / 30)
         steps.append(i)
     assert built == [1]  # during the step that completed calibration (the 2nd), once
+
+
+@pytest.mark.parametrize("gain", [0.6, 0.8, 1.2])
+def test_the_cameras_exposure_is_not_read_as_motion(scene, gain) -> None:
+    """An auto-exposure step brightens or darkens a still scene: the flow must
+    not move the landmarks, the hair and shoulders, or the camera."""
+    image, points, _ = scene
+    exposed = np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    reading = _flow(scene, person=np.ones((512, 512), np.float32)).measure(exposed, points)
+    free = np.setdiff1d(np.arange(len(points)), KEEP_TRACKED)
+    # measured 0.01-0.06 px (unmatched brightness: 0.12-0.32 px)
+    assert np.linalg.norm(reading.points[free, :2] - points[free, :2], axis=1).mean() < 0.08
+    assert np.abs(reading.surround[..., :2]).max() < 0.05  # face sizes (unmatched: up to 0.13)
+    assert np.abs(reading.camera).max() < 0.01
