@@ -82,8 +82,10 @@ def tell_avatar_note(state: Any, photo: str | Path, on_status: Callable[[str], N
 
 
 def default_out_size(photo: np.ndarray) -> tuple[int, int]:
-    """The photo's size with even sides (H.264 needs them), at most 1920 px."""
-    return even_size(photo.shape[1], photo.shape[0])
+    """The photo's size with even sides (H.264 needs them): the photo as
+    loaded (at most 2048 px a side), never scaled down again, so a render at
+    rest is the photo itself."""
+    return even_size(photo.shape[1], photo.shape[0], max_side=4096)
 
 
 def _motion_setup(profile: str | Path | None, mirror: bool | None) -> tuple[Any, Any]:

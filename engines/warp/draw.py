@@ -46,12 +46,22 @@ class Sources:
     - ``plate``: side×side×3 uint8, the still background ``B``.
     - ``grain``: the photo's noise σ (grey levels), given to invented pixels.
     - ``crop_size``: the analysis crop's side (what the field's coordinates use).
+    - ``face_px``: the face's size (outer eye corners) in analysis-crop pixels.
     """
+
+    def settle_scale(self, view: View) -> float:
+        """:func:`settle`'s scale for ``view``: output pixels per crop pixel over
+        the output pixels below which motion settles — one pixel, or a small
+        share of the face on a large output (a tracker's noise is a share of the
+        face, so a 2048-px portrait sees it as several pixels)."""
+        out_per_crop = 1.0 / view.x[0]
+        return out_per_crop / max(SETTLE_PX, SETTLE_FACE * self.face_px * out_per_crop)
 
     layer: np.ndarray
     plate: np.ndarray
     grain: float
     crop_size: int
+    face_px: float = 0.0  # the face's size in analysis-crop pixels
     _views: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -176,7 +186,7 @@ class WarpFrame:
         y0, y1, x0, x1 = view.box
         h, w = y1 - y0, x1 - x0
         disp = cv2.warpAffine(
-            settle(back, 1.0 / view.x[0]), cache.to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            settle(back, self.sources.settle_scale(view)), cache.to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
         maps = cv2.scaleAdd(disp.reshape(h, -1), cache.k, cache.base.reshape(h, -1)).reshape(h, w, 2)
@@ -198,7 +208,7 @@ class WarpFrame:
         cache = view_cache(self.sources, view, self.cell, xp)
         y0, y1, x0, x1 = view.box
         h, w = y1 - y0, x1 - x0
-        back = settle(as_array(self.back, xp).astype(xp.float32), 1.0 / view.x[0], xp)
+        back = settle(as_array(self.back, xp).astype(xp.float32), self.sources.settle_scale(view), xp)
         m = cache.to_grid
         gx = m[0, 0] * xp.arange(w, dtype=xp.float32) + m[0, 2]
         gy = m[1, 1] * xp.arange(h, dtype=xp.float32) + m[1, 2]
@@ -217,13 +227,14 @@ class WarpFrame:
 # sub-pixel noise on a still face would cost detail everywhere for nothing a
 # viewer could see move.
 SETTLE_PX = 1.0
+SETTLE_FACE = 0.003  # ... or this share of the face, when that is more pixels
 
 
-def settle(back: Any, out_per_crop: float, xp: ModuleType = np) -> Any:
-    """``back`` with displacements under :data:`SETTLE_PX` output pixels eased
-    towards zero: ``d · (3m² − 2m³)`` for ``m = |d| / SETTLE_PX < 1`` (continuous,
+def settle(back: Any, scale: float, xp: ModuleType = np) -> Any:
+    """``back`` (crop pixels) with displacements under ``1 / scale`` eased
+    towards zero: ``d · (3m² − 2m³)`` for ``m = |d| · scale < 1`` (continuous,
     monotonic, slope 1 where it meets the identity), unchanged above."""
-    m = xp.sqrt((back * back).sum(axis=-1, keepdims=True)) * (out_per_crop / SETTLE_PX)
+    m = xp.sqrt((back * back).sum(axis=-1, keepdims=True)) * scale
     ease = xp.where(m < 1.0, m * m * (3.0 - 2.0 * m), 1.0).astype(xp.float32)
     return back * ease
 

@@ -59,7 +59,7 @@ def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) 
         field=field,
         eyes=build_eyes(crop, pts),
         mouth=build_mouth(crop, pts, rig.size0),
-        sources=_full_resolution(canvas, matte),
+        sources=_full_resolution(canvas, matte, rig.size0),
         note=note,
     )
 
@@ -70,14 +70,14 @@ def _shrink(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def _full_resolution(canvas: np.ndarray, matte: np.ndarray) -> Sources:
+def _full_resolution(canvas: np.ndarray, matte: np.ndarray, face_px: float) -> Sources:
     """The moving layer and the plate at the canvas's (the photo's) resolution."""
     side = canvas.shape[0]
     matte_full = np.clip(cv2.resize(matte, (side, side), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
     sigma = grain_level(canvas)
     plate = background_plate(canvas, matte_full, grain_sigma=sigma)
     layer, plate = split_layer(canvas, matte_full, plate)
-    return Sources(layer=layer, plate=plate, grain=sigma, crop_size=matte.shape[0])
+    return Sources(layer=layer, plate=plate, grain=sigma, crop_size=matte.shape[0], face_px=float(face_px))
 
 
 def _check_photo(photo: np.ndarray) -> np.ndarray:
