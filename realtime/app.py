@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,18 +21,16 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from vivicam.engines.base import Engine
-from vivicam.errors import DeviceError, InputError, NoFaceError
-from vivicam.realtime.guard import LoopError
+from vivicam.errors import InputError, NoFaceError
+from vivicam.realtime.config import LIVE_FPS, LIVE_SIZE
 from vivicam.realtime.outputs import check_output, file_inputs
 from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
 from vivicam.realtime.stats import LoopStats
-from vivicam.types import DriverFrame, Frame
+from vivicam.types import Frame
 
 log = logging.getLogger(__name__)
 
 # Defaults shared with the CLI (which shows them in --help): one place each.
-LIVE_SIZE = (640, 480)  # output and requested camera size of `run`
-LIVE_FPS = 30.0
 DEMO_OUTPUT = "vivicam-demo.mp4"
 DEMO_SECONDS = 8.0
 DEMO_FPS = 25.0
@@ -88,7 +85,7 @@ def default_out_size(photo: np.ndarray) -> tuple[int, int]:
     return even_size(photo.shape[1], photo.shape[0], max_side=4096)
 
 
-def _motion_setup(profile: str | Path | None, mirror: bool | None) -> tuple[Any, Any]:
+def motion_setup(profile: str | Path | None, mirror: bool | None) -> tuple[Any, Any]:
     """(MotionConfig, Neutral | None) from an optional saved profile."""
     from vivicam.calibrate.motion import MotionConfig
 
@@ -328,128 +325,6 @@ def open_driver(spec: str | Path, *, size: tuple[int, int] = LIVE_SIZE, fps: flo
     return open_source(text)
 
 
-def run_live(
-    avatar: str | Path,
-    *,
-    camera: str | int = 0,
-    engine: str | Engine = "warp",
-    backend: str = "auto",
-    weights: str | Path | None = None,
-    precision: str = "fp16",
-    mouth: str | None = None,
-    camera_motion: str | None = None,
-    size: tuple[int, int] = LIVE_SIZE,
-    fps: float = LIVE_FPS,
-    camera_size: tuple[int, int] = LIVE_SIZE,
-    virtual_camera: bool = True,
-    virtual_camera_device: str | None = None,
-    preview: bool | None = None,
-    record: str | Path | None = None,
-    profile: str | Path | None = None,
-    mirror: bool | None = None,
-    driver_flow: bool = True,
-    background: Any = "keep",
-    stats_every_s: float | None = None,
-    overlay: bool = False,
-    duration_s: float | None = None,
-    on_status: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Webcam → avatar → virtual camera (+ preview window, + optional mp4
-    recording) until quit (q / Esc in the preview, Ctrl-C, or ``duration_s``).
-
-    ``avatar`` may be a folder: n/p in the preview switch between its photos.
-    A failing ``record``ing (a full disk) keeps what it has: see ``summary["recording"]``.
-    """
-    from vivicam.calibrate.motion import MotionEstimator
-    from vivicam.calibrate.neutral import CALIBRATION_PROMPT
-    from vivicam.realtime.loop import AvatarSwitcher, LiveLoop, LoopConfig
-    from vivicam.realtime.sinks.preview import PreviewSink, has_display
-    from vivicam.face.tracker import MediaPipeTracker
-
-    status = on_status or (lambda text: log.info("%s", text))
-    paths = avatar_paths(avatar)
-    if record is not None:
-        check_output(record, inputs=file_inputs(*paths, camera, profile))
-    show = has_display() if preview is None else preview
-    if not virtual_camera and not show and record is None:
-        raise DeviceError("no output: no virtual camera, no display for a preview and no --record file")
-    config, neutral = _motion_setup(profile, mirror)
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
-                      camera_motion=camera_motion)
-    stats = LoopStats()
-    with ExitStack() as stack:
-        # Devices first: a missing camera or virtual camera is reported in a
-        # moment, before the avatar is prepared.
-        source = open_driver(camera, size=camera_size, fps=fps)
-        stack.callback(source.close)
-        # A steady output rate whatever the camera delivers: the loop renders
-        # in-between frames from predicted motion when the camera is slower.
-        out_fps = float(fps)
-        sinks = _live_sinks(stack, size, out_fps, virtual_camera, virtual_camera_device, record)
-        for sink in sinks:
-            if hasattr(sink, "device_name"):
-                (on_status or log.info)(
-                    f"virtual camera: {sink.device_name} ({size[0]}x{size[1]} @ {out_fps:g} fps); "
-                    "pick it in your video-call app"
-                )
-        cache = AvatarCache(eng)
-        start, state = first_usable_avatar(paths, cache, on_status, folder=Path(avatar).is_dir())
-        tell_avatar_note(state, paths[start], on_status)
-        window = stack.enter_context(PreviewSink(title="vivicam")) if show else None
-        tracker = stack.enter_context(MediaPipeTracker())
-        pipeline = Pipeline(
-            eng,
-            state,
-            tracker=tracker,
-            estimator=MotionEstimator(
-                config=config,
-                neutral=neutral,
-                on_calibrated=lambda _: status("neutral face calibrated (press c in the preview to redo)"),
-            ),
-            out_size=tuple(size),
-            background=background,
-            stats=stats,
-            driver_flow=driver_flow,
-        )
-        if neutral is None:
-            status(f"calibrating: {CALIBRATION_PROMPT.lower()} (up to a few seconds)")
-        loop = LiveLoop(
-            source,
-            pipeline,
-            sinks,
-            preview=window,
-            avatars=AvatarSwitcher(paths, cache, index=start),
-            config=LoopConfig(stats_every_s=stats_every_s, overlay=overlay, out_fps=out_fps),
-            on_status=on_status,
-            fallback_engine=_cpu_fallback(engine, eng, weights=weights, mouth=mouth, camera_motion=camera_motion),
-        )
-        try:
-            summary, failed = loop.run(duration_s=duration_s), None
-        except LoopError as exc:  # raised after the sinks close, with what the recording kept
-            summary, failed = exc.summary, exc
-    summary.update(_recording_summary(sinks))
-    if failed is not None:
-        raise failed
-    return summary
-
-
-def _recording_summary(sinks: list[Any]) -> dict[str, Any]:
-    """``{"recording": {path, frames, error}}`` for a closed ``--record`` sink
-    (its name and frame count are final then), else nothing."""
-    recorder = next((s for s in sinks if getattr(s, "recording", False)), None)
-    if recorder is None:
-        return {}
-    return {"recording": {"path": str(recorder.path), "frames": recorder.frames_written, "error": recorder.failure}}
-
-
-def _cpu_fallback(name: str | Engine, eng: Engine, **options: Any) -> Callable[[], Engine] | None:
-    """What builds the CPU engine the live loop switches to when a GPU engine
-    keeps failing (None: already on the CPU, or an engine instance given)."""
-    if not isinstance(name, str) or getattr(eng, "backend", "cpu") == "cpu":
-        return None
-    return lambda: make_engine(name, backend="cpu", **options)
-
-
 def first_usable_avatar(
     paths: list[Path], cache: AvatarCache, on_status: Callable[[str], None] | None = None, *, folder: bool = True
 ) -> tuple[int, Any]:
@@ -464,29 +339,6 @@ def first_usable_avatar(
                 raise
             (on_status or log.warning)(f"skipping {path.name}: {exc}")
     raise NoFaceError(f"none of the {len(paths)} photos in {paths[0].parent} has a usable face")
-
-
-def _live_sinks(
-    stack: ExitStack,
-    size: tuple[int, int],
-    fps: float,
-    virtual_camera: bool,
-    device: str | None,
-    record: str | Path | None,
-) -> list[Any]:
-    sinks: list[Any] = []
-    if virtual_camera:
-        from vivicam.realtime.sinks.virtualcam import VirtualCameraSink
-
-        try:
-            sinks.append(stack.enter_context(VirtualCameraSink(size[0], size[1], fps, device=device)))
-        except DeviceError as exc:
-            raise DeviceError(f"{exc} (or add --no-virtual-camera to only preview)") from exc
-    if record is not None:
-        from vivicam.realtime.sinks.mp4 import Mp4Sink
-
-        sinks.append(stack.enter_context(Mp4Sink(record, fps, tuple(size), recording=True)))
-    return sinks
 
 
 def calibrate_profile(
@@ -504,7 +356,7 @@ def calibrate_profile(
     from vivicam.face.tracker import MediaPipeTracker
 
     out = check_output(output, inputs=file_inputs(source))
-    config, _ = _motion_setup(None, mirror)
+    config, _ = motion_setup(None, mirror)
     text = str(source)
     is_file = Path(text).is_file()
     if is_file:
@@ -548,5 +400,4 @@ __all__ = [
     "make_engine",
     "render_video",
     "run_demo",
-    "run_live",
 ]

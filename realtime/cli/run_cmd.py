@@ -9,13 +9,24 @@ from vivicam.realtime.cli.common import (
     add_engine_args,
     add_flow_arg,
     add_output_args,
-    frame_options,
+    background_from_args,
+    engine_options,
     output_fps,
     parse_size,
     positive_float,
     quiet_command,
 )
-from vivicam.realtime.app import LIVE_FPS, LIVE_SIZE
+from vivicam.realtime.config import (
+    LIVE_FPS,
+    LIVE_SIZE,
+    EngineConfig,
+    LoopSettings,
+    MotionSettings,
+    OutputConfig,
+    RunConfig,
+    SourceConfig,
+    TrackingConfig,
+)
 from vivicam.realtime.loop_state import MAX_OUT_FPS
 from vivicam.realtime.stats import format_summary
 
@@ -64,30 +75,28 @@ def run(args: argparse.Namespace) -> int:
         raise
 
 
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The one configuration of a live run, from parsed ``vivicam run`` arguments."""
+    return RunConfig(
+        avatar=args.avatar,
+        source=SourceConfig(camera=args.camera, camera_size=tuple(args.camera_size)),
+        tracking=TrackingConfig(driver_flow=args.driver_flow),
+        motion=MotionSettings(profile=args.profile, mirror=True if args.mirror else None),
+        engine=EngineConfig(name=args.engine, **engine_options(args)),
+        output=OutputConfig(size=tuple(args.size) if args.size else LIVE_SIZE, fps=args.fps,
+                            background=background_from_args(args), virtual_camera=args.virtual_camera,
+                            virtual_camera_device=args.device, preview=args.preview, record=args.record),
+        loop=LoopSettings(stats_every_s=args.stats, overlay=args.overlay, duration_s=args.seconds),
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
-    from vivicam.realtime.app import run_live
+    from vivicam.realtime.live import run_live
 
     def status(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    summary = run_live(
-        args.avatar,
-        camera=args.camera,
-        **frame_options(args),
-        fps=args.fps,
-        camera_size=args.camera_size,
-        virtual_camera=args.virtual_camera,
-        virtual_camera_device=args.device,
-        preview=args.preview,
-        record=args.record,
-        profile=args.profile,
-        mirror=True if args.mirror else None,
-        driver_flow=args.driver_flow,
-        stats_every_s=args.stats,
-        overlay=args.overlay,
-        duration_s=args.seconds,
-        on_status=status,
-    )
+    summary = run_live(run_config(args), on_status=status)
     print(format_summary(summary))
     recording = summary.get("recording")
     if recording:

@@ -13,7 +13,7 @@ from vivicam.realtime.cli.common import (
     engine_options,
     quiet_command,
 )
-from vivicam.realtime.app import LIVE_SIZE
+from vivicam.realtime.config import LIVE_SIZE
 
 
 def _port(text: str) -> int:

@@ -25,6 +25,10 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "run_live":
+        from vivicam.realtime import live
+
+        return live.run_live
     if name in _API:
         from vivicam.realtime import app
 
