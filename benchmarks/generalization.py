@@ -87,10 +87,12 @@ def build_case(case: Case, data: Path, frames_cap: int) -> CaseVideo:
                 frame = transform(frame, i)
             yield frame
 
-    if case.cross:
+    portrait = image
+    if case.cross:  # size and fill above are the driver's; the portrait is another face
         portrait = _cross_portrait(case.portrait, data)
         points = detect_points(portrait)
-    return CaseVideo(image if not case.cross else portrait, points, frames, n, fps, info)
+    info["portrait_size"] = [portrait.shape[1], portrait.shape[0]]
+    return CaseVideo(portrait, points, frames, n, fps, info)
 
 
 def _detected_fill(image: np.ndarray) -> float | None:
@@ -127,14 +129,14 @@ class _Measure:
 def evaluate_case(case: Case, data: Path, engine: str, *, frames_cap: int = FRAMES_CAP,
                   work: Path) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
     """One case: (results for the JSON, contact-sheet rows by name)."""
+    from PIL import Image
+
     from vivicam.face.tracker import MediaPipeTracker
 
     video = build_case(case, data, frames_cap)
     portrait_points = video.points
     work.mkdir(parents=True, exist_ok=True)
     portrait_path, driver_path, out_path = work / "portrait.png", work / "driver.mp4", work / "out.mp4"
-    from PIL import Image
-
     Image.fromarray(video.portrait).save(portrait_path)
     drv_points: list[np.ndarray | None] = []
     m: _Measure | None = None

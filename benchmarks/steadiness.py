@@ -87,10 +87,20 @@ def one_to_one(image: np.ndarray, center: tuple[float, float], size: int = CROP)
     return image[y0 : y0 + size, x0 : x0 + size]
 
 
-def encoded(photo: np.ndarray, work: Path) -> np.ndarray:
-    """The photo through the render's encoder (H.264 CRF 18), decoded."""
-    path = write_video(work / "photo.mp4", [photo, photo], FPS, crf=OUTPUT_CRF)
-    return next(read_frames(path, 1))
+def encoded_reference(photo: np.ndarray, box: metrics.Box, center: tuple[float, float], work: Path,
+                      frames: int) -> tuple[float, float, np.ndarray]:
+    """The photo through the render's encoder (H.264 CRF 18) as a video of
+    ``frames`` identical frames — as long as a render, because x264 keeps
+    refining a static picture frame after frame: (mean face-box PSNR, mean
+    detail ratio, 1:1 crop of the last frame)."""
+    path = write_video(work / "photo.mp4", (photo for _ in range(frames)), FPS, crf=OUTPUT_CRF)
+    ref = box.crop(photo)
+    psnr, detail, last = [], [], None
+    for frame in read_frames(path):
+        psnr.append(min(metrics.psnr(box.crop(frame), ref), metrics.PSNR_CAP_DB))
+        detail.append(sm.detail_ratio(box.crop(frame), ref))
+        last = frame
+    return float(np.mean(psnr)), float(np.mean(detail)), one_to_one(last, center)
 
 
 def measure_video(path: Path, photo: np.ndarray, box: metrics.Box, center: tuple[float, float],
@@ -146,14 +156,12 @@ def evaluate_portrait(name: str, data: Path, engine: str, *, frames: int, work: 
     box = metrics.face_box(points, size, scale=FACE_BOX_SCALE)
     center = tuple(float(c) for c in points[:, :2].mean(axis=0))
     still = next(read_frames(clip_paths(data, [STILL_CLIP])[0], 1))
-    reference = encoded(photo, work)
+    ref_psnr, ref_detail, ref_crop = encoded_reference(photo, box, center, work, frames)
     result: dict[str, Any] = {
         "portrait": name, "size": list(size), "face_box": [box.x0, box.y0, box.x1, box.y1],
-        "photo_encoded_psnr": metrics.psnr(box.crop(reference), box.crop(photo)),
-        "photo_encoded_detail": sm.detail_ratio(box.crop(reference), box.crop(photo)),
-        "drivers": {},
+        "photo_encoded_psnr": ref_psnr, "photo_encoded_detail": ref_detail, "drivers": {},
     }
-    row = [one_to_one(photo, center), one_to_one(reference, center)]
+    row = [one_to_one(photo, center), ref_crop]
     for driver in drivers:
         drv_path = write_video(work / f"{driver.name}.mp4", driver.frames(still, data, frames), FPS)
         out_path = work / f"out-{driver.name}.mp4"
@@ -206,7 +214,8 @@ def verdicts(p: dict[str, Any]) -> dict[str, bool]:
     return {
         "rest_psnr_within_1.5dB": ok(p["rest_psnr_below_encoded_photo_db"], lambda v: v <= 1.5),
         "detail_rest_0.8-1.1": ok(p["detail_rest"], lambda v: 0.8 <= v <= 1.1),
-        "detail_motion>=0.7": ok(p["detail_motion"], lambda v: 0.7 <= v <= 1.1),
+        # in motion the box's content changes (teeth, hair), so only the floor is judged
+        "detail_motion>=0.7": ok(p["detail_motion"], lambda v: v >= 0.7),
         "jitter<=0.05": all(ok(p["jitter_px"][k], lambda v: v <= 0.05) for k in ("still-s4", "still-s8")),
         "flicker<=0.3": all(ok(p["flicker_grey"][k], lambda v: v <= 0.3) for k in ("still-s4", "still-s8")),
         "delta_e<=2": ok(p["delta_e_max"], lambda v: v <= 2.0),
