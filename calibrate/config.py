@@ -28,8 +28,9 @@ class MotionConfig:
     Gains multiply each region's motion (1 = as the driver moves, 0 = frozen,
     >1 exaggerated). Pose limits are soft: an angle up to 70 % of its limit
     passes unchanged, beyond that it bends smoothly towards the limit and
-    never exceeds it; they default to ``POSE_LIMITS`` and cannot exceed it. One-Euro parameters are per channel because their
-    ``beta`` depends on the channel's unit (degrees, face sizes, 0..1).
+    never exceeds it; they default to ``POSE_LIMITS`` and cannot exceed it.
+    One-Euro parameters are per channel because their ``beta`` depends on the
+    channel's unit (degrees, face sizes, 0..1).
     """
 
     head_gain: float = 1.0  # rotation, translation and scale

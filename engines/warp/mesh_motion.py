@@ -34,10 +34,10 @@ IRIS = tuple(range(468, 478))
 #   steeply over a few pixels; rotated as it is, the near side stretches more
 #   than twice (the inverse map echoes the cheek's edge) and the far side folds.
 # - PARALLAX: the depth's share of a turn (projected x) and of a nod (projected
-#   y) × this. Pure rotations of eight faces read back as 0.66-0.74 of their yaw
-#   and 0.61-1.08 of their pitch with the tracker's depth, 0.71-0.81 and
+#   y) × this. Pure rotations of eight faces read back as 0.51-0.74 of their yaw
+#   and 0.61-1.08 of their pitch with the tracker's depth, 0.74-0.86 and
 #   0.71-1.27 with these; real drivers, whose expression deltas carry part of
-#   the turn, read 0.98-1.03 (self-reenactment) and 0.89-1.00 (other faces) on
+#   the turn, read 0.96-1.02 (self-reenactment) and 0.92-1.03 (other faces) on
 #   the largest turns. Larger gains overshoot real drivers and fold the nose
 #   over the far cheek.
 DEPTH_LIMIT = 0.4
@@ -260,11 +260,10 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     jaw[NUM_FACE : NUM_FACE + n_in] = 0.0
     jaw[NUM_FACE + n_in + np.arange(n_band)] = band_share * jaw[band_anchor]
 
-    canon[:, 2] = turning_depth(canon[:, 2])  # lids, eye interior and jaw lie in front of the limit's knee
     controls = np.array([i for i in range(m) if i not in IRIS], np.int64)
     f32 = np.float32
     return MeshRig(
-        canon0=canon.astype(f32),
+        canon0=np.column_stack([canon[:, :2], turning_depth(canon[:, 2])]).astype(f32),  # lids, jaw: as tracked
         src=src.astype(f32),
         pose_weight=pose_w.astype(f32),
         expr_map=expr_map.astype(f32),

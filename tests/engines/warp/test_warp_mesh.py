@@ -158,12 +158,14 @@ def test_the_pose_limit_is_defined_once_and_applied_once(rig):
     for name, most in zip(("pitch_limit", "yaw_limit", "roll_limit"), config.POSE_LIMITS):
         with pytest.raises(ValueError):
             MotionConfig(**{name: most + 1.0})
-    angles = np.array([[p, y, r] for p in (-40, -14, 0, 20, 24) for y in (-60, -30, 0, 26, 35) for r in (-29, 0, 50)], np.float32)
+    grid = [(p, y, r) for p in (-40, -14, 0, 20, 24) for y in (-60, -30, 0, 26, 35) for r in (-29, 0, 50)]
+    angles = np.array(grid, np.float32)
     estimated = soft_limit(angles, np.array(config.POSE_LIMITS)).astype(np.float32)
     assert np.array_equal(mesh_motion.limit_pose(estimated), estimated)
     # a 30° turn (inside the limit) renders as a 30° turn: its nose moves twice as far as at 15° (sin 30 / sin 15)
     nose = mesh.NOSE_TIP
-    moved = [rig.src[nose, 0] - target_points(rig, Motion(rotation=np.array([0, a, 0], np.float32)))[nose, 0] for a in (15, 30)]
+    turned = [target_points(rig, Motion(rotation=np.array([0, a, 0], np.float32))) for a in (15, 30)]
+    moved = [rig.src[nose, 0] - t[nose, 0] for t in turned]
     assert moved[1] / moved[0] == pytest.approx(np.sin(np.radians(30)) / np.sin(np.radians(15)), rel=0.05)
 
 
