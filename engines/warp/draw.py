@@ -222,20 +222,23 @@ class WarpFrame:
         return xp.clip(out, 0.0, 255.0)
 
 
-# Motions smaller than this many output pixels fade out (cubically): a
-# resample shifted by a fraction of a pixel blurs the photo, so the tracker's
-# sub-pixel noise on a still face would cost detail everywhere for nothing a
-# viewer could see move.
+# Motions smaller than this many output pixels settle (:func:`settle`): a
+# resample shifted by a fraction of a pixel blurs the photo and stirs its
+# grain, so the tracker's noise on a still face would cost detail everywhere
+# for nothing a viewer could see move.
 SETTLE_PX = 1.0
-SETTLE_FACE = 0.003  # ... or this share of the face, when that is more pixels
+SETTLE_FACE = 0.01  # ... or this share of the face, when that is more pixels
 
 
 def settle(back: Any, scale: float, xp: ModuleType = np) -> Any:
-    """``back`` (crop pixels) with displacements under ``1 / scale`` eased
-    towards zero: ``d · (3m² − 2m³)`` for ``m = |d| · scale < 1`` (continuous,
-    monotonic, slope 1 where it meets the identity), unchanged above."""
+    """``back`` (crop pixels) with small displacements settled: with
+    ``m = |d| · scale``, nothing moves below ``m = ½`` (the photo's own
+    pixels, exactly), then ``d · s(2m − 1)`` with the smoothstep ``s`` up to
+    ``m = 1`` (continuous, monotonic, slope 1 where it meets the identity),
+    unchanged above."""
     m = xp.sqrt((back * back).sum(axis=-1, keepdims=True)) * scale
-    ease = xp.where(m < 1.0, m * m * (3.0 - 2.0 * m), 1.0).astype(xp.float32)
+    u = xp.clip(2.0 * m - 1.0, 0.0, 1.0)
+    ease = (u * u * (3.0 - 2.0 * u)).astype(xp.float32)
     return back * ease
 
 
