@@ -151,15 +151,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         state = engine.prepare(load_photo(avatar) if avatar else demo_photo())
         prepare_ms = (time.perf_counter() - t0) * 1e3
         tracker = MediaPipeTracker() if driving else None
-        pipeline = Pipeline(
-            engine,
-            state,
-            tracker=tracker,
-            estimator=MotionEstimator() if driving else None,
-            out_size=tuple(args.size),
-            stats=stats,
-            driver_flow=getattr(args, "driver_flow", True),
-        )
+        pipeline = Pipeline(engine, state, tracker=tracker, estimator=MotionEstimator() if driving else None,
+                            out_size=tuple(args.size), stats=stats, driver_flow=getattr(args, "driver_flow", True))
         loop = LiveLoop(source, pipeline, [NullSink()])
         sampler = CpuSampler().start()
         summary = loop.run(duration_s=args.seconds)

@@ -155,16 +155,8 @@ def render_video(
     out_size = tuple(size) if size else default_out_size(state.photo)
     with ExitStack() as stack:
         tracker = stack.enter_context(MediaPipeTracker())
-        pipeline = Pipeline(
-            eng,
-            state,
-            tracker=tracker,
-            estimator=MotionEstimator(config=config, neutral=reference.neutral),
-            out_size=out_size,
-            background=background,
-            stats=stats,
-            driver_flow=driver_flow,
-        )
+        pipeline = Pipeline(eng, state, tracker=tracker, estimator=MotionEstimator(config=config, neutral=reference.neutral),
+                            out_size=out_size, background=background, stats=stats, driver_flow=driver_flow)
         if reference.frame is not None:
             pipeline.set_driver_neutral(reference.frame)
         source = VideoFileSource(driving)
@@ -179,8 +171,8 @@ def render_video(
     if stats.frames_out == 0:
         raise InputError(f"{driving}: no frame could be decoded")
     summary = stats.summary()
-    summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps if fps is None else fps, size=list(out_size),
-                   avatar_note=getattr(state, "note", None), neutral=reference.note,
+    summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps if fps is None else fps,
+                   size=list(out_size), avatar_note=getattr(state, "note", None), neutral=reference.note,
                    neutral_frames=None if reference.frames is None else list(reference.frames))
     return summary
 

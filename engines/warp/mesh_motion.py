@@ -246,14 +246,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     expr_map[NUM_FACE : NUM_FACE + n_in] = inner_rows
     expr_map[NUM_FACE + n_in + np.arange(n_band), band_anchor] = band_share * expr_map[band_anchor, band_anchor]
 
-    k = len(upper)
-    spread = np.zeros((m, 3 * k))
-    skip = set(upper) | set(lower) | set(IRIS)
-    spread[:NUM_FACE, :k] = _lid_skin_weights(face_canon, upper, eye, skip, LID_SKIN_REACH, above=True)
-    spread[:NUM_FACE, k : 2 * k] = _lid_skin_weights(face_canon, lower, eye, skip, LOWER_LID_REACH, above=False)
-    spread[upper, np.arange(k)] = 1.0
-    spread[lower, k + np.arange(k)] = 1.0
-    spread[NUM_FACE + np.arange(n_in), 2 * k + np.arange(n_in)] = 1.0
+    spread = _lid_spread(face_canon, upper, lower, eye, m, n_in)
 
     jaw = np.zeros(m)
     jaw[:NUM_FACE] = _jaw_weights(face_canon)
@@ -281,6 +274,21 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
         controls=controls,
         surround_map=surround_map,
     )
+
+
+def _lid_spread(face_canon: np.ndarray, upper: np.ndarray, lower: np.ndarray, eye: np.ndarray, m: int,
+                n_in: int) -> np.ndarray:
+    """(m, 3k): how the upper-lid, lower-lid and eye-interior corrections
+    spread to the rig's points (the lid skin stretches with its lid)."""
+    k = len(upper)
+    spread = np.zeros((m, 3 * k))
+    skip = set(upper) | set(lower) | set(IRIS)
+    spread[:NUM_FACE, :k] = _lid_skin_weights(face_canon, upper, eye, skip, LID_SKIN_REACH, above=True)
+    spread[:NUM_FACE, k : 2 * k] = _lid_skin_weights(face_canon, lower, eye, skip, LOWER_LID_REACH, above=False)
+    spread[upper, np.arange(k)] = 1.0
+    spread[lower, k + np.arange(k)] = 1.0
+    spread[NUM_FACE + np.arange(n_in), 2 * k + np.arange(n_in)] = 1.0
+    return spread
 
 
 def _grid_weights(points: np.ndarray, rows: np.ndarray, m: int, center: np.ndarray, size: float) -> Any:
