@@ -92,14 +92,16 @@ def test_real_clip_pipelined_equals_sequential(testdata) -> None:
     """MediaPipe, the driver flow and the warp engine: frame for frame the same."""
     from vivicam.calibrate.motion import MotionEstimator
     from vivicam.face.tracker import MediaPipeTracker
-    from vivicam.realtime.app import calibrate_from_video, make_engine
+    from vivicam.realtime.app import make_engine
+    from vivicam.realtime.driver_neutral import choose_driver_neutral
     from vivicam.realtime.sources.photo import load_photo
     from vivicam.realtime.sources.video import VideoFileSource
 
     clip = testdata / "clips" / "d12.mp4"
     engine = make_engine("warp")
     state = engine.prepare(load_photo(testdata / "portraits" / "s1.jpg"))
-    neutral, driver_neutral = calibrate_from_video(clip, fps=25.0)
+    reference = choose_driver_neutral("first", clip, fps=25.0)
+    neutral, driver_neutral = reference.neutral, reference.frame
     outputs = []
     for run in (run_sequential, run_pipelined):
         source = VideoFileSource(clip)
