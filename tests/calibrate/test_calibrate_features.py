@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import skimage.data
 
 from vivicam.calibrate import features, geometry, mesh
-from vivicam.face.tracker import MediaPipeTracker
 
 
 @pytest.fixture(scope="module")
-def points() -> np.ndarray:
-    with MediaPipeTracker(static_image=True) as tracker:
-        found = tracker.track(skimage.data.astronaut())
-    assert found is not None
-    return found.points.astype(np.float64)
+def points(face: np.ndarray) -> np.ndarray:
+    return face
 
 
 def _rotate(points: np.ndarray, pitch: float, yaw: float, roll: float, scale: float = 1.0) -> np.ndarray:

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import skimage.data
 
 from vivicam.calibrate import features, geometry, mesh
 from vivicam.calibrate.idle import IdleMotion
 from vivicam.calibrate.motion import MotionConfig, MotionEstimator, soft_limit
 from vivicam.calibrate.neutral import Neutral
-from vivicam.face.tracker import MediaPipeTracker
 from vivicam.types import Landmarks, Motion
 
 FPS = 30.0
-
-
-@pytest.fixture(scope="module")
-def face() -> np.ndarray:
-    with MediaPipeTracker(static_image=True) as tracker:
-        found = tracker.track(skimage.data.astronaut())
-    assert found is not None
-    return found.points.astype(np.float64)
 
 
 def posed(points: np.ndarray, pitch=0.0, yaw=0.0, roll=0.0, shift=(0.0, 0.0), scale=1.0) -> Landmarks:

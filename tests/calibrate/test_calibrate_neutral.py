@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import skimage.data
 
 from vivicam.calibrate import features, geometry, mesh
 from vivicam.calibrate.motion import MotionConfig
@@ -20,18 +19,9 @@ from vivicam.calibrate.neutral import (
 )
 from vivicam.calibrate.smoothing import OneEuroParams
 from vivicam.errors import InputError
-from vivicam.face.tracker import MediaPipeTracker
 from vivicam.types import Landmarks
 
 FPS = 30.0
-
-
-@pytest.fixture(scope="module")
-def face() -> np.ndarray:
-    with MediaPipeTracker(static_image=True) as tracker:
-        found = tracker.track(skimage.data.astronaut())
-    assert found is not None
-    return found.points.astype(np.float64)
 
 
 def _lm(points: np.ndarray, yaw: float = 0.0) -> Landmarks:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import skimage.data
 
 from vivicam.calibrate import geometry
 from vivicam.calibrate.motion import MotionEstimator
 from vivicam.calibrate.neutral import Neutral
 from vivicam.calibrate.predict import MAX_AHEAD_S, extrapolate, predict_at
-from vivicam.face.tracker import MediaPipeTracker
 from vivicam.types import Landmarks, Motion
 
 
@@ -34,14 +32,6 @@ def test_predict_at_is_linear_in_time_and_capped() -> None:
     assert far is not None and far.rotation[1] == pytest.approx(2 + 2 * MAX_AHEAD_S * 15)
     assert predict_at(history[:1], 5.0) is history[0][1]
     assert predict_at((), 5.0) is None
-
-
-@pytest.fixture(scope="module")
-def face() -> np.ndarray:
-    with MediaPipeTracker(static_image=True) as tracker:
-        found = tracker.track(skimage.data.astronaut())
-    assert found is not None
-    return found.points.astype(np.float64)
 
 
 def _turned(points: np.ndarray, yaw: float) -> Landmarks:
