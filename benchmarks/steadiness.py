@@ -34,6 +34,7 @@ from vivicam.benchmarks import steady_metrics as sm
 from vivicam.benchmarks.clips import clip_paths, find_testdata, portrait_photo, read_frames, write_video
 from vivicam.benchmarks.stages import detect_points, render_case
 from vivicam.errors import InputError
+from vivicam.realtime.sinks.mp4 import CRF as OUTPUT_CRF  # the render's encoder setting, also the reference's
 
 # s2 (2048², a photo) and s1 (1145²) are the largest portraits in the test
 # data; s4 and s8 are paintings (720² and 562×1000). No high-resolution
@@ -44,7 +45,7 @@ FRAMES = 60
 FPS = 30.0
 FACE_BOX_SCALE = 1.1
 CROP = 160  # 1:1 crops on the sheet
-OUTPUT_CRF = 18  # render_video's encoder setting, applied to the photo for the reference
+
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def one_to_one(image: np.ndarray, center: tuple[float, float], size: int = CROP)
 
 def encoded_reference(photo: np.ndarray, box: metrics.Box, center: tuple[float, float], work: Path,
                       frames: int) -> tuple[float, float, np.ndarray]:
-    """The photo through the render's encoder (H.264 CRF 18) as a video of
+    """The photo through the render's encoder (H.264, the sink's settings) as a video of
     ``frames`` identical frames — as long as a render, because x264 keeps
     refining a static picture frame after frame: (mean face-box PSNR, mean
     detail ratio, 1:1 crop of the last frame)."""
