@@ -206,6 +206,7 @@ def export_fp16(spec: ExportSpec, out_dir: Path | None = None, *, force: bool = 
             model, keep_io_types=True, node_block_list=blocked, disable_shape_infer=False
         )
     _retarget_float_casts(converted, float_casts, onnx)
+    _skip_fp16_round_trips(converted, set(blocked), onnx)
     onnx.checker.check_model(converted)
     check_types(converted)
     write_cached(path, converted.SerializeToString(), key)
@@ -240,6 +241,33 @@ def _retarget_float_casts(model: Any, names: set[str], onnx: Any) -> None:
             for attr in node.attribute:
                 if attr.name == "to":
                     attr.i = onnx.TensorProto.FLOAT16
+
+
+def _skip_fp16_round_trips(model: Any, kept: set[str], onnx: Any) -> None:
+    """The converter wraps each FP32-kept node in casts of its own, so a tensor
+    passed from one kept node to the next went FP32 → FP16 → FP32 and lost its
+    low bits on the way (pixel coordinates to 0.25 px, which the warp's Newton
+    steps amplified to over a pixel), and a kept node's result left the graph
+    as FP16. The cast back to FP32 now reads the FP32 tensor itself (a no-op
+    cast), an output cast gives FP32, and FP16 casts nothing reads are dropped."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    fp16, fp32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    for node in model.graph.node:
+        down = producer.get(node.input[0]) if node.op_type == "Cast" and _cast_to(node) == fp32 else None
+        if down is not None and down.op_type == "Cast" and _cast_to(down) == fp16:
+            origin = producer.get(down.input[0])
+            if origin is not None and origin.name in kept:
+                node.input[0] = down.input[0]
+    outputs = {o.name: o for o in model.graph.output}
+    for node in model.graph.node:  # a kept node's result cast to FP16 as the graph's output: FP32 as promised
+        origin = producer.get(node.input[0]) if node.op_type == "Cast" and node.output[0] in outputs else None
+        if origin is not None and origin.name in kept and _cast_to(node) == fp16:
+            next(a for a in node.attribute if a.name == "to").i = fp32
+            outputs[node.output[0]].type.tensor_type.elem_type = fp32
+    read = {name for node in model.graph.node for name in node.input} | set(outputs)
+    for node in [n for n in model.graph.node if n.op_type == "Cast" and _cast_to(n) == fp16]:
+        if not any(out in read for out in node.output):
+            model.graph.node.remove(node)
 
 
 def graph_for(spec: ExportSpec, precision: str, out_dir: Path | None = None, *, force: bool = False) -> Path:

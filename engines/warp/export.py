@@ -2,7 +2,7 @@
 (:mod:`vivicam.engines.build`): one :class:`ExportSpec` named ``warp``.
 
 The reference is the CPU path itself (the sparse mesh → grid product and
-OpenCV's remap for the fixed-point steps), run from the same inputs. The
+OpenCV's remap for the Newton steps), run from the same inputs. The
 output is the coarse backward field in crop pixels; tolerance ``atol`` 0.5
 px at worst (1 px for FP16 plans) (OpenCV's remap interpolates with 1/32-pixel weights; the graph
 stays in float) — in practice the mean difference is a few hundredths of a
@@ -30,7 +30,7 @@ FP16_TOLERANCE = "1.0,0"  # FP16 plans keep this graph in FP32 (below); converte
 FP32_LAYERS = (
     "Abs", "Add", "Clip", "Concat", "Cos", "Div", "Equal", "Exp", "Gather", "Greater",
     "GreaterOrEqual", "GridSample", "Less", "LessOrEqual", "Log", "MatMul", "Max", "Min",
-    "Mul", "Neg", "ReduceSum", "Reshape", "Resize", "Sign", "Sin", "Slice", "Sub", "Tanh",
+    "Mul", "Neg", "ReduceSum", "Reshape", "Resize", "Sign", "Sin", "Slice", "Sqrt", "Sub", "Tanh",
     "Transpose", "Unsqueeze", "Where",
 )
 

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from vivicam.engines.warp.avatar import WarpAvatar
-from vivicam.engines.warp.field import FIXED_POINT_STEPS, grid_nodes
+from vivicam.engines.warp.field import FOLD_DET, INVERSE_STEPS, STEP_REACH, grid_nodes
 from vivicam.engines.warp.mesh_motion import (
     LOG_SCALE_LIMIT,
     EYE_INNER_FRACTION,
@@ -165,13 +165,15 @@ def make_module(crop_size: int = 512, cell: int = 4):
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell
             fwd = (disp[field_index] * field_weight[..., None]).sum(dim=1).reshape(1, g, g, 2)
-            fwd_img = fwd.permute(0, 3, 1, 2)
+            table = torch.cat([fwd, _grid_gradient(torch, fwd, 2) / c, _grid_gradient(torch, fwd, 1) / c], dim=3)
+            table_img = table.permute(0, 3, 1, 2)
             src = self.nodes[None] - fwd
             offset = (c - 1) / 2.0
-            for _ in range(FIXED_POINT_STEPS - 1):
+            for _ in range(INVERSE_STEPS):
                 norm = ((src - offset) / c) * (2.0 / (g - 1)) - 1.0
-                sampled = F.grid_sample(fwd_img, norm, mode="bilinear", padding_mode="border", align_corners=True)
-                src = self.nodes[None] - sampled.permute(0, 2, 3, 1)
+                at = F.grid_sample(table_img, norm, mode="bilinear", padding_mode="border", align_corners=True)
+                at = at.permute(0, 2, 3, 1)
+                src = src - _newton_step(torch, src + at[..., 0:2] - self.nodes[None], at[..., 2:6])
             return (src - self.nodes[None])[0]
 
         def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
@@ -184,6 +186,30 @@ def make_module(crop_size: int = 512, cell: int = 4):
             return self.backward(q - src, field_index, field_weight)
 
     return WarpGraph().eval()
+
+
+def _grid_gradient(torch, values, dim):
+    """:func:`numpy.gradient` along ``dim``: central inside, one-sided at the edges."""
+    n = values.shape[dim]
+    first = values.narrow(dim, 1, 1) - values.narrow(dim, 0, 1)
+    inner = (values.narrow(dim, 2, n - 2) - values.narrow(dim, 0, n - 2)) * 0.5
+    last = values.narrow(dim, n - 1, 1) - values.narrow(dim, n - 2, 1)
+    return torch.cat([first, inner, last], dim=dim)
+
+
+def _newton_step(torch, residual, grad):
+    """:func:`~vivicam.engines.warp.field.newton_step` in torch."""
+    a, c = 1.0 + grad[..., 0], grad[..., 1]
+    b, d = grad[..., 2], 1.0 + grad[..., 3]
+    det = a * d - b * c
+    ok = det >= FOLD_DET
+    safe = torch.where(ok, det, torch.ones_like(det))
+    rx, ry = residual[..., 0], residual[..., 1]
+    step = torch.stack([(d * rx - b * ry) / safe, (a * ry - c * rx) / safe], dim=-1)
+    step = torch.where(ok[..., None], step, torch.zeros_like(step))
+    room = STEP_REACH * torch.sqrt(rx * rx + ry * ry)
+    length = torch.sqrt((step * step).sum(dim=-1))
+    return step * torch.clamp(room / torch.clamp(length, min=1e-6), max=1.0)[..., None]
 
 
 def _knee(torch, value, limit):
