@@ -39,10 +39,14 @@ SHAPE_UNIT = 0.02
 # Where the face sits in the picture (centre and size over the image width):
 # a hand-held driver's camera moves, and the warp follows the driver's
 # camera relative to the reference frame, so a portrait cut from the clip is
-# best matched by the frame the camera was where it was. Another picture's
-# framing differs from all the driver's frames alike (measured from the
-# closest frame's, as the shape), so it then only breaks near-ties.
+# best matched by the frame the camera was where it was. It counts only for
+# a portrait that may be one of the clip's frames (its mesh within
+# SAME_FACE_SHAPE of the closest frame's): for another person's picture, where
+# the driver's hand-held camera happened to put the face says nothing, and it
+# outweighed the expression (a painting driven relative to a frame with the
+# mouth open 0.13 face sizes because the camera had drifted there).
 FRAMING_UNIT = 0.03
+SAME_FACE_SHAPE = 0.02
 WINDOW_S = 0.25  # the reference is at most this long a run of frames (their median is the neutral)
 MIN_WINDOW = 3
 SLACK = 0.5  # frames this much further than the closest one still join it
@@ -127,10 +131,13 @@ def distances(target: FaceState, states: Sequence[FaceState | None]) -> np.ndarr
     shape and framing terms are measured from the closest frame's: another
     person's mesh or picture differs from every frame of the driver by about
     the same amount, which says nothing about which frame is the better
-    reference."""
+    reference; the framing counts only when the target's mesh is within
+    :data:`SAME_FACE_SHAPE` of some frame's (it may be a frame of this clip)."""
     seen = [s for s in states if s is not None]
     offsets = (min((shape_distance(target, s) for s in seen), default=0.0),
                min((framing_distance(target, s) for s in seen), default=0.0))
+    if offsets[0] > SAME_FACE_SHAPE:
+        offsets = (offsets[0], np.inf)
     return np.array([np.inf if s is None else distance(target, s, offsets) for s in states], np.float64)
 
 

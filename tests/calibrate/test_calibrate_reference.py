@@ -41,14 +41,27 @@ def test_the_closest_frame_wins_with_neighbours_as_close_and_never_a_gap() -> No
 
 
 def test_shape_and_framing_count_beyond_what_every_frame_shares() -> None:
-    """Another person's mesh and picture differ from all the driver's frames:
-    only the difference between frames ranks them."""
+    """A portrait that may be one of the clip's frames (a crop of one: its
+    framing differs from all of them): only the difference between frames
+    ranks them."""
     shape = np.zeros((478, 3), np.float32)
-    target = FaceState((0.0, 0.0, 0.0), 0.0, 0.3, shape + 0.05, (0.5, 0.5, 0.2))
+    target = FaceState((0.0, 0.0, 0.0), 0.0, 0.3, shape + 0.005, (0.5, 0.5, 0.2))
     states = [FaceState((0.0, 0.0, 0.0), 0.0, 0.3, shape, (x, 0.5, 0.2)) for x in (0.3, 0.45, 0.6)]
     choice = choose_reference(target, states, window=1)
     assert choice is not None and choice.best == 1 and choice.score == pytest.approx(0.0)
-    assert distance(target, states[1]) > 2  # without the offsets: two and a half units of shape alone
+    other = FaceState((0.0, 0.0, 0.0), 0.0, 0.3, shape + 0.05, (0.5, 0.5, 0.2))
+    assert distance(other, states[1]) > 2  # without the offsets: two and a half units of shape alone
+
+
+def test_another_persons_framing_does_not_outweigh_the_expression() -> None:
+    """Another person's picture: where the driver's camera put the face is no
+    reason to take a frame with the mouth open as the reference."""
+    shape = np.zeros((478, 3), np.float32)
+    target = FaceState((0.0, 22.0, 0.0), 0.0, 0.35, shape + 0.05, (0.5, 0.4, 0.3))
+    states = [FaceState((0.0, 0.0, 0.0), 0.0, 0.33, shape, (0.3, 0.5, 0.2)),  # closed mouth, camera elsewhere
+              FaceState((0.0, 0.0, 0.0), 0.13, 0.33, shape, (0.5, 0.4, 0.3))]  # mouth open, camera where it was
+    choice = choose_reference(target, states, window=1)
+    assert choice is not None and choice.best == 0
 
 
 @pytest.fixture(scope="module")
