@@ -28,9 +28,9 @@ FP16_TOLERANCE = "1.0,0"  # FP16 plans keep this graph in FP32 (below); converte
 # the graph is small matrix products and a coarse resampling, so FP16 would
 # save next to nothing. Listed by op type (the exporter's node names are generic).
 FP32_LAYERS = (
-    "Abs", "Add", "Clip", "Concat", "Cos", "Div", "Equal", "Exp", "Gather", "Greater",
-    "GreaterOrEqual", "GridSample", "Less", "LessOrEqual", "Log", "MatMul", "Max", "Min",
-    "Mul", "Neg", "ReduceSum", "Reshape", "Resize", "Sign", "Sin", "Slice", "Sqrt", "Sub", "Tanh",
+    "Abs", "Add", "AveragePool", "Clip", "Concat", "Cos", "Div", "Equal", "Exp", "Gather", "Greater",
+    "GreaterOrEqual", "GridSample", "Less", "LessOrEqual", "Log", "MatMul", "Max", "MaxPool", "Min",
+    "Mul", "Neg", "Pad", "ReduceSum", "Reshape", "Resize", "Sign", "Sin", "Slice", "Sqrt", "Sub", "Tanh",
     "Transpose", "Unsqueeze", "Where",
 )
 

@@ -29,7 +29,9 @@ import math
 import numpy as np
 
 from vivicam.engines.warp.avatar import WarpAvatar
-from vivicam.engines.warp.field import FOLD_DET, INVERSE_STEPS, STEP_REACH, grid_nodes
+from vivicam.engines.warp.field import (
+    FOLD_DET, INVERSE_STEPS, STEP_REACH, UNFOLD_BELOW, UNFOLD_PASSES, UNFOLD_SIZE, grid_nodes, interior,
+)
 from vivicam.engines.warp.mesh_motion import (
     LOG_SCALE_LIMIT,
     EYE_INNER_FRACTION,
@@ -122,6 +124,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
             grid = crop_size // cell
             self.crop_size, self.grid, self.cell = crop_size, grid, cell
             self.register_buffer("nodes", torch.from_numpy(grid_nodes(grid, cell)))
+            self.register_buffer("interior", torch.from_numpy(interior(grid).astype(np.float32))[None])
             self.register_buffer("limits", torch.tensor(POSE_LIMITS, dtype=torch.float32))
             self.register_buffer("parallax", torch.from_numpy(PARALLAX.copy()))
 
@@ -165,6 +168,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell
             fwd = (disp[field_index] * field_weight[..., None]).sum(dim=1).reshape(1, g, g, 2)
+            fwd = self.unfold(fwd)
             table = torch.cat([fwd, _grid_gradient(torch, fwd, 2) / c, _grid_gradient(torch, fwd, 1) / c], dim=3)
             table_img = table.permute(0, 3, 1, 2)
             src = self.nodes[None] - fwd
@@ -175,6 +179,19 @@ def make_module(crop_size: int = 512, cell: int = 4):
                 at = at.permute(0, 2, 3, 1)
                 src = src - _newton_step(torch, src + at[..., 0:2] - self.nodes[None], at[..., 2:6])
             return (src - self.nodes[None])[0]
+
+        def unfold(self, fwd):
+            """:func:`~vivicam.engines.warp.field.unfold`, every pass."""
+            c, half = self.cell, UNFOLD_SIZE // 2
+            for _ in range(UNFOLD_PASSES):
+                gx, gy = _grid_gradient(torch, fwd, 2) / c, _grid_gradient(torch, fwd, 1) / c
+                det = (1.0 + gx[..., 0]) * (1.0 + gy[..., 1]) - gy[..., 0] * gx[..., 1]
+                folded = torch.where(det < UNFOLD_BELOW, torch.ones_like(det), torch.zeros_like(det))
+                near = F.max_pool2d(folded[:, None], UNFOLD_SIZE, stride=1, padding=half)[:, 0] * self.interior
+                padded = F.pad(fwd.permute(0, 3, 1, 2), (half, half, half, half), mode="replicate")
+                mean = F.avg_pool2d(padded, UNFOLD_SIZE, stride=1).permute(0, 2, 3, 1)
+                fwd = torch.where(near[..., None] > 0.5, mean, fwd)
+            return fwd
 
         def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                     lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, field_index,
