@@ -1,0 +1,92 @@
+"""A steady output rate from a camera of any rate: when the next frame is due,
+and the motion of a frame made between two camera frames.
+
+One implementation for the live loop (``realtime/loop_stages.py``) and the
+``serve`` sessions (``realtime/serve/session.py``). A camera slower than the
+output (a dim room's 15 fps webcam under a 30 fps virtual camera) gets
+in-between frames whose motion is predicted forward from the filtered track
+(``MotionEstimator.predict``): causal, so nothing waits for the next camera
+frame and the camera frames' latency is unchanged. A camera frame expected
+about when an in-between frame would be due is waited for instead (up to
+``late_periods`` output periods), so a camera at the output's rate gets none.
+Times are seconds on the caller's clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vivicam.realtime.loop_state import MAX_OUT_FPS
+from vivicam.types import Motion
+
+
+def output_period(out_fps: float | None, camera_fps: float | None) -> float:
+    """Seconds between output frames: ``out_fps``, else the camera's rate
+    (a file played as fast as it decodes "runs" at 1000 fps: capped)."""
+    rate = out_fps or camera_fps or 30.0
+    return 1.0 / min(max(float(rate), 1.0), MAX_OUT_FPS)
+
+
+class Pacer:
+    """The output's schedule: :attr:`due_s` is when an in-between frame is
+    due if no camera frame came by then. Call :meth:`camera_frame` for each
+    camera frame and :meth:`in_between` for each frame made without one."""
+
+    def __init__(self, period_s: float, camera_fps: float | None, now_s: float, *,
+                 late_periods: float = 0.5) -> None:
+        self.period_s = period_s
+        self.late_periods = late_periods
+        self.camera_period_s = 1.0 / max(float(camera_fps or 1.0 / period_s), 1.0)  # measured as frames come
+        self.last_camera_s = now_s  # when the last camera frame arrived
+        self.last_capture_s = now_s  # its capture stamp
+        self.due_s = self._next_due(now_s)
+
+    def _next_due(self, base_s: float) -> float:
+        """One output period after an output at ``base_s``, unless a camera
+        frame is expected about then: that one is waited for (up to
+        ``late_periods``)."""
+        due = base_s + self.period_s
+        expected = self.last_camera_s + self.camera_period_s
+        slack = self.late_periods * self.period_s
+        return max(due, expected + slack) if due > expected - slack else due
+
+    def camera_frame(self, now_s: float, t_capture_s: float) -> None:
+        """A camera frame arrived at ``now_s`` (captured at ``t_capture_s``)."""
+        interval = now_s - self.last_camera_s
+        if 0 < interval < 3 * self.camera_period_s:  # the camera's real rate, smoothed (a stall is not a rate)
+            self.camera_period_s += 0.1 * (interval - self.camera_period_s)
+        self.last_camera_s = now_s
+        self.last_capture_s = t_capture_s
+        self.due_s = self._next_due(now_s)
+
+    def in_between(self, now_s: float) -> float:
+        """An in-between frame is made now: the next one is due a period after
+        its deadline (so the rate holds whatever a frame costs; long late: no
+        burst). Returns the capture moment it stands for."""
+        due = self.due_s if self.due_s > now_s - self.period_s else now_s
+        self.due_s = self._next_due(due)
+        return self.stands_for(now_s)
+
+    def stands_for(self, now_s: float) -> float:
+        """The capture moment a frame made ``now_s`` without a camera frame
+        stands for: as long after the last camera frame's capture as we are
+        after its arrival (camera and in-between frames then pass through the
+        same delay, so their motion is evenly spaced)."""
+        return self.last_capture_s + now_s - self.last_camera_s
+
+    def since_camera(self, now_s: float) -> float:
+        return now_s - self.last_camera_s
+
+    def missed_at(self) -> float:
+        """The capture moment of the first camera frame that did not come."""
+        return self.last_capture_s + self.camera_period_s
+
+
+def gap_motion(pipeline: Any, t_s: float, stalled: bool) -> Motion | None:
+    """Motion for a frame made without a camera frame, standing for ``t_s``:
+    the estimator's held/idle motion once the camera stalled; before that its
+    prediction when it has one, else None (the last image again)."""
+    if stalled or pipeline.estimator is None:
+        return pipeline.motion(None, None, t_s)
+    predict = getattr(pipeline.estimator, "predict", None)
+    return None if predict is None else predict(t_s)
