@@ -19,6 +19,10 @@ from typing import Any
 from vivicam.realtime.loop_state import MAX_OUT_FPS
 from vivicam.types import Motion
 
+# A camera frame interval counts as the camera's rate below this (or below
+# three times the rate known so far); longer is a stall, not a rate.
+RATE_MAX_INTERVAL_S = 0.25
+
 
 def output_period(out_fps: float | None, camera_fps: float | None) -> float:
     """Seconds between output frames: ``out_fps``, else the camera's rate
@@ -36,7 +40,11 @@ class Pacer:
                  late_periods: float = 0.5) -> None:
         self.period_s = period_s
         self.late_periods = late_periods
-        self.camera_period_s = 1.0 / max(float(camera_fps or 1.0 / period_s), 1.0)  # measured as frames come
+        # what the camera says (a webcam asked for 30 fps says 30 in a dim room
+        # that gives 15): replaced by the first interval measured, then smoothed
+        self.camera_period_s = 1.0 / max(float(camera_fps or 1.0 / period_s), 1.0)
+        self._camera_frames = 0
+        self._measured = False
         self.last_camera_s = now_s  # when the last camera frame arrived
         self.last_capture_s = now_s  # its capture stamp
         self.due_s = self._next_due(now_s)
@@ -53,8 +61,11 @@ class Pacer:
     def camera_frame(self, now_s: float, t_capture_s: float) -> None:
         """A camera frame arrived at ``now_s`` (captured at ``t_capture_s``)."""
         interval = now_s - self.last_camera_s
-        if 0 < interval < 3 * self.camera_period_s:  # the camera's real rate, smoothed (a stall is not a rate)
-            self.camera_period_s += 0.1 * (interval - self.camera_period_s)
+        if self._camera_frames and 0 < interval < max(3 * self.camera_period_s, RATE_MAX_INTERVAL_S):
+            step = 0.1 if self._measured else 1.0
+            self.camera_period_s += step * (interval - self.camera_period_s)
+            self._measured = True
+        self._camera_frames += 1
         self.last_camera_s = now_s
         self.last_capture_s = t_capture_s
         self.due_s = self._next_due(now_s)
