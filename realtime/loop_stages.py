@@ -147,11 +147,11 @@ class StageRunner:
 
     def _camera_frame(self, frame: Frame) -> None:
         now = self._now()
-        self.pacer.camera_frame(now, frame.t_capture_ns / 1e9)
         if self._stalled:
             self._stalled = False
             self.loop.say("camera frames are back")
         if self.passthrough:
+            self.pacer.camera_frame(now, frame.t_capture_ns / 1e9)
             self.loop.motion_q.put(Work(frame, None, frame.t_capture_ns, passthrough=True))
             return
         try:
@@ -160,7 +160,11 @@ class StageRunner:
         except Exception as exc:  # a bad frame is skipped, never fatal
             self.guard.survive("tracking", exc)
             return
-        self._track_s = _average(self._track_s, self._now() - now)
+        tracked = self._now()
+        self._track_s = _average(self._track_s, tracked - now)
+        # paced from when it goes to the render, as an in-between frame does:
+        # the output then keeps even gaps whatever tracking costs
+        self.pacer.camera_frame(tracked, frame.t_capture_ns / 1e9)
         estimator = self.pipeline.estimator
         calibrating = estimator is not None and not getattr(estimator, "calibrated", True)
         self.loop.set_state(LoopState.CALIBRATING if calibrating else LoopState.RUNNING)

@@ -45,7 +45,7 @@ class Pacer:
         self.camera_period_s = 1.0 / max(float(camera_fps or 1.0 / period_s), 1.0)
         self._camera_frames = 0
         self._measured = False
-        self.last_camera_s = now_s  # when the last camera frame arrived
+        self.last_camera_s = now_s  # when the last camera frame went to the render
         self.last_capture_s = now_s  # its capture stamp
         self.due_s = self._next_due(now_s)
 
@@ -59,7 +59,8 @@ class Pacer:
         return max(due, expected + slack) if due > expected - slack else due
 
     def camera_frame(self, now_s: float, t_capture_s: float) -> None:
-        """A camera frame arrived at ``now_s`` (captured at ``t_capture_s``)."""
+        """A camera frame (captured at ``t_capture_s``) goes to the render at
+        ``now_s``: in-between frames are due from then, as they go to the render."""
         interval = now_s - self.last_camera_s
         if self._camera_frames and 0 < interval < max(3 * self.camera_period_s, RATE_MAX_INTERVAL_S):
             step = 0.1 if self._measured else 1.0
@@ -81,8 +82,8 @@ class Pacer:
     def stands_for(self, now_s: float) -> float:
         """The capture moment a frame made ``now_s`` without a camera frame
         stands for: as long after the last camera frame's capture as we are
-        after its arrival (camera and in-between frames then pass through the
-        same delay, so their motion is evenly spaced)."""
+        after it went to the render (camera and in-between frames then reach
+        the output with the same delay, so their motion is evenly spaced)."""
         return self.last_capture_s + now_s - self.last_camera_s
 
     def since_camera(self, now_s: float) -> float:

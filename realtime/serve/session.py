@@ -254,12 +254,14 @@ class Session:
 
     def _step(self, frame: Frame, pts: int | None) -> None:
         """A camera frame: tracked, its motion rendered."""
-        self.pacer.camera_frame(self._now(), frame.t_capture_ns / 1e9)
         self._stalled = False
         pipeline = self.pipeline
         # a frame may carry its own motion (the idle source): nothing to track
         landmarks = None if frame.motion is not None else pipeline.track(frame)
         motion = pipeline.motion(frame, landmarks, frame.t_capture_ns / 1e9)
+        # paced from when it goes to the render, as an in-between frame does:
+        # the output then keeps even gaps whatever tracking costs
+        self.pacer.camera_frame(self._now(), frame.t_capture_ns / 1e9)
         if self.shared.config.stamp_echo:
             self._echo = frame.image
         self._render(motion, frame.t_capture_ns, pts)
