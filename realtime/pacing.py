@@ -14,6 +14,7 @@ Times are seconds on the caller's clock.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from vivicam.realtime.loop_state import MAX_OUT_FPS
@@ -22,6 +23,12 @@ from vivicam.types import Motion
 # A camera frame interval counts as the camera's rate below this (or below
 # three times the rate known so far); longer is a stall, not a rate.
 RATE_MAX_INTERVAL_S = 0.25
+# How far the output's tick grid moves toward each camera frame's moment (of
+# the distance to the tick it took), following a camera clock's slow drift.
+# A camera whose period is within PHASE_EASE × half an output period of the
+# output's drags the grid along (its rate is the output's): kept small so
+# that only happens within 0.5 fps of it (29.5–30.5 fps under 30).
+PHASE_EASE = 0.03
 
 
 def output_period(out_fps: float | None, camera_fps: float | None) -> float:
@@ -32,9 +39,21 @@ def output_period(out_fps: float | None, camera_fps: float | None) -> float:
 
 
 class Pacer:
-    """The output's schedule: :attr:`due_s` is when an in-between frame is
-    due if no camera frame came by then. Call :meth:`camera_frame` for each
-    camera frame and :meth:`in_between` for each frame made without one."""
+    """The output's schedule, a grid of ticks one output period apart.
+
+    A camera frame goes out as soon as it is ready (no added latency) and
+    takes the tick nearest to it; a tick no camera frame takes gets an
+    in-between frame. So a 15 fps camera fills every other tick, a 24 fps one
+    four ticks in five (the fifth an in-between frame), and the output keeps
+    ``1 / period_s`` frames a second whatever the camera does. The grid eases
+    toward the camera's phase (``PHASE_EASE``), so a camera at a rate that
+    divides the output's gets evenly spaced in-between frames.
+
+    :attr:`due_s` is when the next in-between frame is due if no camera
+    frame came by then: the next free tick, or, when the camera's next frame
+    is expected to take that tick, ``late_periods`` after it is expected.
+    Call :meth:`camera_frame` for each camera frame and :meth:`in_between`
+    for each frame made without one."""
 
     def __init__(self, period_s: float, camera_fps: float | None, now_s: float, *,
                  late_periods: float = 0.5) -> None:
@@ -47,36 +66,46 @@ class Pacer:
         self._measured = False
         self.last_camera_s = now_s  # when the last camera frame went to the render
         self.last_capture_s = now_s  # its capture stamp
-        self.due_s = self._next_due(now_s)
+        self.tick_s = now_s + period_s  # the next tick no frame has taken
+        self.due_s = self._due()
 
-    def _next_due(self, base_s: float) -> float:
-        """One output period after an output at ``base_s``, unless a camera
-        frame is expected about then: that one is waited for (up to
-        ``late_periods``)."""
-        due = base_s + self.period_s
+    def _due(self) -> float:
         expected = self.last_camera_s + self.camera_period_s
-        slack = self.late_periods * self.period_s
-        return max(due, expected + slack) if due > expected - slack else due
+        if abs(expected - self.tick_s) <= self.period_s / 2:  # the camera's next frame takes this tick
+            return max(self.tick_s, expected + self.late_periods * self.period_s)
+        return self.tick_s
 
     def camera_frame(self, now_s: float, t_capture_s: float) -> None:
         """A camera frame (captured at ``t_capture_s``) goes to the render at
-        ``now_s``: in-between frames are due from then, as they go to the render."""
+        ``now_s``: it takes the nearest free tick (none when it is nearer one
+        already taken: a camera faster than the output)."""
         interval = now_s - self.last_camera_s
-        if self._camera_frames and 0 < interval < max(3 * self.camera_period_s, RATE_MAX_INTERVAL_S):
+        a_rate = self._camera_frames > 0 and 0 < interval < max(3 * self.camera_period_s, RATE_MAX_INTERVAL_S)
+        # the grid starts on the camera: at its first frame, when its rate is
+        # first known, and when it comes back after a stall
+        anchor = not a_rate or not self._measured
+        if a_rate:
             step = 0.1 if self._measured else 1.0
             self.camera_period_s += step * (interval - self.camera_period_s)
             self._measured = True
         self._camera_frames += 1
         self.last_camera_s = now_s
         self.last_capture_s = t_capture_s
-        self.due_s = self._next_due(now_s)
+        ahead = math.floor((now_s - self.tick_s) / self.period_s + 0.5)
+        if anchor:
+            self.tick_s = now_s + self.period_s
+        elif ahead >= 0:
+            taken = self.tick_s + ahead * self.period_s
+            self.tick_s = taken + self.period_s + PHASE_EASE * (now_s - taken)
+        self.due_s = self._due()
 
     def in_between(self, now_s: float) -> float:
-        """An in-between frame is made now: the next one is due a period after
-        its deadline (so the rate holds whatever a frame costs; long late: no
-        burst). Returns the capture moment it stands for."""
-        due = self.due_s if self.due_s > now_s - self.period_s else now_s
-        self.due_s = self._next_due(due)
+        """An in-between frame is made now: it takes the next free tick, and
+        the next tick is a period after it (made late, waiting for a late
+        camera frame or on a busy machine: a period after now, no burst).
+        Returns the capture moment it stands for."""
+        self.tick_s = max(self.tick_s, now_s) + self.period_s
+        self.due_s = self._due()
         return self.stands_for(now_s)
 
     def stands_for(self, now_s: float) -> float:

@@ -243,11 +243,17 @@ class Session:
         """No camera frame in time: a frame from predicted motion (held, then
         idle, once the camera stalled), the next one a period later."""
         now = self._now()
+        behind = now - self.pacer.due_s > self.pacer.period_s
         stands_for = self.pacer.in_between(now)
         if not self._stalled and self.pacer.since_camera(now) >= STALL_S:
             self._stalled = True
             self.stats.count("camera stalls")
             self.pipeline.motion(None, None, self.pacer.missed_at())  # hold from the first missed frame
+        if behind and not self._stalled:
+            # This session (or the machine, through the shared render lock) is
+            # behind: no in-between frame takes the time of a camera frame.
+            self.stats.count("in-between frames skipped")
+            return
         motion = gap_motion(self.pipeline, stands_for, self._stalled)
         self.stats.count("frames without camera")
         self._render(motion, None, None)

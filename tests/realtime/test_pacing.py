@@ -30,6 +30,15 @@ def test_a_camera_slower_than_it_says_is_paced_from_its_second_frame(camera_fps:
     assert gaps == pytest.approx([1 / 30] * len(gaps), abs=1e-9)
 
 
+def test_a_camera_rate_that_does_not_divide_the_output_rate_still_gives_it() -> None:
+    pacer = Pacer(output_period(30, 30), 30.0, 0.0)
+    out = _schedule(pacer, 1 / 24, 72)  # three seconds of a 24 fps camera
+    known = [t for t in out if t >= 1 / 24]
+    assert (len(known) - 1) / (known[-1] - known[0]) == pytest.approx(30, abs=0.3)
+    # every camera frame went out as it came (the schedule lists it at its own time)
+    assert all(any(abs(t - i / 24) < 1e-9 for t in out) for i in range(72))
+
+
 def test_a_camera_at_the_output_rate_is_waited_for() -> None:
     pacer = Pacer(output_period(30, 30), 30.0, 0.0)
     out = _schedule(pacer, 1 / 30, 30)

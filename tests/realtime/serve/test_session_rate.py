@@ -91,26 +91,34 @@ def _output(session: Session, clock: VirtualClock, fps: float, frames: int):
     return stamps, [r for r in out if stamps[0] <= r.t_done_ns < end]
 
 
-@pytest.mark.parametrize("camera_fps", [15.0, 10.0])
+@pytest.mark.parametrize("camera_fps", [15.0, 10.0, 24.0])
 def test_a_slow_camera_gets_a_steady_30_fps_of_distinct_frames(shared, camera_fps: float) -> None:
     clock = VirtualClock()
     session = _session(shared, clock)
     stamps, out = _output(session, clock, camera_fps, frames=int(3 * camera_fps))
     seconds = (stamps[-1] - stamps[0]) / 1e9 + 1 / camera_fps
     assert len(out) / seconds >= 29.5
-    # once the camera's rate is known (from its second frame): evenly spaced, distinct frames
+    # once the camera's rate is known (from its second frame): distinct frames,
+    # evenly spaced when the camera's rate divides the output's
     known = [r for r in out if r.t_done_ns >= stamps[1]]
-    assert np.allclose(np.diff([r.t_done_ns for r in known]) / 1e6, 1000 / 30, atol=0.01)
-    distinct = [differs_visibly(a.image, b.image) for a, b in zip(known, known[1:])]
-    assert np.mean(distinct) >= 0.9  # a few repeat where the head turns back
+    divides = 30 % camera_fps == 0
+    if divides:
+        assert np.allclose(np.diff([r.t_done_ns for r in known]) / 1e6, 1000 / 30, atol=0.01)
+    assert not any(np.array_equal(a.image, b.image) for a, b in zip(known, known[1:]))  # no repeats
+    if divides:  # (24 in 30: an in-between frame comes 17 ms after its camera frame, a smaller step)
+        distinct = [differs_visibly(a.image, b.image) for a, b in zip(known, known[1:])]
+        assert np.mean(distinct) >= 0.9  # a few fall under the threshold where the head turns back
     # every camera frame rendered the moment it came: the in-between frames add no latency
     camera = [r for r in out if r.t_capture_ns is not None]
     assert len(camera) == len(stamps) and all(r.t_done_ns == r.t_capture_ns for r in camera)
     # in-between frames stand one and two output periods after their camera frame
     asked = [ahead for t, ahead in session.pipeline.estimator.asked if stamps[1] <= t * 1e9 < stamps[-1]]
-    steps = round(30 / camera_fps) - 1
-    assert len(asked) == steps * (len(stamps) - 2)
-    assert np.allclose(np.sort(asked), np.repeat(np.arange(1, steps + 1) / 30, len(stamps) - 2), atol=1e-6)
+    if divides:
+        steps = round(30 / camera_fps) - 1
+        assert len(asked) == steps * (len(stamps) - 2)
+        assert np.allclose(np.sort(asked), np.repeat(np.arange(1, steps + 1) / 30, len(stamps) - 2), atol=1e-6)
+    else:  # 24 in 30: one in-between frame in five, within a camera period of its camera frame
+        assert len(asked) >= 0.2 * (len(stamps) - 2) and 0 < max(asked) < 1 / camera_fps
 
 
 def test_a_camera_at_the_output_rate_gets_no_in_between_frames(shared) -> None:
