@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from vivicam.benchmarks.live_loop import PacedSource, _write_atomic, machine_info, testdata_dir
-from vivicam.benchmarks.steady_metrics import VISIBLE_GREY, VISIBLE_SHARE, changed_share, distinct_share
+from vivicam.benchmarks.steady_metrics import VISIBLE_GREY, VISIBLE_SHARE, changed_share, distinct_share, grey
 from vivicam.realtime.stats import LoopStats, percentiles
 from vivicam.types import Frame
 
@@ -76,14 +76,16 @@ class Says:
 
 class Tap:
     """A sink wrapper: when each frame was written, whether it is counted
-    (``counting()``), its camera latency, and (``look``) how much it changed."""
+    (``counting()``), its camera latency, and (``look``) its grey image, to
+    see afterwards how much each changed (measuring it during the run would
+    take the loop's CPU)."""
 
     def __init__(self, inner: Any, counting: Callable[[], bool], *, look: bool = False) -> None:
         self.inner, self.counting, self.look = inner, counting, look
         self.writes: list[tuple[int, bool]] = []  # (perf_counter_ns, counted)
         self.latency_ms: list[float] = []
-        self.changed: list[float] = []  # counted frames' changed share against the frame before
-        self.made_up: list[bool] = []  # ... and whether each was an in-between frame
+        self.seen: list[np.ndarray] = []  # grey images: the one before the first counted, then the counted
+        self.made_up: list[bool] = []  # whether each counted frame was an in-between frame
         self._prev: np.ndarray | None = None
 
     def write(self, image: np.ndarray, frame: Frame | None = None) -> Any:
@@ -94,8 +96,11 @@ class Tap:
         if counted and frame is not None and frame.index >= 0:  # a camera frame (in-between ones are -1)
             self.latency_ms.append((now - frame.t_capture_ns) / 1e6)
         if self.look:
+            image = grey(image)
             if counted and self._prev is not None:
-                self.changed.append(changed_share(self._prev, image))
+                if not self.seen:
+                    self.seen.append(self._prev)
+                self.seen.append(image)
                 self.made_up.append(frame is not None and frame.index < 0)
             self._prev = image
         return result
@@ -105,7 +110,8 @@ class Tap:
 
     def distinct(self) -> dict[str, float | None]:
         """The share of counted frames that differ visibly from the one before: all, and in-between ones."""
-        seen = np.array(self.changed) >= VISIBLE_SHARE
+        changed = [changed_share(a, b) for a, b in zip(self.seen, self.seen[1:])]
+        seen = np.array(changed) >= VISIBLE_SHARE
         made_up = np.array(self.made_up, bool)
         share = lambda pick: round(float(seen[pick].mean()), 3) if pick.any() else None  # noqa: E731
         return {"distinct_share": share(np.ones_like(made_up)), "in_between_distinct_share": share(made_up)}
