@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -171,6 +172,7 @@ def one_run(engine: Any, state: Any, clip: str, camera_fps: float, out_fps: floa
     from vivicam.realtime.sinks.mp4 import Mp4Sink
     from vivicam.realtime.sources.video import VideoFileSource, probe_video
 
+    load_at_start = round(os.getloadavg()[0], 2)
     stats = LoopStats(history=100000)
     inner = Decimated(VideoFileSource(clip, loop=True), probe_video(clip).fps, camera_fps)
     said = out_fps or camera_fps  # the webcam says the rate it was asked for
@@ -208,6 +210,8 @@ def one_run(engine: Any, state: Any, clip: str, camera_fps: float, out_fps: floa
                       "file_s_per_wall_s": round((n_file - 1) / file_fps / wall_s, 3) if file_fps and n_file > 1 else None,
                       "distinct_share": round(distinct_share(decoded), 3) if len(decoded) > 1 else None},
         "latency_ms": {k: round(v, 1) for k, v in percentiles(vcam.latency_ms).items()},
+        "_latency": vcam.latency_ms,
+        "load_avg_1m_at_start": load_at_start,
         "camera_frames_out": len(vcam.latency_ms),
         "frames_without_camera": events.get("frames without camera", 0),
         "in_between_skipped": events.get("in-between frames skipped", 0),
@@ -215,6 +219,29 @@ def one_run(engine: Any, state: Any, clip: str, camera_fps: float, out_fps: floa
         "stages_ms": {k: v for k, v in summary["stages_ms"].items() if k in ("track", "flow", "render", "post", "sink")},
         "cores": cpu["cores"],
         "wall_s": cpu["wall_s"],
+    }
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runs of one mode: latency over all their camera frames, the other
+    figures the median of the runs' (each run kept under ``runs``)."""
+    latency = [x for r in runs for x in r.pop("_latency")]
+
+    def median_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        out = {}
+        for key, value in parts[0].items():
+            values = [p[key] for p in parts if isinstance(p.get(key), (int, float))]
+            if isinstance(value, (int, float)) and values:
+                out[key] = round(float(np.median(values)), 3)
+        return out
+
+    return {
+        "out_fps": runs[0]["out_fps"],
+        "virtual_camera": median_of([r["virtual_camera"] for r in runs]),
+        "recording": median_of([r["recording"] for r in runs]),
+        "latency_ms": {k: round(v, 1) for k, v in percentiles(latency).items()},
+        **median_of(runs),
+        "runs": runs,
     }
 
 
@@ -239,13 +266,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     cases = []
     with tempfile.TemporaryDirectory(prefix="vivicam-rates-") as tmp:
         for n, camera_fps in enumerate(args.camera_rates):
-            runs = {}
-            # alternate which goes first, so a drift in the machine's load favours neither
-            for name in (("steady", "camera_rate") if n % 2 == 0 else ("camera_rate", "steady")):
-                out_fps = args.fps if name == "steady" else None
-                runs[name] = one_run(engine, state, clip, camera_fps, out_fps, seconds=args.seconds, size=size,
-                                     driver_flow=args.driver_flow, workdir=Path(tmp))
-            steady, base = runs["steady"], runs["camera_rate"]
+            runs: dict[str, list[dict[str, Any]]] = {"steady": [], "camera_rate": []}
+            for j in range(args.repeats):
+                # alternate which goes first (ABBA), so a drift in the machine's load favours neither
+                for name in (("steady", "camera_rate") if (n + j) % 2 == 0 else ("camera_rate", "steady")):
+                    out_fps = args.fps if name == "steady" else None
+                    runs[name].append(one_run(engine, state, clip, camera_fps, out_fps, seconds=args.seconds,
+                                              size=size, driver_flow=args.driver_flow, workdir=Path(tmp)))
+            steady, base = merge_runs(runs["steady"]), merge_runs(runs["camera_rate"])
             added = {k: round(steady["latency_ms"][k] - base["latency_ms"][k], 1) for k in ("median", "p95")}
             cases.append({"camera_fps": camera_fps, "steady": steady, "camera_rate": base, "added_latency_ms": added})
     return {
@@ -253,6 +281,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
         "config": {"driving": clip, "avatar": avatar, "engine": getattr(engine, "name", str(args.engine)),
                    "out_fps": args.fps, "out_size": list(size), "seconds_per_run": args.seconds,
+                   "repeats": args.repeats,
                    "driver_flow": args.driver_flow, "threads": thread_policy().as_dict(),
                    "distinct": f"at least {VISIBLE_SHARE:.1%} of pixels differ by more than {VISIBLE_GREY} grey levels",
                    "camera_says_fps": "the output rate it was asked for"},
@@ -297,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--camera-rates", type=_rates, default=list(RATES), help="camera rates to try (default: 10,15,24,30)")
     p.add_argument("--fps", type=output_fps, default=30.0, help="the steady output rate (default: 30)")
     p.add_argument("--seconds", type=positive_float, default=12.0, help="length of each run (default: 12)")
+    p.add_argument("--repeats", type=int, choices=range(1, 6), default=2, metavar="N",
+                   help="runs of each mode per camera rate, in ABBA order (default: 2)")
     p.add_argument("--driving", metavar="VIDEO", help="driving clip (default: testdata d10.mp4)")
     p.add_argument("--avatar", metavar="PHOTO", help="avatar photo (default: testdata s1.jpg)")
     p.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH", help="output size (default: 640x480)")
