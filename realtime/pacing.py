@@ -79,7 +79,7 @@ class Pacer:
         """A camera frame (captured at ``t_capture_s``) goes to the render at
         ``now_s``: it takes the nearest free tick (none when it is nearer one
         already taken: a camera faster than the output)."""
-        interval = now_s - self.last_camera_s
+        interval = t_capture_s - self.last_capture_s  # the camera's own timing, not our delays
         a_rate = self._camera_frames > 0 and 0 < interval < max(3 * self.camera_period_s, RATE_MAX_INTERVAL_S)
         # the grid starts on the camera: at its first frame, when its rate is
         # first known, and when it comes back after a stall

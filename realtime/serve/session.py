@@ -102,6 +102,8 @@ class Session:
         self.stats = LoopStats(now_ns=self.clock.now_ns)
         self.pacer = Pacer(output_period(shared.config.fps, camera_fps), camera_fps, self._now())
         self._stalled = False
+        self._arrived_s = self._now()  # when the worker took the last camera frame
+        self._render_s = 0.0  # how long rendering a frame takes (moving average)
         self._camera_out: deque[int] = deque(maxlen=61)  # when camera frames were rendered (their rate)
         self.avatar_index = shared.start
         config = MotionConfig()
@@ -243,15 +245,16 @@ class Session:
         """No camera frame in time: a frame from predicted motion (held, then
         idle, once the camera stalled), the next one a period later."""
         now = self._now()
-        behind = now - self.pacer.due_s > self.pacer.period_s
         stands_for = self.pacer.in_between(now)
         if not self._stalled and self.pacer.since_camera(now) >= STALL_S:
             self._stalled = True
             self.stats.count("camera stalls")
             self.pipeline.motion(None, None, self.pacer.missed_at())  # hold from the first missed frame
-        if behind and not self._stalled:
-            # This session (or the machine, through the shared render lock) is
-            # behind: no in-between frame takes the time of a camera frame.
+        next_camera = self._arrived_s + self.pacer.camera_period_s
+        if not self._stalled and now < next_camera < now + self._render_s:
+            # One worker tracks and renders: an in-between frame still rendering
+            # when the next camera frame comes would delay it. Skipped instead
+            # (one for a camera frame that is already late is not).
             self.stats.count("in-between frames skipped")
             return
         motion = gap_motion(self.pipeline, stands_for, self._stalled)
@@ -261,6 +264,7 @@ class Session:
     def _step(self, frame: Frame, pts: int | None) -> None:
         """A camera frame: tracked, its motion rendered."""
         self._stalled = False
+        self._arrived_s = frame.t_capture_ns / 1e9  # stamped as it arrived (feed, the camera source)
         pipeline = self.pipeline
         # a frame may carry its own motion (the idle source): nothing to track
         landmarks = None if frame.motion is not None else pipeline.track(frame)
@@ -281,9 +285,12 @@ class Session:
                 return
             image, shift = self.latest.image, self.latest.shift
         else:
-            with self.shared.render_lock:
+            start = self._now()
+            with self.shared.render_lock:  # its wait included: other sessions' renders take time too
                 image = pipeline.render(motion)
                 shift = pipeline.engine.frame_shift(pipeline.state, motion)
+            took = self._now() - start
+            self._render_s = took if self._render_s <= 0 else self._render_s + 0.2 * (took - self._render_s)
             if self._echo is not None:  # an in-between frame names the camera frame it follows
                 image = echo_stamp(self._echo, image)
         now = self.clock.now_ns()

@@ -134,3 +134,21 @@ def test_the_output_rate_follows_the_config(shared) -> None:
     stamps, out = _output(session, clock, 15.0, frames=15)
     seconds = (stamps[-1] - stamps[0]) / 1e9 + 1 / 15
     assert len(out) / seconds == pytest.approx(60, rel=0.02)
+
+
+def test_an_in_between_frame_never_delays_a_camera_frame(shared) -> None:
+    clock = VirtualClock()
+    session = _session(shared, clock)
+    render = session.pipeline.render
+
+    def slow(motion):  # 40 ms a frame: an in-between frame at +33 ms would end after the next camera frame came
+        clock.wait_for(lambda: False, 0.040)
+        return render(motion)
+
+    session.pipeline.render = slow
+    stamps, out = _output(session, clock, 15.0, frames=30)
+    camera = [r for r in out if r.t_capture_ns is not None]
+    assert len(camera) == len(stamps)
+    # once the camera's rate is known (from its second frame): its frames take render time only
+    assert np.allclose([(r.t_done_ns - r.t_capture_ns) / 1e6 for r in camera[2:]], 40, atol=0.01)
+    assert session.stats.counters().get("in-between frames skipped", 0) >= 25
