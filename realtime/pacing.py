@@ -6,9 +6,10 @@ One implementation for the live loop (``realtime/loop_stages.py``) and the
 output (a dim room's 15 fps webcam under a 30 fps virtual camera) gets
 in-between frames whose motion is predicted forward from the filtered track
 (``MotionEstimator.predict``): causal, so nothing waits for the next camera
-frame and the camera frames' latency is unchanged. A camera frame expected
-about when an in-between frame would be due is waited for instead (up to
-``late_periods`` output periods), so a camera at the output's rate gets none.
+frame and the camera frames' latency is unchanged. The output runs on a grid
+of ticks (:class:`Pacer`): camera frames take the ticks nearest them,
+in-between frames fill the others, so a camera at the output's rate gets
+none and one at any slower rate (10, 15, 24 fps) gets the output's rate.
 Times are seconds on the caller's clock.
 """
 
@@ -46,8 +47,9 @@ class Pacer:
     in-between frame. So a 15 fps camera fills every other tick, a 24 fps one
     four ticks in five (the fifth an in-between frame), and the output keeps
     ``1 / period_s`` frames a second whatever the camera does. The grid eases
-    toward the camera's phase (``PHASE_EASE``), so a camera at a rate that
-    divides the output's gets evenly spaced in-between frames.
+    toward the camera's phase (``PHASE_EASE``) and starts on it (first frame,
+    rate first known, back from a stall), so a camera at a rate that divides
+    the output's gets evenly spaced in-between frames.
 
     :attr:`due_s` is when the next in-between frame is due if no camera
     frame came by then: the next free tick, or, when the camera's next frame
