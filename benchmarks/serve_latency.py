@@ -193,7 +193,7 @@ class Client:
         """Every second, as the page does: send at most 1.25x the server's fps + 1 (5..30)."""
         while True:
             await asyncio.sleep(1.0)
-            fps = (await self.server_stats(base)).get("fps") or 0
+            fps = (await self.server_stats(base)).get("camera_fps") or 0  # camera frames it renders
             if fps:
                 self.rate = max(5.0, min(float(FPS), round(fps * 1.25 + 1)))
 

@@ -27,6 +27,30 @@ def detail_ratio(image: np.ndarray, reference: np.ndarray) -> float:
     return float("nan") if ref <= 0 else laplacian_variance(image) / ref
 
 
+# Two consecutive output frames "differ visibly" when at least VISIBLE_SHARE
+# of their pixels differ by more than VISIBLE_GREY grey levels: above H.264's
+# noise on a repeated frame (a few levels), below a head moving one pixel
+# (its edges change by tens of levels over far more than 0.1 % of the frame).
+VISIBLE_GREY = 8
+VISIBLE_SHARE = 0.001
+
+
+def changed_share(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of pixels whose grey level differs by more than VISIBLE_GREY."""
+    diff = cv2.absdiff(grey(a), grey(b))
+    return float(np.count_nonzero(diff > VISIBLE_GREY)) / diff.size
+
+
+def differs_visibly(a: np.ndarray, b: np.ndarray) -> bool:
+    return changed_share(a, b) >= VISIBLE_SHARE
+
+
+def distinct_share(images: list[np.ndarray]) -> float:
+    """The share of consecutive pairs in ``images`` that differ visibly (NaN for fewer than two)."""
+    pairs = [differs_visibly(a, b) for a, b in zip(images, images[1:])]
+    return float(np.mean(pairs)) if pairs else float("nan")
+
+
 class FlowMeter:
     """Mean DIS optical flow between consecutive images (px/frame): how far
     the picture moves as a whole, to a hundredth of a pixel."""

@@ -19,7 +19,8 @@ from typing import Any, Callable
 import numpy as np
 
 from vivicam.realtime.guard import describe
-from vivicam.realtime.loop_state import MAX_OUT_FPS, Command, LoopState
+from vivicam.realtime.loop_state import Command, LoopState
+from vivicam.realtime.pacing import Pacer, gap_motion, output_period
 from vivicam.realtime.queues import END, Empty
 from vivicam.types import Frame, Motion
 
@@ -66,14 +67,10 @@ class StageRunner:
         self.passthrough = False
         self.source_ended = False
         camera_fps = float(getattr(loop.source, "fps", 0) or 30.0)
-        # (a file played as fast as it decodes "runs" at 1000 fps: no in-between frames at that rate)
-        self.period_s = 1.0 / min(max(self.config.out_fps or camera_fps, 1.0), MAX_OUT_FPS)
+        self.period_s = output_period(self.config.out_fps, camera_fps)
         self._fallback_engine = fallback_engine
         # motion thread
-        self._camera_period_s = 1.0 / max(camera_fps, 1.0)  # measured as frames come
-        self._last_camera_s = self._now()
-        self._last_capture_s = self._last_camera_s  # the capture stamp of that frame
-        self._due_s = self._next_due(self._last_camera_s)
+        self.pacer = Pacer(self.period_s, camera_fps, self._now(), late_periods=self.config.late_periods)
         self._stalled = False
         self._track_s = 0.0  # how long tracking + motion takes (moving average)
         self._render_s = 0.0  # how long render + post takes (moving average)
@@ -116,7 +113,7 @@ class StageRunner:
                 self._run_commands()
                 self._just_in_time()
                 try:
-                    item = self.loop.capture_q.get(timeout=max(0.0, self._due_s - self._now()))
+                    item = self.loop.capture_q.get(timeout=max(0.0, self.pacer.due_s - self._now()))
                 except Empty:
                     if not self.guard.stopping:
                         self._in_between(self._now())
@@ -148,27 +145,13 @@ class StageRunner:
                 return
             self.clock.wait_for(lambda: seen() != snapshot or self.guard.stopping, wait)
 
-    def _next_due(self, base_s: float) -> float:
-        """When the next in-between frame is due after an output at ``base_s``:
-        one output period later, unless a camera frame is expected about
-        then: that one is waited for (up to ``late_periods``)."""
-        due = base_s + self.period_s
-        expected = self._last_camera_s + self._camera_period_s
-        slack = self.config.late_periods * self.period_s
-        return max(due, expected + slack) if due > expected - slack else due
-
     def _camera_frame(self, frame: Frame) -> None:
         now = self._now()
-        interval = now - self._last_camera_s
-        if 0 < interval < 3 * self._camera_period_s:  # the camera's real rate, smoothed (a stall is not a rate)
-            self._camera_period_s += 0.1 * (interval - self._camera_period_s)
-        self._last_camera_s = now
-        self._last_capture_s = frame.t_capture_ns / 1e9
-        self._due_s = self._next_due(now)
         if self._stalled:
             self._stalled = False
             self.loop.say("camera frames are back")
         if self.passthrough:
+            self.pacer.camera_frame(now, frame.t_capture_ns / 1e9)
             self.loop.motion_q.put(Work(frame, None, frame.t_capture_ns, passthrough=True))
             return
         try:
@@ -177,7 +160,11 @@ class StageRunner:
         except Exception as exc:  # a bad frame is skipped, never fatal
             self.guard.survive("tracking", exc)
             return
-        self._track_s = _average(self._track_s, self._now() - now)
+        tracked = self._now()
+        self._track_s = _average(self._track_s, tracked - now)
+        # paced from when it goes to the render, as an in-between frame does:
+        # the output then keeps even gaps whatever tracking costs
+        self.pacer.camera_frame(tracked, frame.t_capture_ns / 1e9)
         estimator = self.pipeline.estimator
         calibrating = estimator is not None and not getattr(estimator, "calibrated", True)
         self.loop.set_state(LoopState.CALIBRATING if calibrating else LoopState.RUNNING)
@@ -186,9 +173,8 @@ class StageRunner:
     def _in_between(self, now: float) -> None:
         """No camera frame in time: an in-between frame now, the next one a
         period later (deadline-based, so the rate holds whatever render costs)."""
-        due = self._due_s if self._due_s > now - self.period_s else now  # long late: no burst
-        self._due_s = self._next_due(due)
-        if not self._stalled and now - self._last_camera_s >= self.config.stall_s:
+        stands_for = self.pacer.in_between(now)
+        if not self._stalled and self.pacer.since_camera(now) >= self.config.stall_s:
             self._stall()
         if self.loop.motion_q.qsize():
             # The render is behind: an in-between frame must not push out the
@@ -196,12 +182,12 @@ class StageRunner:
             self.stats.count("in-between frames skipped")
             return
         try:
-            motion = self._gap_motion(now)
+            motion = gap_motion(self.pipeline, stands_for, self._stalled)
         except Exception as exc:
             self.guard.survive("motion", exc)
             return
         self.stats.count("frames without camera")
-        self.loop.motion_q.put(Work(None, motion, None, t_ns=int(self._stands_for(now) * 1e9)))
+        self.loop.motion_q.put(Work(None, motion, None, t_ns=int(stands_for * 1e9)))
 
     def _stall(self) -> None:
         self._stalled = True
@@ -210,23 +196,7 @@ class StageRunner:
         self.loop.say("no camera frame; the avatar keeps moving until it returns")
         # The estimator holds, then eases into idle, counted from the first
         # missed frame rather than from now: no extra stall_s of stillness.
-        self.pipeline.motion(None, None, self._last_capture_s + self._camera_period_s)
-
-    def _gap_motion(self, now: float) -> Motion | None:
-        """Motion for an in-between frame: the estimator's held/idle motion
-        once stalled; before that its prediction when it has one, else None
-        (the last image again)."""
-        if self._stalled or self.pipeline.estimator is None:
-            return self.pipeline.motion(None, None, self._stands_for(now))
-        predict = getattr(self.pipeline.estimator, "predict", None)
-        return None if predict is None else predict(self._stands_for(now))
-
-    def _stands_for(self, now: float) -> float:
-        """The capture moment an in-between frame made ``now`` stands for: as
-        long after the last camera frame's capture as we are after its
-        arrival (camera and in-between frames then pass through the same
-        delay, so their motion is evenly spaced)."""
-        return self._last_capture_s + now - self._last_camera_s
+        self.pipeline.motion(None, None, self.pacer.missed_at())
 
     def _run_commands(self) -> None:
         while (command := self.loop.next_command()) is not None:

@@ -54,9 +54,10 @@ class LoopConfig:
       camera slower than this gets in-between frames rendered from motion
       predicted forward (when the estimator can predict), so the virtual
       camera and the recording run at ``out_fps`` whatever the camera does.
-    - ``late_periods``: a camera frame expected within this many output
-      periods is waited for; one later than that is not: an in-between frame
-      goes out first, so the output keeps its rate from the first missed frame.
+    - ``late_periods``: a camera frame expected at the next output tick is
+      waited for up to this many output periods after it was expected; one
+      later than that is not: an in-between frame goes out first, so the
+      output keeps its rate from the first missed frame (``pacing.Pacer``).
     - ``stall_s``: no camera frame for this long counts as a stalled camera
       (state STALLED, one notice); the avatar keeps moving (held, then idle).
     - ``give_up_s``: a sink that stays down, or an engine that fails every

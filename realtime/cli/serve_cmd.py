@@ -11,9 +11,11 @@ from vivicam.realtime.cli.common import (
     add_output_args,
     background_from_args,
     engine_options,
+    output_fps,
     quiet_command,
 )
-from vivicam.realtime.config import LIVE_SIZE
+from vivicam.realtime.config import LIVE_FPS, LIVE_SIZE
+from vivicam.realtime.loop_state import MAX_OUT_FPS
 
 
 def _port(text: str) -> int:
@@ -56,6 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-sessions", type=_count, default=DEFAULT_MAX_SESSIONS,
                    help=f"browser sessions at once; the next one is refused (default: {DEFAULT_MAX_SESSIONS})")
     p.add_argument("--mirror", action="store_true", help="mirror the motion (your left is the avatar's left on screen)")
+    p.add_argument("--fps", type=output_fps, default=LIVE_FPS,
+                   help=f"each session's output frame rate, 1-{MAX_OUT_FPS:g} (default: {LIVE_FPS:g}); steady whatever "
+                   "the browser's camera delivers (in-between frames from predicted motion)")
     add_flow_arg(p)
     add_output_args(p, default_size=f"{LIVE_SIZE[0]}x{LIVE_SIZE[1]}")
     add_engine_args(p)
@@ -85,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         background=background_from_args(args),
         mirror=True if args.mirror else None,
         driver_flow=args.driver_flow,
+        fps=args.fps,
     )
     serve(config, on_status=status)
     return 0

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vivicam.errors import InputError
+from vivicam.realtime.config import LIVE_FPS
+from vivicam.realtime.loop_state import MAX_OUT_FPS
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_MAX_SESSIONS = 4
@@ -24,7 +28,8 @@ class ServeConfig:
     session. ``token``: required on every request when set; a non-loopback
     ``host`` without one gets a generated token (see :func:`resolve_token`).
     ``engine_options``: keyword options for ``make_engine`` (backend, weights,
-    precision, mouth, camera_motion)."""
+    precision, mouth, camera_motion). ``fps``: each session's steady output
+    rate, whatever its camera delivers (in-between frames from predicted motion)."""
 
     avatar: str | Path
     host: str = DEFAULT_HOST
@@ -39,6 +44,11 @@ class ServeConfig:
     mirror: bool | None = None
     driver_flow: bool = True
     session_idle_s: float = SESSION_IDLE_S
+    fps: float = LIVE_FPS
     # benchmarks only: copy the camera frame's corner stamp onto the avatar so
     # a client can match what it receives to what it sent (end-to-end latency)
     stamp_echo: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= float(self.fps) <= MAX_OUT_FPS:  # also false for NaN
+            raise InputError(f"--fps must be a frame rate from 1 to {MAX_OUT_FPS:g}, got {self.fps}")

@@ -133,12 +133,12 @@ async function showStats() {
   const response = await fetch(api(`/session/${session}/stats`));
   if (!response.ok) return;
   const server = await response.json();
-  await paceCamera(server.fps);
+  await paceCamera(server.camera_fps || server.fps);
   const latency = server.latency_ms === null ? null : server.latency_ms + rtt / 2 + jitter;
   $("stats").textContent = `fps ${fps === null ? "–" : fps.toFixed(1)} · latency ${latency === null ? "–" : latency.toFixed(0) + " ms"}`;
 }
 
-// Send the server only a little more than it renders: frames it would drop
+// Send the server only a little more camera frames than it renders: frames it would drop
 // anyway still cost it a decode each, and a decoder that falls behind queues
 // frames (latency grows). The headroom lets the rate climb back when it can.
 async function paceCamera(serverFps) {

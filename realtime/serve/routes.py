@@ -96,7 +96,8 @@ async def stats(request: web.Request) -> web.Response:
     median, p95 = recent["median"], recent["p95"]
     return web.json_response(
         {
-            "fps": round(session.stats.fps(), 2),
+            "fps": round(session.stats.fps(), 2),  # output frames, in-between ones included
+            "camera_fps": round(session.camera_fps(), 2),  # camera frames rendered (what the page paces to)
             # camera frame's arrival to the avatar frame rendered, recent frames; NaN before the first
             "latency_ms": None if median != median else round(median, 1),
             "latency_p95_ms": None if p95 != p95 else round(p95, 1),

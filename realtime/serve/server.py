@@ -212,7 +212,7 @@ class Server:
             source.close()
 
     def start_camera(self, source: Any) -> None:
-        self.camera_session = Session(self.shared, name="camera")
+        self.camera_session = Session(self.shared, name="camera", camera_fps=getattr(source, "fps", None))
         self._camera_thread = threading.Thread(target=self._camera_loop, args=(source,),
                                                name="vivicam-camera", daemon=True)
         self._camera_thread.start()

@@ -8,6 +8,12 @@ a frame that was not started before the next one came is dropped, so under
 load a session loses frames rather than building up latency. Engine and
 compositing run under :attr:`Shared.render_lock`, since engines do not promise
 to be re-entrant; tracking and motion of one session overlap another's render.
+
+A session's output keeps a steady rate (``ServeConfig.fps``) whatever the
+browser's camera delivers: as in the live loop (the same
+:mod:`~vivicam.realtime.pacing`), a frame due before the next camera frame
+came is rendered from motion predicted forward from the track, and a camera
+that stops eases the avatar into idle motion at the same rate.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +30,8 @@ from typing import Any, Callable
 import numpy as np
 
 from vivicam.engines.base import AvatarState, Engine
+from vivicam.realtime.clock import Clock, SystemClock
+from vivicam.realtime.pacing import Pacer, gap_motion, output_period
 from vivicam.realtime.pipeline import AvatarCache, Pipeline
 from vivicam.realtime.serve.config import ServeConfig
 from vivicam.realtime.stats import LoopStats
@@ -75,18 +84,27 @@ class Shared:
 class Session:
     """One driver's pipeline and worker thread. ``submit`` frames from any
     thread; ``subscribe`` a callback called (from the worker) after each
-    output frame; ``close`` stops and joins the worker and frees the tracker."""
+    output frame; ``close`` stops and joins the worker and frees the tracker.
+    ``camera_fps``: the camera's rate when known (else measured as frames
+    come); ``clock`` times the output (tests pass a virtual one)."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, shared: Shared, *, name: str | None = None, tracker: Any = None) -> None:
+    def __init__(self, shared: Shared, *, name: str | None = None, tracker: Any = None,
+                 camera_fps: float | None = None, clock: Clock | None = None) -> None:
         from vivicam.calibrate.motion import MotionConfig, MotionEstimator
 
         self.shared = shared
         self.id = name or f"s{next(self._ids)}"
         self.opened_s = time.monotonic()
         self.last_input_s = self.opened_s
-        self.stats = LoopStats()
+        self.clock = clock or SystemClock()
+        self.stats = LoopStats(now_ns=self.clock.now_ns)
+        self.pacer = Pacer(output_period(shared.config.fps, camera_fps), camera_fps, self._now())
+        self._stalled = False
+        self._arrived_s = self._now()  # when the worker took the last camera frame
+        self._render_s = 0.0  # how long rendering a frame takes (moving average)
+        self._camera_out: deque[int] = deque(maxlen=61)  # when camera frames were rendered (their rate)
         self.avatar_index = shared.start
         config = MotionConfig()
         if shared.config.mirror is not None:
@@ -113,8 +131,9 @@ class Session:
         self._slot: tuple[Any, int | None] | None = None
         self._pending: list[Callable[[], None]] = []
         self._listeners: list[Callable[[Rendered], None]] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._closed = False
+        self._echo: np.ndarray | None = None  # the last camera frame (stamp_echo only)
         self._thread = threading.Thread(target=self._work, name=f"vivicam-session-{self.id}", daemon=True)
         self._thread.start()
 
@@ -122,12 +141,12 @@ class Session:
     def submit(self, frame: Frame | Callable[[], Frame], pts: int | None = None) -> None:
         """A new camera frame (or a function making it, called only if the
         frame is used); replaces one still waiting (newest wins)."""
-        with self._cond:
+        with self._lock:
             if self._slot is not None:
                 self.stats.drop("stale")
             self._slot = (frame, pts)
             self.last_input_s = time.monotonic()
-            self._cond.notify()
+        self.clock.notify()
 
     def recalibrate(self) -> None:
         self._later(self.pipeline.recalibrate)
@@ -143,11 +162,11 @@ class Session:
         self._later(apply)
 
     def subscribe(self, callback: Callable[[Rendered], None]) -> None:
-        with self._cond:
+        with self._lock:
             self._listeners.append(callback)
 
     def unsubscribe(self, callback: Callable[[Rendered], None]) -> None:
-        with self._cond:
+        with self._lock:
             if callback in self._listeners:
                 self._listeners.remove(callback)
 
@@ -157,13 +176,13 @@ class Session:
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop the worker and free the tracker (idempotent)."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._slot = None
             self._listeners.clear()
-            self._cond.notify_all()
+        self.clock.notify()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
@@ -173,59 +192,113 @@ class Session:
     def summary(self) -> dict[str, Any]:
         return self.stats.summary()
 
+    def camera_fps(self) -> float:
+        """Camera frames rendered per second, recently (the output rate counts in-between frames too)."""
+        times = list(self._camera_out)
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) * 1e9 / (times[-1] - times[0])
+
     # -- the worker --------------------------------------------------------------
+    def _now(self) -> float:
+        return self.clock.now_ns() / 1e9
+
     def _later(self, action: Callable[[], None]) -> None:
         """Run ``action`` in the worker between frames (the pipeline is not shared between threads)."""
-        with self._cond:
+        with self._lock:
             self._pending.append(action)
-            self._cond.notify()
+        self.clock.notify()
 
     def _next(self) -> tuple[tuple[Any, int | None] | None, list[Callable[[], None]]]:
-        with self._cond:
-            if self._slot is None and not self._pending and not self._closed:
-                self._cond.wait(STALL_S)
+        """The camera frame and actions waiting, once there are any or an
+        output frame is due (None, [] then)."""
+        ready = lambda: self._slot is not None or bool(self._pending) or self._closed  # noqa: E731
+        # before the first camera frame there is nothing to move: no deadline
+        wait = None if self.latest is None else max(0.0, self.pacer.due_s - self._now())
+        if wait is None or wait > 0:
+            self.clock.wait_for(ready, wait)
+        with self._lock:
             item, self._slot = self._slot, None
             actions, self._pending = self._pending, []
             return item, actions
 
     def _work(self) -> None:
-        while not self._closed:
-            item, actions = self._next()
-            if self._closed:
-                break
-            try:
-                for action in actions:
-                    action()
-                if item is not None:
-                    frame, pts = item
-                    self._step(frame() if callable(frame) else frame, pts)
-                elif not actions and self.latest is not None:
-                    self._step(None, None)  # the camera stalled: keep the avatar alive
-            except Exception:  # one bad frame must not end the session
-                self.stats.count("error")
-                log.exception("session %s: frame failed", self.id)
+        with self.clock.participant():
+            while not self._closed:
+                item, actions = self._next()
+                if self._closed:
+                    break
+                try:
+                    for action in actions:
+                        action()
+                    if item is not None:
+                        frame, pts = item
+                        self._step(frame() if callable(frame) else frame, pts)
+                    elif self.latest is not None and self._now() >= self.pacer.due_s:
+                        self._in_between()
+                except Exception:  # one bad frame must not end the session
+                    self.stats.count("error")
+                    log.exception("session %s: frame failed", self.id)
         log.debug("session %s: worker stopped", self.id)
 
-    def _step(self, frame: Frame | None, pts: int | None) -> None:
+    def _in_between(self) -> None:
+        """No camera frame in time: a frame from predicted motion (held, then
+        idle, once the camera stalled), the next one a period later."""
+        now = self._now()
+        stands_for = self.pacer.in_between(now)
+        if not self._stalled and self.pacer.since_camera(now) >= STALL_S:
+            self._stalled = True
+            self.stats.count("camera stalls")
+            self.pipeline.motion(None, None, self.pacer.missed_at())  # hold from the first missed frame
+        next_camera = self._arrived_s + self.pacer.camera_period_s
+        if not self._stalled and now < next_camera < now + self._render_s:
+            # One worker tracks and renders: an in-between frame still rendering
+            # when the next camera frame comes would delay it. Skipped instead
+            # (one for a camera frame that is already late is not).
+            self.stats.count("in-between frames skipped")
+            return
+        motion = gap_motion(self.pipeline, stands_for, self._stalled)
+        self.stats.count("frames without camera")
+        self._render(motion, None, None)
+
+    def _step(self, frame: Frame, pts: int | None) -> None:
+        """A camera frame: tracked, its motion rendered."""
+        self._stalled = False
+        self._arrived_s = frame.t_capture_ns / 1e9  # stamped as it arrived (feed, the camera source)
         pipeline = self.pipeline
-        if frame is None:
-            t_s = time.perf_counter()
-            motion = pipeline.motion(None, None, t_s)
-        else:  # a frame may carry its own motion (the idle source): nothing to track
-            landmarks = None if frame.motion is not None else pipeline.track(frame)
-            motion = pipeline.motion(frame, landmarks, frame.t_capture_ns / 1e9)
-        with self.shared.render_lock:
-            image = pipeline.render(motion)
-            shift = pipeline.engine.frame_shift(pipeline.state, motion)
-        if frame is not None and self.shared.config.stamp_echo:
-            image = echo_stamp(frame.image, image)
-        now = time.perf_counter_ns()
-        t_capture = None if frame is None else frame.t_capture_ns
+        # a frame may carry its own motion (the idle source): nothing to track
+        landmarks = None if frame.motion is not None else pipeline.track(frame)
+        motion = pipeline.motion(frame, landmarks, frame.t_capture_ns / 1e9)
+        # paced from when it goes to the render, as an in-between frame does:
+        # the output then keeps even gaps whatever tracking costs
+        self.pacer.camera_frame(self._now(), frame.t_capture_ns / 1e9)
+        if self.shared.config.stamp_echo:
+            self._echo = frame.image
+        self._render(motion, frame.t_capture_ns, pts)
+        self._camera_out.append(self.clock.now_ns())
+
+    def _render(self, motion: Any, t_capture: int | None, pts: int | None) -> None:
+        """``motion`` (None: the last image again) to an output frame, handed to the listeners."""
+        pipeline = self.pipeline
+        if motion is None:
+            if self.latest is None:
+                return
+            image, shift = self.latest.image, self.latest.shift
+        else:
+            start = self._now()
+            with self.shared.render_lock:  # its wait included: other sessions' renders take time too
+                image = pipeline.render(motion)
+                shift = pipeline.engine.frame_shift(pipeline.state, motion)
+            took = self._now() - start
+            self._render_s = took if self._render_s <= 0 else self._render_s + 0.2 * (took - self._render_s)
+            if self._echo is not None:  # an in-between frame names the camera frame it follows
+                image = echo_stamp(self._echo, image)
+        now = self.clock.now_ns()
         self.stats.frame_out(t_capture, now)
         self._seq += 1
         rendered = Rendered(image, pipeline.state, shift, t_capture, now, self._seq, pts)
         self.latest = rendered
-        with self._cond:
+        with self._lock:
             listeners = list(self._listeners)
         for callback in listeners:
             callback(rendered)

@@ -556,3 +556,17 @@ def test_a_slow_camera_gets_in_between_frames_at_a_steady_output_rate() -> None:
     assert summary["latency_ms"]["median"] == pytest.approx(100 + 10, abs=0.01)  # camera delay + render
     # each in-between frame stands halfway between its camera frames' capture times
     assert len(estimator.asked) >= 25 and np.allclose(estimator.asked, 1 / 30, atol=1e-6)
+
+
+def test_a_camera_rate_that_does_not_divide_the_output_rate_still_gives_it() -> None:
+    clock = VirtualClock()
+    source = ListSource(10**6, fps=30, interval=1 / 24, clock=clock)  # says 30, gives 24
+    estimator = PredictingEstimator()
+    estimator.asked = []
+    loop, sink = make_loop(source, clock=clock, estimator=estimator, out_fps=30,
+                           engine=FakeEngine(delay_s=0.01, clock=clock))
+    summary = loop.run(duration_s=5)
+    assert summary["fps"] >= 29.5
+    camera = [f for f in sink.frames if f.index >= 0]
+    assert len(camera) >= 24 * 5 - 2  # every camera frame went out
+    assert summary["latency_ms"]["median"] == pytest.approx(10, abs=0.01)  # as it came: render time only

@@ -46,6 +46,27 @@ def test_bad_numbers_are_usage_errors(photo: Path) -> None:
     assert _run("--avatar", str(photo), "--port", "70000").returncode == 2
 
 
+@pytest.mark.parametrize("fps", ["0", "1000", "abc", "-5", "nan"])
+def test_a_bad_output_rate_is_one_line_and_exit_2(fps: str, photo: Path, capsys) -> None:
+    from vivicam.realtime.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--avatar", str(photo), "--fps", fps])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--fps" in errors[0] and "Traceback" not in err
+
+
+def test_the_output_rate_reaches_the_sessions() -> None:
+    from vivicam.errors import InputError
+    from vivicam.realtime.serve import ServeConfig
+
+    assert ServeConfig(avatar="a.jpg").fps == 30.0
+    with pytest.raises(InputError, match="--fps"):
+        ServeConfig(avatar="a.jpg", fps=0)
+
+
 def test_url_carries_the_token() -> None:
     from vivicam.realtime.serve.server import url_of
 

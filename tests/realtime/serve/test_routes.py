@@ -43,7 +43,7 @@ def test_session_controls(shared) -> None:
             assert bad.status == 400 and "out of range" in (await bad.json())["error"]
             assert (await client.post(f"{base}/avatar", data="nonsense")).status == 400
             stats = await (await client.get(f"{base}/stats")).json()
-            assert set(stats) == {"fps", "latency_ms", "latency_p95_ms", "dropped"}
+            assert set(stats) == {"fps", "camera_fps", "latency_ms", "latency_p95_ms", "dropped"}
             assert (await client.get("/session/nope/stats")).status == 404
             assert (await client.post(f"{base}/close")).status == 200
             assert server.session_count == 0 and session.closed and pc.closed
