@@ -25,7 +25,7 @@ from vivicam.errors import InputError, NoFaceError
 from vivicam.realtime.config import LIVE_FPS, LIVE_SIZE
 from vivicam.realtime.outputs import check_output, file_inputs
 from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
-from vivicam.realtime.stats import LoopStats
+from vivicam.realtime.stats import LoopStats, process_age_s
 from vivicam.types import Frame
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ def render_video(
     from vivicam.realtime.sources.photo import load_photo
     from vivicam.realtime.sources.video import VideoFileSource, probe_video
 
+    called = time.perf_counter()
     neutral = profile if profile is not None else neutral
     check_output(output, inputs=file_inputs(avatar, driving, None if is_neutral_mode(neutral) else neutral))
     info = probe_video(driving)
@@ -173,8 +174,20 @@ def render_video(
     summary = stats.summary()
     summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps if fps is None else fps,
                    size=list(out_size), avatar_note=getattr(state, "note", None), neutral=reference.note,
-                   neutral_frames=None if reference.frames is None else list(reference.frames))
+                   neutral_frames=None if reference.frames is None else list(reference.frames),
+                   startup_s=_startup_s(stats, called))
     return summary
+
+
+def _startup_s(stats: LoopStats, called: float) -> float | None:
+    """Seconds from the process's start (or, where that is unknown, from
+    ``called``) to the first frame handed to the encoder."""
+    if stats.first_out_ns is None:
+        return None
+    since_first = (stats.now_ns() - stats.first_out_ns) / 1e9
+    age = process_age_s()
+    age = time.perf_counter() - called if age is None else age
+    return round(age - since_first, 3)
 
 
 def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float,
