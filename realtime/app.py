@@ -144,22 +144,25 @@ def render_video(
     photo = load_photo(avatar)
     eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
                       camera_motion=camera_motion)
-    state = prepare_named(eng, photo, avatar)
-    tell_avatar_note(state, avatar, on_status)
 
     from vivicam.calibrate.motion import MotionEstimator
     from vivicam.face.tracker import MediaPipeTracker
     from vivicam.realtime.offline import run_pipelined
     from vivicam.realtime.sinks.mp4 import Mp4Sink
-    config, reference = _render_neutral(neutral, driving, photo, info.fps, mirror, on_status)
     stats = LoopStats()
-    out_size = tuple(size) if size else default_out_size(state.photo)
     with ExitStack() as stack:
+        # one tracker for the pre-pass and the render: the frames the
+        # pre-pass tracked are not tracked again
         tracker = stack.enter_context(MediaPipeTracker())
+        state, config, reference = _prepare_and_scan(eng, photo, avatar, neutral, driving, info.fps, mirror, tracker)
+        tell_avatar_note(state, avatar, on_status)
+        (on_status or log.info)(reference.note)
+        out_size = tuple(size) if size else default_out_size(state.photo)
         pipeline = Pipeline(eng, state, tracker=tracker, estimator=MotionEstimator(config=config, neutral=reference.neutral),
                             out_size=out_size, background=background, stats=stats, driver_flow=driver_flow)
         if reference.frame is not None:
             pipeline.set_driver_neutral(reference.frame)
+        pipeline.set_driver_tracks(reference.tracks)
         source = VideoFileSource(driving)
         stack.callback(source.close)
         rate = info.rate if fps is None else fps
@@ -190,10 +193,36 @@ def _startup_s(stats: LoopStats, called: float) -> float | None:
     return round(age - since_first, 3)
 
 
-def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float,
-                    mirror: bool | None, on_status: Callable[[str], None] | None) -> tuple[Any, Any]:
+def _prepare_and_scan(eng: Engine, photo: np.ndarray, avatar: str | Path, spec: str | Path, driving: str | Path,
+                      fps: float, mirror: bool | None, tracker: Any) -> tuple[Any, Any, Any]:
+    """(avatar state, MotionConfig, DriverNeutral): the photo is prepared on
+    a thread of its own while the driver's pre-pass (decoding and tracking)
+    runs on this one; a photo that fails ends the pre-pass early."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def prepare() -> tuple[Any, Any]:
+        state = prepare_named(eng, photo, avatar)
+        if str(spec) != "auto":
+            return state, None
+        from vivicam.face.detect import find_avatar_face
+
+        return state, find_avatar_face(photo).landmarks
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vivicam-prepare") as pool:
+        prepared = pool.submit(prepare)
+        failed = lambda: prepared.done() and prepared.exception() is not None  # noqa: E731
+        config, reference = _render_neutral(spec, driving, photo, fps, mirror, tracker=tracker, stop=failed,
+                                            portrait=lambda: prepared.result()[1])
+        state = prepared.result()[0]
+    return state, config, reference
+
+
+def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float, mirror: bool | None, *,
+                    tracker: Any = None, stop: Callable[[], bool] | None = None,
+                    portrait: Callable[[], Any] | None = None) -> tuple[Any, Any]:
     """(MotionConfig, DriverNeutral) of a render: a profile's saved settings
-    when ``spec`` is one, the given mirror setting on top; says what was chosen."""
+    when ``spec`` is one, the given mirror setting on top. ``portrait``
+    gives the photo's landmarks (``auto``; found here without it)."""
     from vivicam.calibrate.motion import MotionConfig
     from vivicam.realtime.driver_neutral import choose_driver_neutral, is_neutral_mode
 
@@ -204,14 +233,13 @@ def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fp
         config = load_profile(spec)[1] or config  # read first: a bad profile fails before the scan
     if mirror is not None and config.mirror != mirror:
         config = dataclasses.replace(config, mirror=mirror)
-    portrait = None
-    if str(spec) == "auto":
+    if str(spec) == "auto" and portrait is None:
         from vivicam.face.detect import find_avatar_face
 
-        portrait = find_avatar_face(photo).landmarks
-    reference = choose_driver_neutral(spec, driving, fps=fps, portrait=portrait, photo=photo, mirror=config.mirror,
-                                      calibration_s=config.calibration_s)
-    (on_status or log.info)(reference.note)
+        portrait = lambda: find_avatar_face(photo).landmarks  # noqa: E731
+    reference = choose_driver_neutral(spec, driving, fps=fps, portrait=portrait if str(spec) == "auto" else None,
+                                      photo=photo, mirror=config.mirror, calibration_s=config.calibration_s,
+                                      tracker=tracker, stop=stop)
     return config, reference
 
 
