@@ -135,26 +135,30 @@ def render_video(
     """
     from vivicam.realtime.driver_neutral import is_neutral_mode
     from vivicam.realtime.sources.photo import load_photo
-    from vivicam.realtime.sources.video import VideoFileSource, probe_video
+    from vivicam.realtime.sources.replay import ReplayableVideo
 
     called = time.perf_counter()
     neutral = profile if profile is not None else neutral
     check_output(output, inputs=file_inputs(avatar, driving, None if is_neutral_mode(neutral) else neutral))
-    info = probe_video(driving)
-    photo = load_photo(avatar)
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
-                      camera_motion=camera_motion)
-
-    from vivicam.calibrate.motion import MotionEstimator
-    from vivicam.face.tracker import MediaPipeTracker
-    from vivicam.realtime.offline import run_pipelined
-    from vivicam.realtime.sinks.mp4 import Mp4Sink
     stats = LoopStats()
     with ExitStack() as stack:
+        # decoded once for the pre-pass and the render, on a thread of its own (starting now)
+        video = ReplayableVideo(driving)
+        stack.callback(video.close)
+        info = video.info
+        photo = load_photo(avatar)
+        eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
+                          camera_motion=camera_motion)
+
+        from vivicam.calibrate.motion import MotionEstimator
+        from vivicam.face.tracker import MediaPipeTracker
+        from vivicam.realtime.offline import run_pipelined
+        from vivicam.realtime.sinks.mp4 import Mp4Sink
+
         # one tracker for the pre-pass and the render: the frames the
         # pre-pass tracked are not tracked again
         tracker = stack.enter_context(MediaPipeTracker())
-        state, config, reference = _prepare_and_scan(eng, photo, avatar, neutral, driving, info.fps, mirror, tracker)
+        state, config, reference = _prepare_and_scan(eng, photo, avatar, neutral, video, info.fps, mirror, tracker)
         tell_avatar_note(state, avatar, on_status)
         (on_status or log.info)(reference.note)
         out_size = tuple(size) if size else default_out_size(state.photo)
@@ -163,12 +167,10 @@ def render_video(
         if reference.frame is not None:
             pipeline.set_driver_neutral(reference.frame)
         pipeline.set_driver_tracks(reference.tracks)
-        source = VideoFileSource(driving)
-        stack.callback(source.close)
         rate = info.rate if fps is None else fps
         sink = stack.enter_context(Mp4Sink(output, rate, out_size,
                                            audio_from=driving if audio and info.has_audio else None))
-        frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
+        frames = _progress(video.replay(), total=info.frame_count, enabled=progress, desc="render")
         # decoding + tracking ahead of the render, encoding behind it (same output as one frame at a time)
         retime = None if fps is None or abs(fps - info.fps) < 1e-6 else (info.fps, fps)
         run_pipelined(frames, pipeline, sink.write, lambda frame: frame.index / info.fps, retime=retime)
@@ -193,7 +195,7 @@ def _startup_s(stats: LoopStats, called: float) -> float | None:
     return round(age - since_first, 3)
 
 
-def _prepare_and_scan(eng: Engine, photo: np.ndarray, avatar: str | Path, spec: str | Path, driving: str | Path,
+def _prepare_and_scan(eng: Engine, photo: np.ndarray, avatar: str | Path, spec: str | Path, video: Any,
                       fps: float, mirror: bool | None, tracker: Any) -> tuple[Any, Any, Any]:
     """(avatar state, MotionConfig, DriverNeutral): the photo is prepared on
     a thread of its own while the driver's pre-pass (decoding and tracking)
@@ -211,15 +213,15 @@ def _prepare_and_scan(eng: Engine, photo: np.ndarray, avatar: str | Path, spec: 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vivicam-prepare") as pool:
         prepared = pool.submit(prepare)
         failed = lambda: prepared.done() and prepared.exception() is not None  # noqa: E731
-        config, reference = _render_neutral(spec, driving, photo, fps, mirror, tracker=tracker, stop=failed,
-                                            portrait=lambda: prepared.result()[1])
+        config, reference = _render_neutral(spec, video.path, photo, fps, mirror, tracker=tracker, stop=failed,
+                                            portrait=lambda: prepared.result()[1], video=video)
         state = prepared.result()[0]
     return state, config, reference
 
 
 def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float, mirror: bool | None, *,
                     tracker: Any = None, stop: Callable[[], bool] | None = None,
-                    portrait: Callable[[], Any] | None = None) -> tuple[Any, Any]:
+                    portrait: Callable[[], Any] | None = None, video: Any = None) -> tuple[Any, Any]:
     """(MotionConfig, DriverNeutral) of a render: a profile's saved settings
     when ``spec`` is one, the given mirror setting on top. ``portrait``
     gives the photo's landmarks (``auto``; found here without it)."""
@@ -239,7 +241,7 @@ def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fp
         portrait = lambda: find_avatar_face(photo).landmarks  # noqa: E731
     reference = choose_driver_neutral(spec, driving, fps=fps, portrait=portrait if str(spec) == "auto" else None,
                                       photo=photo, mirror=config.mirror, calibration_s=config.calibration_s,
-                                      tracker=tracker, stop=stop)
+                                      tracker=tracker, stop=stop, video=video)
     return config, reference
 
 

@@ -61,7 +61,7 @@ def is_neutral_mode(spec: str | Path) -> bool:
 def choose_driver_neutral(
     spec: str | Path, driving: str | Path, *, fps: float, portrait: Landmarks | Callable[[], Landmarks] | None = None,
     photo: np.ndarray | None = None, mirror: bool = False, calibration_s: float = 1.0,
-    tracker: Any = None, stop: Callable[[], bool] | None = None,
+    tracker: Any = None, stop: Callable[[], bool] | None = None, video: Any = None,
 ) -> DriverNeutral:
     """The driver's neutral for ``spec`` (``auto``, ``first`` or a profile
     path). ``auto`` needs ``portrait`` (the photo's face landmarks, or a
@@ -72,13 +72,14 @@ def choose_driver_neutral(
     the portrait's turn is matched by the opposite turn of the driver.
     ``tracker``: a fresh tracker to scan with, left open (the result's
     ``tracks`` say what it saw); ``stop``: checked every frame, True ends the
-    scan early (another part of the render failed)."""
+    scan early (another part of the render failed); ``video``: the driving
+    video opened as a ``ReplayableVideo`` (the render reads it again)."""
     from vivicam.calibrate.neutral import load_profile
     from vivicam.calibrate.reference import face_state
 
     if str(spec) == "first":
         neutral, frame, index, tracks = _first_steady(driving, fps=fps, seconds=calibration_s, tracker=tracker,
-                                                      stop=stop)
+                                                      stop=stop, video=video)
         if neutral is None:
             return DriverNeutral(None, None, f"neutral: no face in the first {CALIBRATION_SCAN_S:.0f} s of the "
                                  "driving video; calibrating when one appears", tracks=_lent(tracker, tracks))
@@ -87,7 +88,7 @@ def choose_driver_neutral(
     profile_neutral, config = (None, None) if str(spec) == "auto" else load_profile(spec)
     if str(spec) == "auto" and portrait is None:
         raise ValueError("--neutral auto needs the portrait's landmarks")
-    scan = track_video(driving, fps=fps, scan_s=AUTO_SCAN_S, tracker=tracker, stop=stop)
+    scan = track_video(driving, fps=fps, scan_s=AUTO_SCAN_S, tracker=tracker, stop=stop, video=video)
     if str(spec) == "auto":
         portrait = portrait() if callable(portrait) else portrait
         target, what = face_state(portrait.points, portrait.image_size), "the portrait's pose and expression"
@@ -96,7 +97,7 @@ def choose_driver_neutral(
         what = f"the neutral face of {Path(spec).name}"
     if mirror:
         target = target.mirrored()
-    chosen = closest_frames(driving, target, fps=fps, photo=None if mirror else photo, scan=scan)
+    chosen = closest_frames(driving, target, fps=fps, photo=None if mirror else photo, scan=scan, video=video)
     tracks = _lent(tracker, scan[0])
     if chosen is None:
         note = "neutral: no face in the driving video"
@@ -119,7 +120,7 @@ def _lent(tracker: Any, tracks: list[Landmarks | None]) -> tuple[Landmarks | Non
 
 
 def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.ndarray | None = None,
-                   scan_s: float = AUTO_SCAN_S, scan: Any = None) -> Any:
+                   scan_s: float = AUTO_SCAN_S, scan: Any = None, video: Any = None) -> Any:
     """``(Neutral of the chosen window, DriverFrame of its closest frame,
     (first, last) indices of the window, that frame's index, its FaceState)``
     for the window of driver frames closest to ``target`` (a FaceState), or
@@ -133,7 +134,7 @@ def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.nd
     same = same_frame(photo, thumbs) if photo is not None else None
     if same is not None and tracked[same] is not None:
         lm = tracked[same]
-        frame = DriverFrame(frame_image(driving, same), lm)
+        frame = DriverFrame(frame_image(driving, same, video), lm)
         return Neutral.from_points(lm.points, lm.image_size), frame, (same, same), same, None
     states = [None if lm is None else face_state(lm.points, lm.image_size) for lm in tracked]
     choice: ReferenceChoice | None = choose_reference(target, states, window_frames(fps))
@@ -141,38 +142,47 @@ def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.nd
         return None
     window = [tracked[i] for i in range(choice.start, choice.stop)]
     neutral = Neutral.from_frames([lm.points for lm in window], window[0].image_size)
-    image = frame_image(driving, choice.best)
+    image = frame_image(driving, choice.best, video)
     best = DriverFrame(image, tracked[choice.best])
     return neutral, best, (choice.start, choice.stop - 1), choice.best, states[choice.best]
 
 
 def track_video(path: str | Path, *, fps: float, scan_s: float, tracker: Any = None,
-                stop: Callable[[], bool] | None = None) -> tuple[list[Landmarks | None], list[np.ndarray]]:
+                stop: Callable[[], bool] | None = None, video: Any = None,
+                ) -> tuple[list[Landmarks | None], list[np.ndarray]]:
     """The tracker's landmarks on every frame of the first ``scan_s`` seconds,
     and each frame's :func:`thumbnail`. ``tracker``: one to use (and leave
     open; it sees exactly the frames returned), else a fresh one; ``stop``:
-    checked every frame, True ends the scan where it is."""
+    checked every frame, True ends the scan where it is; ``video``: the
+    video to read (left open), else ``path`` is opened."""
     from vivicam.face.tracker import MediaPipeTracker
-    from vivicam.realtime.sources.video import VideoFileSource
 
     out: list[Landmarks | None] = []
     thumbs: list[np.ndarray] = []
-    source = VideoFileSource(path)
-    try:
-        with ExitStack() as stack:
-            if tracker is None:
-                tracker = stack.enter_context(MediaPipeTracker())
-            for frame in source.frames():
-                if frame.index / fps > scan_s:
-                    log.info("%s: the neutral is chosen from its first %.0f s", path, scan_s)
-                    break
-                if stop is not None and stop():
-                    break
-                out.append(tracker.track(frame.image))
-                thumbs.append(thumbnail(frame.image))
-    finally:
-        source.close()
+    with ExitStack() as stack:
+        source = _open(path, video, stack)
+        if tracker is None:
+            tracker = stack.enter_context(MediaPipeTracker())
+        for frame in source.frames():
+            if frame.index / fps > scan_s:
+                log.info("%s: the neutral is chosen from its first %.0f s", path, scan_s)
+                break
+            if stop is not None and stop():
+                break
+            out.append(tracker.track(frame.image))
+            thumbs.append(thumbnail(frame.image))
     return out, thumbs
+
+
+def _open(path: str | Path, video: Any, stack: ExitStack) -> Any:
+    """``video`` when given (left open), else ``path`` opened (closed with ``stack``)."""
+    if video is not None:
+        return video
+    from vivicam.realtime.sources.video import VideoFileSource
+
+    source = VideoFileSource(path)
+    stack.callback(source.close)
+    return source
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -200,15 +210,11 @@ def same_frame(photo: np.ndarray, thumbs: list[np.ndarray]) -> int | None:
     return best
 
 
-def frame_image(path: str | Path, index: int) -> np.ndarray:
-    """Frame ``index`` of a video (decoded again: the scan keeps no images)."""
-    from vivicam.realtime.sources.video import VideoFileSource
-
-    source = VideoFileSource(path)
-    try:
-        image = source.image_at(index)
-    finally:
-        source.close()
+def frame_image(path: str | Path, index: int, video: Any = None) -> np.ndarray:
+    """Frame ``index`` of a video (``video``: from what it kept of the scan;
+    else decoded again)."""
+    with ExitStack() as stack:
+        image = _open(path, video, stack).image_at(index)
     if image is None:
         raise ValueError(f"{path} has no frame {index}")
     return image
@@ -227,13 +233,12 @@ def calibrate_from_video(
 
 def _first_steady(
     path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S,
-    tracker: Any = None, stop: Callable[[], bool] | None = None,
+    tracker: Any = None, stop: Callable[[], bool] | None = None, video: Any = None,
 ) -> tuple[Any, DriverFrame | None, int, list[Landmarks | None]]:
     """:func:`calibrate_from_video`, the index of the frame it ends on and
     the landmarks of every frame tracked (``tracker``: as in :func:`track_video`)."""
     from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
     from vivicam.face.tracker import MediaPipeTracker
-    from vivicam.realtime.sources.video import VideoFileSource
 
     if seconds is None:
         from vivicam.calibrate.motion import MotionConfig
@@ -243,26 +248,23 @@ def _first_steady(
     first: DriverFrame | None = None
     first_index = -1
     tracks: list[Landmarks | None] = []
-    source = VideoFileSource(path)
-    try:
-        with ExitStack() as stack:
-            if tracker is None:
-                tracker = stack.enter_context(MediaPipeTracker())
-            for frame in source.frames():
-                t_s = frame.index / fps
-                if t_s > scan_s or (stop is not None and stop()):
-                    break
-                landmarks = tracker.track(frame.image)
-                tracks.append(landmarks)
-                if landmarks is None:
-                    continue
-                if first is None:
-                    first, first_index = DriverFrame(frame.image, landmarks), frame.index
-                neutral = calibrator.add(landmarks, t_s)
-                if neutral is not None:
-                    return neutral, DriverFrame(frame.image, landmarks), frame.index, tracks
-    finally:
-        source.close()
+    with ExitStack() as stack:
+        source = _open(path, video, stack)
+        if tracker is None:
+            tracker = stack.enter_context(MediaPipeTracker())
+        for frame in source.frames():
+            t_s = frame.index / fps
+            if t_s > scan_s or (stop is not None and stop()):
+                break
+            landmarks = tracker.track(frame.image)
+            tracks.append(landmarks)
+            if landmarks is None:
+                continue
+            if first is None:
+                first, first_index = DriverFrame(frame.image, landmarks), frame.index
+            neutral = calibrator.add(landmarks, t_s)
+            if neutral is not None:
+                return neutral, DriverFrame(frame.image, landmarks), frame.index, tracks
     if first is None:
         return None, None, -1, tracks
     log.info("%s: the face never held still for %.0f s; its first frame is the neutral face", path, seconds)
