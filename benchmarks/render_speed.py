@@ -104,12 +104,14 @@ def run_once(photo: Path, clip: Path, size: tuple[int, int] | None, work: Path) 
     if size is not None:
         cmd += ["--size", f"{size[0]}x{size[1]}"]
     load_before = _load()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with open(work / "stderr.txt", "w+b") as err:  # a file, not a pipe: a chatty child cannot block on it
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # the child's own CPU time, all its threads
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"vivicam render failed ({proc.returncode}): {stderr.strip().splitlines()[-1:]}")
     summary = json.loads(summary_path.read_text())
