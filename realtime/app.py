@@ -133,7 +133,11 @@ def render_video(
     see ``vivicam.realtime.driver_neutral``. A failed or interrupted render
     leaves ``output`` as it was (written beside it, renamed when complete).
     """
+    from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.face.tracker import MediaPipeTracker
     from vivicam.realtime.driver_neutral import is_neutral_mode
+    from vivicam.realtime.offline import run_pipelined
+    from vivicam.realtime.sinks.mp4 import Mp4Sink
     from vivicam.realtime.sources.photo import load_photo
     from vivicam.realtime.sources.replay import ReplayableVideo
 
@@ -149,12 +153,6 @@ def render_video(
         photo = load_photo(avatar)
         eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
                           camera_motion=camera_motion)
-
-        from vivicam.calibrate.motion import MotionEstimator
-        from vivicam.face.tracker import MediaPipeTracker
-        from vivicam.realtime.offline import run_pipelined
-        from vivicam.realtime.sinks.mp4 import Mp4Sink
-
         # one tracker for the pre-pass and the render: the frames the
         # pre-pass tracked are not tracked again
         tracker = stack.enter_context(MediaPipeTracker())
@@ -167,8 +165,7 @@ def render_video(
         if reference.frame is not None:
             pipeline.set_driver_neutral(reference.frame)
         pipeline.set_driver_tracks(reference.tracks)
-        rate = info.rate if fps is None else fps
-        sink = stack.enter_context(Mp4Sink(output, rate, out_size,
+        sink = stack.enter_context(Mp4Sink(output, info.rate if fps is None else fps, out_size,
                                            audio_from=driving if audio and info.has_audio else None))
         frames = _progress(video.replay(), total=info.frame_count, enabled=progress, desc="render")
         # decoding + tracking ahead of the render, encoding behind it (same output as one frame at a time)
