@@ -17,6 +17,10 @@ Three sections, each with median and p95 per stage:
 [--backends cpu,onnxruntime,tensorrt] [--weights DIR] [--frames N] --out speed.json``
 LivePortrait runs with ``--weights`` or, without, with random weights written
 to a temporary folder (speed only: the outputs mean nothing).
+
+``python -m vivicam.benchmarks.speed --render [--cases …] --out render.json``
+measures ``vivicam render`` instead, as a whole process with its start-up
+(:mod:`vivicam.benchmarks.render_speed`).
 """
 
 from __future__ import annotations
@@ -367,6 +371,12 @@ def table(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--render" in argv:  # the whole `vivicam render` process (render_speed.py)
+        from vivicam.benchmarks import render_speed
+
+        return render_speed.main([a for a in argv if a != "--render"])
     parser = argparse.ArgumentParser(prog="python -m vivicam.benchmarks.speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES))
     parser.add_argument("--backends", default=None, help="default: every backend usable here")

@@ -25,7 +25,7 @@ from vivicam.errors import InputError, NoFaceError
 from vivicam.realtime.config import LIVE_FPS, LIVE_SIZE
 from vivicam.realtime.outputs import check_output, file_inputs
 from vivicam.realtime.pipeline import AvatarCache, Pipeline, even_size
-from vivicam.realtime.stats import LoopStats
+from vivicam.realtime.stats import LoopStats, process_age_s
 from vivicam.types import Frame
 
 log = logging.getLogger(__name__)
@@ -133,38 +133,41 @@ def render_video(
     see ``vivicam.realtime.driver_neutral``. A failed or interrupted render
     leaves ``output`` as it was (written beside it, renamed when complete).
     """
-    from vivicam.realtime.driver_neutral import is_neutral_mode
-    from vivicam.realtime.sources.photo import load_photo
-    from vivicam.realtime.sources.video import VideoFileSource, probe_video
-
-    neutral = profile if profile is not None else neutral
-    check_output(output, inputs=file_inputs(avatar, driving, None if is_neutral_mode(neutral) else neutral))
-    info = probe_video(driving)
-    photo = load_photo(avatar)
-    eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
-                      camera_motion=camera_motion)
-    state = prepare_named(eng, photo, avatar)
-    tell_avatar_note(state, avatar, on_status)
-
     from vivicam.calibrate.motion import MotionEstimator
     from vivicam.face.tracker import MediaPipeTracker
+    from vivicam.realtime.driver_neutral import is_neutral_mode
     from vivicam.realtime.offline import run_pipelined
     from vivicam.realtime.sinks.mp4 import Mp4Sink
-    config, reference = _render_neutral(neutral, driving, photo, info.fps, mirror, on_status)
+    from vivicam.realtime.sources.photo import load_photo
+    from vivicam.realtime.sources.replay import ReplayableVideo
+
+    called = time.perf_counter()
+    neutral = profile if profile is not None else neutral
+    check_output(output, inputs=file_inputs(avatar, driving, None if is_neutral_mode(neutral) else neutral))
     stats = LoopStats()
-    out_size = tuple(size) if size else default_out_size(state.photo)
     with ExitStack() as stack:
+        # decoded once for the pre-pass and the render, on a thread of its own (starting now)
+        video = ReplayableVideo(driving)
+        stack.callback(video.close)
+        info = video.info
+        photo = load_photo(avatar)
+        eng = make_engine(engine, backend=backend, weights=weights, precision=precision, mouth=mouth,
+                          camera_motion=camera_motion)
+        # one tracker for the pre-pass and the render: the frames the
+        # pre-pass tracked are not tracked again
         tracker = stack.enter_context(MediaPipeTracker())
+        state, config, reference = _prepare_and_scan(eng, photo, avatar, neutral, video, info.fps, mirror, tracker)
+        tell_avatar_note(state, avatar, on_status)
+        (on_status or log.info)(reference.note)
+        out_size = tuple(size) if size else default_out_size(state.photo)
         pipeline = Pipeline(eng, state, tracker=tracker, estimator=MotionEstimator(config=config, neutral=reference.neutral),
                             out_size=out_size, background=background, stats=stats, driver_flow=driver_flow)
         if reference.frame is not None:
             pipeline.set_driver_neutral(reference.frame)
-        source = VideoFileSource(driving)
-        stack.callback(source.close)
-        rate = info.rate if fps is None else fps
-        sink = stack.enter_context(Mp4Sink(output, rate, out_size,
+        pipeline.set_driver_tracks(reference.tracks)
+        sink = stack.enter_context(Mp4Sink(output, info.rate if fps is None else fps, out_size,
                                            audio_from=driving if audio and info.has_audio else None))
-        frames = _progress(source.frames(), total=info.frame_count, enabled=progress, desc="render")
+        frames = _progress(video.replay(), total=info.frame_count, enabled=progress, desc="render")
         # decoding + tracking ahead of the render, encoding behind it (same output as one frame at a time)
         retime = None if fps is None or abs(fps - info.fps) < 1e-6 else (info.fps, fps)
         run_pipelined(frames, pipeline, sink.write, lambda frame: frame.index / info.fps, retime=retime)
@@ -173,14 +176,52 @@ def render_video(
     summary = stats.summary()
     summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps if fps is None else fps,
                    size=list(out_size), avatar_note=getattr(state, "note", None), neutral=reference.note,
-                   neutral_frames=None if reference.frames is None else list(reference.frames))
+                   neutral_frames=None if reference.frames is None else list(reference.frames),
+                   startup_s=_startup_s(stats, called))
     return summary
 
 
-def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float,
-                    mirror: bool | None, on_status: Callable[[str], None] | None) -> tuple[Any, Any]:
+def _startup_s(stats: LoopStats, called: float) -> float | None:
+    """Seconds from the process's start (or, where that is unknown, from
+    ``called``) to the first frame handed to the encoder."""
+    if stats.first_out_ns is None:
+        return None
+    since_first = (stats.now_ns() - stats.first_out_ns) / 1e9
+    age = process_age_s()
+    age = time.perf_counter() - called if age is None else age
+    return round(age - since_first, 3)
+
+
+def _prepare_and_scan(eng: Engine, photo: np.ndarray, avatar: str | Path, spec: str | Path, video: Any,
+                      fps: float, mirror: bool | None, tracker: Any) -> tuple[Any, Any, Any]:
+    """(avatar state, MotionConfig, DriverNeutral): the photo is prepared on
+    a thread of its own while the driver's pre-pass (decoding and tracking)
+    runs on this one; a photo that fails ends the pre-pass early."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def prepare() -> tuple[Any, Any]:
+        state = prepare_named(eng, photo, avatar)
+        if str(spec) != "auto":
+            return state, None
+        from vivicam.face.detect import find_avatar_face
+
+        return state, find_avatar_face(photo).landmarks
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vivicam-prepare") as pool:
+        prepared = pool.submit(prepare)
+        failed = lambda: prepared.done() and prepared.exception() is not None  # noqa: E731
+        config, reference = _render_neutral(spec, video.path, photo, fps, mirror, tracker=tracker, stop=failed,
+                                            portrait=lambda: prepared.result()[1], video=video)
+        state = prepared.result()[0]
+    return state, config, reference
+
+
+def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fps: float, mirror: bool | None, *,
+                    tracker: Any = None, stop: Callable[[], bool] | None = None,
+                    portrait: Callable[[], Any] | None = None, video: Any = None) -> tuple[Any, Any]:
     """(MotionConfig, DriverNeutral) of a render: a profile's saved settings
-    when ``spec`` is one, the given mirror setting on top; says what was chosen."""
+    when ``spec`` is one, the given mirror setting on top. ``portrait``
+    gives the photo's landmarks (``auto``; found here without it)."""
     from vivicam.calibrate.motion import MotionConfig
     from vivicam.realtime.driver_neutral import choose_driver_neutral, is_neutral_mode
 
@@ -191,14 +232,13 @@ def _render_neutral(spec: str | Path, driving: str | Path, photo: np.ndarray, fp
         config = load_profile(spec)[1] or config  # read first: a bad profile fails before the scan
     if mirror is not None and config.mirror != mirror:
         config = dataclasses.replace(config, mirror=mirror)
-    portrait = None
-    if str(spec) == "auto":
+    if str(spec) == "auto" and portrait is None:
         from vivicam.face.detect import find_avatar_face
 
-        portrait = find_avatar_face(photo).landmarks
-    reference = choose_driver_neutral(spec, driving, fps=fps, portrait=portrait, photo=photo, mirror=config.mirror,
-                                      calibration_s=config.calibration_s)
-    (on_status or log.info)(reference.note)
+        portrait = lambda: find_avatar_face(photo).landmarks  # noqa: E731
+    reference = choose_driver_neutral(spec, driving, fps=fps, portrait=portrait if str(spec) == "auto" else None,
+                                      photo=photo, mirror=config.mirror, calibration_s=config.calibration_s,
+                                      tracker=tracker, stop=stop, video=video)
     return config, reference
 
 

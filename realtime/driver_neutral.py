@@ -16,9 +16,10 @@ pipeline's optical flow measures against, and a line saying what was chosen.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -46,6 +47,11 @@ class DriverNeutral:
     note: str
     frames: tuple[int, int] | None = None  # first and last driver frame index used
     config: Any = None  # MotionConfig saved with a profile, if any
+    # The landmarks of the driver's first frames as the scan's tracker saw
+    # them (None: no face), when the caller lent its tracker: it has seen
+    # exactly these frames, so a render goes on from there with it instead
+    # of tracking them again.
+    tracks: tuple[Landmarks | None, ...] | None = None
 
 
 def is_neutral_mode(spec: str | Path) -> bool:
@@ -53,67 +59,82 @@ def is_neutral_mode(spec: str | Path) -> bool:
 
 
 def choose_driver_neutral(
-    spec: str | Path, driving: str | Path, *, fps: float, portrait: Landmarks | None = None,
+    spec: str | Path, driving: str | Path, *, fps: float, portrait: Landmarks | Callable[[], Landmarks] | None = None,
     photo: np.ndarray | None = None, mirror: bool = False, calibration_s: float = 1.0,
+    tracker: Any = None, stop: Callable[[], bool] | None = None, video: Any = None,
 ) -> DriverNeutral:
     """The driver's neutral for ``spec`` (``auto``, ``first`` or a profile
-    path). ``auto`` needs ``portrait`` (the photo's face landmarks); with the
-    ``photo`` itself, a photo that is one of the driver's frames is driven
-    relative to exactly that frame (the camera was where it was, too);
-    ``mirror``: the motion will be mirrored, so the portrait's turn is matched
-    by the opposite turn of the driver."""
+    path). ``auto`` needs ``portrait`` (the photo's face landmarks, or a
+    function giving them: it is called after the driver's scan, so the photo
+    can be analysed meanwhile); with the ``photo`` itself, a photo that is one
+    of the driver's frames is driven relative to exactly that frame (the
+    camera was where it was, too); ``mirror``: the motion will be mirrored, so
+    the portrait's turn is matched by the opposite turn of the driver.
+    ``tracker``: a fresh tracker to scan with, left open (the result's
+    ``tracks`` say what it saw); ``stop``: checked every frame, True ends the
+    scan early (another part of the render failed); ``video``: the driving
+    video opened as a ``ReplayableVideo`` (the render reads it again)."""
     from vivicam.calibrate.neutral import load_profile
     from vivicam.calibrate.reference import face_state
 
     if str(spec) == "first":
-        neutral, frame, index = _first_steady(driving, fps=fps, seconds=calibration_s)
+        neutral, frame, index, tracks = _first_steady(driving, fps=fps, seconds=calibration_s, tracker=tracker,
+                                                      stop=stop, video=video)
         if neutral is None:
             return DriverNeutral(None, None, f"neutral: no face in the first {CALIBRATION_SCAN_S:.0f} s of the "
-                                 "driving video; calibrating when one appears")
+                                 "driving video; calibrating when one appears", tracks=_lent(tracker, tracks))
         note = f"neutral: the driving video's first steady second with a face (up to driver frame {index})"
-        return DriverNeutral(neutral, frame, note, (index, index))
+        return DriverNeutral(neutral, frame, note, (index, index), tracks=_lent(tracker, tracks))
+    profile_neutral, config = (None, None) if str(spec) == "auto" else load_profile(spec)
+    if str(spec) == "auto" and portrait is None:
+        raise ValueError("--neutral auto needs the portrait's landmarks")
+    scan = track_video(driving, fps=fps, scan_s=AUTO_SCAN_S, tracker=tracker, stop=stop, video=video)
     if str(spec) == "auto":
-        if portrait is None:
-            raise ValueError("--neutral auto needs the portrait's landmarks")
+        portrait = portrait() if callable(portrait) else portrait
         target, what = face_state(portrait.points, portrait.image_size), "the portrait's pose and expression"
-        profile_neutral, config = None, None
     else:
-        profile_neutral, config = load_profile(spec)
         target = face_state(profile_neutral.points(), profile_neutral.image_size)
         what = f"the neutral face of {Path(spec).name}"
     if mirror:
         target = target.mirrored()
-    chosen = closest_frames(driving, target, fps=fps, photo=None if mirror else photo)
+    chosen = closest_frames(driving, target, fps=fps, photo=None if mirror else photo, scan=scan, video=video)
+    tracks = _lent(tracker, scan[0])
     if chosen is None:
         note = "neutral: no face in the driving video"
-        return DriverNeutral(profile_neutral, None, note, config=config)
+        return DriverNeutral(profile_neutral, None, note, config=config, tracks=tracks)
     neutral, frame, (first, last), best, state = chosen
     if first == last == best and state is None:
         return DriverNeutral(neutral, frame, f"neutral: driver frame {best} (the portrait is that frame)",
-                             (best, best))
+                             (best, best), tracks=tracks)
     if profile_neutral is not None:
         note = f"neutral: {Path(spec).name}; the optical flow's reference is driver frame {best} (the closest to it)"
-        return DriverNeutral(profile_neutral, frame, note, (best, best), config)
+        return DriverNeutral(profile_neutral, frame, note, (best, best), config, tracks=tracks)
     note = (f"neutral: driver frames {first}–{last} (closest to {what}: "
             f"portrait {target.describe()}; driver {state.describe()})")
-    return DriverNeutral(neutral, frame, note, (first, last), config)
+    return DriverNeutral(neutral, frame, note, (first, last), config, tracks=tracks)
+
+
+def _lent(tracker: Any, tracks: list[Landmarks | None]) -> tuple[Landmarks | None, ...] | None:
+    """The scan's tracks when the caller's tracker made them (it goes on from there)."""
+    return None if tracker is None else tuple(tracks)
 
 
 def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.ndarray | None = None,
-                   scan_s: float = AUTO_SCAN_S) -> Any:
+                   scan_s: float = AUTO_SCAN_S, scan: Any = None, video: Any = None) -> Any:
     """``(Neutral of the chosen window, DriverFrame of its closest frame,
     (first, last) indices of the window, that frame's index, its FaceState)``
     for the window of driver frames closest to ``target`` (a FaceState), or
     None without a face. When ``photo`` is one of the frames, that frame
-    alone (its FaceState then None)."""
+    alone (its FaceState then None). ``scan``: :func:`track_video`'s result
+    when the driver was scanned already."""
     from vivicam.calibrate.neutral import Neutral
     from vivicam.calibrate.reference import ReferenceChoice, choose_reference, face_state, window_frames
 
-    tracked, thumbs = track_video(driving, fps=fps, scan_s=scan_s)
+    tracked, thumbs = scan if scan is not None else track_video(driving, fps=fps, scan_s=scan_s)
     same = same_frame(photo, thumbs) if photo is not None else None
     if same is not None and tracked[same] is not None:
         lm = tracked[same]
-        frame = DriverFrame(frame_image(driving, same), lm)
+        frame = DriverFrame(frame_image(driving, same, video), lm)
         return Neutral.from_points(lm.points, lm.image_size), frame, (same, same), same, None
     states = [None if lm is None else face_state(lm.points, lm.image_size) for lm in tracked]
     choice: ReferenceChoice | None = choose_reference(target, states, window_frames(fps))
@@ -121,31 +142,47 @@ def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.nd
         return None
     window = [tracked[i] for i in range(choice.start, choice.stop)]
     neutral = Neutral.from_frames([lm.points for lm in window], window[0].image_size)
-    image = frame_image(driving, choice.best)
+    image = frame_image(driving, choice.best, video)
     best = DriverFrame(image, tracked[choice.best])
     return neutral, best, (choice.start, choice.stop - 1), choice.best, states[choice.best]
 
 
-def track_video(path: str | Path, *, fps: float, scan_s: float) -> tuple[list[Landmarks | None], list[np.ndarray]]:
+def track_video(path: str | Path, *, fps: float, scan_s: float, tracker: Any = None,
+                stop: Callable[[], bool] | None = None, video: Any = None,
+                ) -> tuple[list[Landmarks | None], list[np.ndarray]]:
     """The tracker's landmarks on every frame of the first ``scan_s`` seconds,
-    and each frame's :func:`thumbnail`."""
+    and each frame's :func:`thumbnail`. ``tracker``: one to use (and leave
+    open; it sees exactly the frames returned), else a fresh one; ``stop``:
+    checked every frame, True ends the scan where it is; ``video``: the
+    video to read (left open), else ``path`` is opened."""
     from vivicam.face.tracker import MediaPipeTracker
-    from vivicam.realtime.sources.video import VideoFileSource
 
     out: list[Landmarks | None] = []
     thumbs: list[np.ndarray] = []
-    source = VideoFileSource(path)
-    try:
-        with MediaPipeTracker() as tracker:
-            for frame in source.frames():
-                if frame.index / fps > scan_s:
-                    log.info("%s: the neutral is chosen from its first %.0f s", path, scan_s)
-                    break
-                out.append(tracker.track(frame.image))
-                thumbs.append(thumbnail(frame.image))
-    finally:
-        source.close()
+    with ExitStack() as stack:
+        source = _open(path, video, stack)
+        if tracker is None:
+            tracker = stack.enter_context(MediaPipeTracker())
+        for frame in source.frames():
+            if frame.index / fps > scan_s:
+                log.info("%s: the neutral is chosen from its first %.0f s", path, scan_s)
+                break
+            if stop is not None and stop():
+                break
+            out.append(tracker.track(frame.image))
+            thumbs.append(thumbnail(frame.image))
     return out, thumbs
+
+
+def _open(path: str | Path, video: Any, stack: ExitStack) -> Any:
+    """``video`` when given (left open), else ``path`` opened (closed with ``stack``)."""
+    if video is not None:
+        return video
+    from vivicam.realtime.sources.video import VideoFileSource
+
+    source = VideoFileSource(path)
+    stack.callback(source.close)
+    return source
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -173,18 +210,14 @@ def same_frame(photo: np.ndarray, thumbs: list[np.ndarray]) -> int | None:
     return best
 
 
-def frame_image(path: str | Path, index: int) -> np.ndarray:
-    """Frame ``index`` of a video (decoded again: the scan keeps no images)."""
-    from vivicam.realtime.sources.video import VideoFileSource
-
-    source = VideoFileSource(path)
-    try:
-        for frame in source.frames():
-            if frame.index == index:
-                return frame.image
-    finally:
-        source.close()
-    raise ValueError(f"{path} has no frame {index}")
+def frame_image(path: str | Path, index: int, video: Any = None) -> np.ndarray:
+    """Frame ``index`` of a video (``video``: from what it kept of the scan;
+    else decoded again)."""
+    with ExitStack() as stack:
+        image = _open(path, video, stack).image_at(index)
+    if image is None:
+        raise ValueError(f"{path} has no frame {index}")
+    return image
 
 
 def calibrate_from_video(
@@ -194,17 +227,18 @@ def calibrate_from_video(
     which the face holds steady; when it never does within ``scan_s`` (a short
     or restless clip), the first frame with a face. ``(None, None)`` when no
     face is seen at all."""
-    neutral, frame, _ = _first_steady(path, fps=fps, seconds=seconds, scan_s=scan_s)
+    neutral, frame, _, _ = _first_steady(path, fps=fps, seconds=seconds, scan_s=scan_s)
     return neutral, frame
 
 
 def _first_steady(
-    path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S
-) -> tuple[Any, DriverFrame | None, int]:
-    """:func:`calibrate_from_video` and the index of the frame it ends on."""
+    path: str | Path, *, fps: float, seconds: float | None = None, scan_s: float = CALIBRATION_SCAN_S,
+    tracker: Any = None, stop: Callable[[], bool] | None = None, video: Any = None,
+) -> tuple[Any, DriverFrame | None, int, list[Landmarks | None]]:
+    """:func:`calibrate_from_video`, the index of the frame it ends on and
+    the landmarks of every frame tracked (``tracker``: as in :func:`track_video`)."""
     from vivicam.calibrate.neutral import Neutral, NeutralCalibrator
     from vivicam.face.tracker import MediaPipeTracker
-    from vivicam.realtime.sources.video import VideoFileSource
 
     if seconds is None:
         from vivicam.calibrate.motion import MotionConfig
@@ -213,24 +247,26 @@ def _first_steady(
     calibrator = NeutralCalibrator(seconds=seconds, calm=False)  # any steady second, as before ``auto``
     first: DriverFrame | None = None
     first_index = -1
-    source = VideoFileSource(path)
-    try:
-        with MediaPipeTracker() as tracker:
-            for frame in source.frames():
-                t_s = frame.index / fps
-                if t_s > scan_s:
-                    break
-                landmarks = tracker.track(frame.image)
-                if landmarks is None:
-                    continue
-                if first is None:
-                    first, first_index = DriverFrame(frame.image, landmarks), frame.index
-                neutral = calibrator.add(landmarks, t_s)
-                if neutral is not None:
-                    return neutral, DriverFrame(frame.image, landmarks), frame.index
-    finally:
-        source.close()
+    tracks: list[Landmarks | None] = []
+    with ExitStack() as stack:
+        source = _open(path, video, stack)
+        if tracker is None:
+            tracker = stack.enter_context(MediaPipeTracker())
+        for frame in source.frames():
+            t_s = frame.index / fps
+            if t_s > scan_s or (stop is not None and stop()):
+                break
+            landmarks = tracker.track(frame.image)
+            tracks.append(landmarks)
+            if landmarks is None:
+                continue
+            if first is None:
+                first, first_index = DriverFrame(frame.image, landmarks), frame.index
+            neutral = calibrator.add(landmarks, t_s)
+            if neutral is not None:
+                return neutral, DriverFrame(frame.image, landmarks), frame.index, tracks
     if first is None:
-        return None, None, -1
+        return None, None, -1, tracks
     log.info("%s: the face never held still for %.0f s; its first frame is the neutral face", path, seconds)
-    return Neutral.from_points(first.landmarks.points, first.landmarks.image_size), first, first_index
+    neutral = Neutral.from_points(first.landmarks.points, first.landmarks.image_size)
+    return neutral, first, first_index, tracks

@@ -3,14 +3,20 @@ tracking run ahead of the render, encoding behind it.
 
 Three stages, each on one thread, joined by bounded first-in-first-out queues:
 
-1. ``vivicam-decode``: decode the next frame and track its face;
-2. the calling thread: the driver flow, motion, render and paste-back;
+1. ``vivicam-decode``: decode the next frame and track its face — or, for
+   the frames the pre-pass tracked already (``Pipeline.set_driver_tracks``),
+   measure its driver flow instead, which keeps the two busy stages about
+   even;
+2. the calling thread: the driver flow (unless measured in stage 1), motion,
+   render and paste-back;
 3. ``vivicam-encode``: write the frame to the sink (the mp4 encoder).
 
 MediaPipe, OpenCV, NumPy and the encoder release the GIL, so the stages overlap
 on two cores. Each stateful part keeps its own thread and sees the frames in
 order (the tracker in stage 1, the motion estimator in stage 2, the encoder in
-stage 3), so the output is frame for frame the one :func:`run_sequential`
+stage 3), the driver flow depends on nothing but the frame and the neutral
+frame it is measured against (stage 2 measures again should that have
+changed), so the output is frame for frame the one :func:`run_sequential`
 writes. Nothing is dropped: a full queue makes the stage before it wait
 (blocking, not spinning). An error in any stage stops the others and is
 raised in the caller.
@@ -142,8 +148,8 @@ def _motions(stages: _Stages, pipeline: Pipeline, t_of: Callable[[Frame], float]
         item = stages.get(stages.tracked)
         if item is _END:
             return
-        frame, landmarks = item
-        yield pipeline.motion(frame, landmarks, t_of(frame)), frame
+        frame, landmarks, measured = item
+        yield pipeline.motion(frame, landmarks, t_of(frame), measured=measured), frame
 
 
 def retimed(moments: Iterable[tuple[Motion, Frame]], in_fps: float, out_fps: float) -> Iterator[tuple[Motion, Frame]]:
@@ -185,8 +191,10 @@ def _guard(stages: _Stages, stage: Callable[..., None], *args: Any) -> None:
 
 def _decode(stages: _Stages, frames: Iterable[Frame], pipeline: Pipeline) -> None:
     for frame in frames:
+        known = pipeline.tracked_already(frame)
         landmarks = None if frame.motion is not None else pipeline.track(frame)
-        stages.put(stages.tracked, (frame, landmarks))
+        measured = pipeline.measure_flow(frame, landmarks) if known else None
+        stages.put(stages.tracked, (frame, landmarks, measured))
     stages.put(stages.tracked, _END)
 
 

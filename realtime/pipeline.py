@@ -12,6 +12,7 @@ to a photo (hotkeys n/p) is instant the second time.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ class Pipeline:
         self.wants_driver_flow = driver_flow and caps.driver_flow
         self._driver_neutral: DriverFrame | None = None
         self._flow: Any = None  # DriverFlow against _driver_neutral, built on first use
+        self._flow_lock = threading.Lock()  # offline, the flow is measured on the decoding thread
+        self._tracks: tuple[Landmarks | None, ...] = ()  # the driver's first frames, tracked already
         self._was_calibrated = bool(getattr(estimator, "calibrated", False))
 
     def set_avatar(self, state: AvatarState) -> None:
@@ -103,23 +106,52 @@ class Pipeline:
             self.estimator.recalibrate()
 
     # -- the stages ----------------------------------------------------------
+    def set_driver_tracks(self, tracks: tuple[Landmarks | None, ...] | None) -> None:
+        """Landmarks of the driver's first frames (``Frame.index`` 0, 1, …)
+        tracked already by this pipeline's tracker, which has seen exactly
+        those frames (the offline pre-pass): they are not tracked again."""
+        self._tracks = tuple(tracks or ())
+
+    def tracked_already(self, frame: Frame) -> bool:
+        """Whether :meth:`track` answers this frame from :meth:`set_driver_tracks`."""
+        return 0 <= frame.index < len(self._tracks)
+
     def track(self, frame: Frame) -> Landmarks | None:
-        if self.tracker is None:
+        if self.tracked_already(frame):
+            landmarks = self._tracks[frame.index]
+        elif self.tracker is None:
             return None
-        with self.stats.time("track"):
-            landmarks = self.tracker.track(frame.image)
+        else:
+            with self.stats.time("track"):
+                landmarks = self.tracker.track(frame.image)
         if landmarks is None:
             self.stats.count("face lost")
         return landmarks
 
-    def motion(self, frame: Frame | None, landmarks: Landmarks | None, t_s: float) -> Motion:
-        """Motion for this moment; ``frame`` None means no new camera frame."""
+    def measure_flow(self, frame: Frame, landmarks: Landmarks | None) -> Any:
+        """The driver flow of this frame, measured ahead of :meth:`motion`
+        (offline, on the decoding thread); None when there is nothing to
+        measure yet. :meth:`motion` uses it while the neutral frame it was
+        measured against is still the current one, else measures again."""
+        if not self.wants_driver_flow or frame.motion is not None or landmarks is None:
+            return None
+        flow = self._ensure_flow()
+        if flow is None:
+            return None
+        with self.stats.time("flow"):
+            return flow.reference, flow.measure(frame.image, landmarks.points)
+
+    def motion(self, frame: Frame | None, landmarks: Landmarks | None, t_s: float, *, measured: Any = None) -> Motion:
+        """Motion for this moment; ``frame`` None means no new camera frame;
+        ``measured``: :meth:`measure_flow`'s result for this frame."""
         if frame is not None and frame.motion is not None:
             return frame.motion
         if self.estimator is None:
             return Motion.neutral()
         reading = None
-        if self.wants_driver_flow and frame is not None and landmarks is not None:
+        if measured is not None and measured[0] is self._driver_neutral:
+            reading = measured[1]
+        elif self.wants_driver_flow and frame is not None and landmarks is not None:
             with self.stats.time("flow"):
                 reading = self._flow_reading(frame, landmarks)
         with self.stats.time("motion"):
@@ -143,13 +175,14 @@ class Pipeline:
 
     def _ensure_flow(self) -> Any:
         """The DriverFlow against the current neutral driver frame (None before one)."""
-        if self._driver_neutral is None:
-            return None
-        if self._flow is None or self._flow.reference is not self._driver_neutral:
-            from vivicam.realtime.tracking.flow import DriverFlow
+        with self._flow_lock:
+            if self._driver_neutral is None:
+                return None
+            if self._flow is None or self._flow.reference is not self._driver_neutral:
+                from vivicam.realtime.tracking.flow import DriverFlow
 
-            self._flow = DriverFlow(self._driver_neutral)
-        return self._flow
+                self._flow = DriverFlow(self._driver_neutral)
+            return self._flow
 
     def warm_up(self) -> None:
         """Import and build what the per-frame step would otherwise build on its

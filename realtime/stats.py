@@ -9,9 +9,11 @@ render and output threads all record into one :class:`LoopStats`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -86,6 +88,11 @@ class LoopStats:
         self._last_out_ns: int | None = None
         self.frames_out = 0
         self.started_ns = now_ns()
+
+    @property
+    def first_out_ns(self) -> int | None:
+        """When the first frame left (``now_ns`` clock), None before."""
+        return self._first_out_ns
 
     # -- recording ---------------------------------------------------------
     def add_stage(self, stage: str, ms: float) -> None:
@@ -197,6 +204,18 @@ class LoopStats:
             "dropped": dropped,
             "events": counters,
         }
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: from ``/proc``, to the
+    kernel's clock tick), None where that cannot be read."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])  # both count from boot
+        ticks = int(stat[stat.rindex(")") + 2 :].split()[19])  # field 22: starttime
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def _clean(values: dict[str, float]) -> dict[str, float | None]:

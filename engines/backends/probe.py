@@ -10,8 +10,10 @@ returns None or an empty result with the reason), so backend selection and
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -68,10 +70,33 @@ def _cuda_version(code: int) -> str:
     return f"{code // 1000}.{(code % 1000) // 10}"
 
 
+# Device nodes through which a process reaches a GPU on Linux: NVIDIA's
+# driver, WSL's GPU paravirtualisation, AMD's ROCm (which PyTorch reports
+# as CUDA). Without any, no library can reach one.
+_GPU_NODE_PREFIXES = ("nvidia", "dxg", "kfd")
+NO_GPU_NODE = "no GPU device on this machine (no /dev/nvidia*)"
+
+
+@lru_cache(maxsize=1)
+def no_gpu_device() -> bool:
+    """True when this is Linux and no GPU device node exists: then the probes
+    answer "no GPU" without importing CuPy or PyTorch (PyTorch alone takes a
+    second, most of a CPU render's start-up). False elsewhere (unknown: probe)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        names = os.listdir("/dev")
+    except OSError:
+        return False
+    return not any(name.startswith(_GPU_NODE_PREFIXES) for name in names)
+
+
 @lru_cache(maxsize=1)
 def probe_gpu() -> GpuProbe:
     """The first CUDA device as CuPy sees it (what post-processing runs on),
     else as PyTorch sees it (the torch backend needs no CuPy to render)."""
+    if no_gpu_device():
+        return GpuProbe(None, NO_GPU_NODE)
     try:
         cp = importlib.import_module("cupy")
     except ImportError:
@@ -126,7 +151,10 @@ class TorchInfo:
 @lru_cache(maxsize=1)
 def probe_torch() -> TorchInfo | None:
     """PyTorch's version and whether it can run on a CUDA device; None when it
-    is not installed."""
+    is not installed. Without a GPU device (:func:`no_gpu_device`) torch is
+    not imported: its version comes from the installed package's metadata."""
+    if no_gpu_device():
+        return _torch_without_gpu()
     try:
         torch = importlib.import_module("torch")
     except Exception:  # ImportError, or a broken install
@@ -142,6 +170,16 @@ def probe_torch() -> TorchInfo | None:
     if not usable:
         return TorchInfo(version, None, f"PyTorch (CUDA {built}) sees no CUDA device")
     return TorchInfo(version, str(built), "")
+
+
+def _torch_without_gpu() -> TorchInfo | None:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+    return TorchInfo(version, None, NO_GPU_NODE)
 
 
 def nvidia_smi_gpu() -> str | None:

@@ -134,6 +134,10 @@ def _cpu_reason(steps: list[Step], offered: tuple[str, ...]) -> str:
 
 
 def _auto(offered: tuple[str, ...]) -> BackendChoice:
+    if probe.probe_gpu().gpu is None and probe.no_gpu_device():
+        # nothing in the walk can run without a GPU device: importing
+        # TensorRT and ONNX Runtime only to hear so would slow every start
+        return BackendChoice("cpu", _cpu_reason([], offered))
     steps = walk()
     for i, step in enumerate(steps):
         backend = _BACKEND_OF[step.candidate]

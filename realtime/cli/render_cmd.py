@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from vivicam.realtime.cli.common import (
     add_engine_args,
@@ -42,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="render at this frame rate instead of the driving video's (e.g. a 25 fps clip at 30 or 60): "
         "in-between frames from interpolated motion; the same length, the audio in sync",
     )
+    p.add_argument("--summary-json", metavar="FILE.json",
+                   help="also write the run's summary (frames, fps, start-up seconds, per-stage ms) as JSON")
     add_output_args(p)
     add_engine_args(p)
     p.set_defaults(func=quiet_command(run))
@@ -49,6 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vivicam.realtime.app import render_video
+    from vivicam.realtime.outputs import check_output, file_inputs
+
+    if args.summary_json:  # checked before minutes of work, like the video
+        check_output(args.summary_json, inputs=[*file_inputs(args.avatar, args.driving, args.profile, args.neutral),
+                                               args.output])
 
     summary = render_video(
         args.avatar,
@@ -63,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps,
         on_status=lambda text: print(text, file=sys.stderr, flush=True),
     )
-    print(f"wrote {summary['output']} ({summary['frames']} frames at {summary['video_fps']:g} fps)")
+    startup = "" if summary.get("startup_s") is None else f"; first frame {summary['startup_s']:.1f} s after start"
+    print(f"wrote {summary['output']} ({summary['frames']} frames at {summary['video_fps']:g} fps{startup})")
     print(format_summary(summary))
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(summary, indent=1) + "\n")
     return 0

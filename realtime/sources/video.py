@@ -185,7 +185,8 @@ class VideoFileSource:
         start = time.perf_counter()
         while not self._closed.is_set():
             produced = 0
-            for image in self._decode_pass():
+            for decoded in self._decode_pass():
+                image = frame_to_rgb(decoded)
                 if self.realtime and not self._wait_until(start + index / self.fps):
                     return
                 yield Frame(image=image, t_capture_ns=time.perf_counter_ns(), index=index)
@@ -203,7 +204,15 @@ class VideoFileSource:
             return not self._closed.wait(delay)
         return not self._closed.is_set()
 
-    def _decode_pass(self) -> Iterator[np.ndarray]:
+    def image_at(self, index: int) -> np.ndarray | None:
+        """Frame ``index`` (counted as :meth:`frames` counts, from 0), or None
+        past the end; the frames before it are decoded but not converted."""
+        for i, decoded in enumerate(self._decode_pass()):
+            if i == index:
+                return frame_to_rgb(decoded)
+        return None
+
+    def _decode_pass(self) -> Iterator[av.VideoFrame]:
         try:
             container = av.open(str(self.path), mode="r")
         except (av.error.FFmpegError, OSError) as e:
@@ -220,7 +229,7 @@ class VideoFileSource:
                     log.warning("skipping a damaged packet in %s: %s", self.path, short_reason(e))
                     continue
                 for frame in decoded:
-                    yield frame_to_rgb(frame)
+                    yield frame
                     if self._closed.is_set():
                         return
         finally:

@@ -70,3 +70,19 @@ def test_post_section_covers_compose_and_pixel_formats(no_gpu) -> None:
     ops = {r["op"] for r in rows}
     assert {r["xp"] for r in rows} == {"numpy"}
     assert "compose 512 crop → 640×640" in ops and "to_pixel_format 1280×720 NV12" in ops
+
+
+@pytest.mark.slow
+@pytest.mark.testdata
+def test_render_speed_runs_whole_processes_and_reports_their_start_up(testdata) -> None:
+    from vivicam.benchmarks import render_speed
+
+    result = render_speed.run(["s4@256:128x128"], frames=20, runs=2, data=testdata, echo=lambda _: None)
+    (row,) = result["cases"]
+    assert row["frames"] == 20 and row["size"] == [128, 128] and len(row["samples"]) == 2
+    for s in row["samples"]:
+        assert 0 < s["startup_s"] < s["wall_s"] and s["cpu_s"] > 0
+        assert s["fps_with_startup"] == pytest.approx(20 / s["wall_s"], rel=0.01)
+    assert row["startup_s"]["n"] == 2 and row["cores"]["median"] > 0
+    assert result["machine"]["cores"] and "render" in result["command"]
+    assert render_speed.table(result)[-1].startswith("s4@256:128x128")

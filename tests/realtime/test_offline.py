@@ -12,6 +12,7 @@ from loop_fakes import FakeEngine, FakeEstimator, FakeTracker, ListSource, Recor
 
 from vivicam.realtime.offline import run_pipelined, run_sequential
 from vivicam.realtime.pipeline import Pipeline
+from vivicam.realtime.sources.photo import load_photo
 
 
 def _fake_pipeline(**engine_options) -> Pipeline:
@@ -94,7 +95,6 @@ def test_real_clip_pipelined_equals_sequential(testdata) -> None:
     from vivicam.face.tracker import MediaPipeTracker
     from vivicam.realtime.app import make_engine
     from vivicam.realtime.driver_neutral import choose_driver_neutral
-    from vivicam.realtime.sources.photo import load_photo
     from vivicam.realtime.sources.video import VideoFileSource
 
     clip = testdata / "clips" / "d12.mp4"
@@ -113,6 +113,48 @@ def test_real_clip_pipelined_equals_sequential(testdata) -> None:
             run(islice(source.frames(), 30), pipeline, sink.write, _t)
         source.close()
         outputs.append(sink)
+    assert len(outputs[0].images) == len(outputs[1].images) == 30
+    for a, b in zip(*(o.images for o in outputs)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.testdata
+def test_real_clip_tracked_once_equals_tracked_in_the_render(testdata) -> None:
+    """The render goes on with the pre-pass's tracker (its landmarks of the
+    first frames kept, the driver flow of those frames measured on the
+    decoding thread): frame for frame what a fresh tracker gives, one frame
+    at a time."""
+    from vivicam.calibrate.motion import MotionEstimator
+    from vivicam.face.tracker import MediaPipeTracker
+    from vivicam.realtime.app import make_engine
+    from vivicam.realtime.driver_neutral import choose_driver_neutral, track_video
+    from vivicam.realtime.sources.replay import ReplayableVideo
+    from vivicam.realtime.sources.video import VideoFileSource
+
+    clip = testdata / "clips" / "d12.mp4"
+    engine = make_engine("warp")
+    state = engine.prepare(load_photo(testdata / "portraits" / "s4.jpg"))
+    reference = choose_driver_neutral("first", clip, fps=25.0)
+    outputs, counted = [], []
+    for lend in (False, True):
+        sink = RecordingSink()
+        with MediaPipeTracker() as tracker, ReplayableVideo(clip) as video:
+            pipeline = Pipeline(engine, state, tracker=tracker, estimator=MotionEstimator(neutral=reference.neutral),
+                                out_size=(256, 256))
+            pipeline.set_driver_neutral(reference.frame)
+            if lend:  # the pre-pass tracks the first 12 frames (0.44 s at 25 fps) with the render's tracker
+                tracks, _ = track_video(clip, fps=25.0, scan_s=0.45, tracker=tracker, video=video)
+                assert len(tracks) == 12
+                pipeline.set_driver_tracks(tuple(tracks))
+                run_pipelined(islice(video.replay(), 30), pipeline, sink.write, _t)
+            else:
+                source = VideoFileSource(clip)
+                run_sequential(islice(source.frames(), 30), pipeline, sink.write, _t)
+                source.close()
+        outputs.append(sink)
+        counted.append(pipeline.stats.summary()["stages_ms"]["track"]["count"])
+    assert counted == [30, 18]  # the render tracked only the frames the pre-pass had not
     assert len(outputs[0].images) == len(outputs[1].images) == 30
     for a, b in zip(*(o.images for o in outputs)):
         np.testing.assert_array_equal(a, b)

@@ -124,6 +124,23 @@ def test_auto_respects_what_the_engine_offers(machine) -> None:
     assert select_backend("auto", ("cpu", "onnxruntime")).name == "onnxruntime"
 
 
+def test_auto_on_a_machine_without_a_gpu_device_loads_no_gpu_library() -> None:
+    """Importing PyTorch to learn there is no GPU took a second of every CPU
+    render's start-up (TensorRT and ONNX Runtime another 0.1 s); without a
+    GPU device node the answer needs no import."""
+    import subprocess
+    import sys
+
+    if not probe.no_gpu_device():
+        pytest.skip("this machine has a GPU device node")
+    code = ("import sys; from vivicam.engines.backends import probe, select_backend; "
+            "c = select_backend('auto'); t = probe.probe_torch(); "
+            "print(c.name, t and t.cuda, *sorted(m for m in ('torch', 'cupy', 'onnxruntime', 'tensorrt', "
+            "'tensorrt_rtx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["cpu", "None"]  # and none of the GPU libraries imported
+
+
 def test_explicit_tensorrt_without_gpu_or_tensorrt_is_one_clear_line(machine) -> None:
     machine(trt=[TRT_RTX])
     with pytest.raises(DeviceError, match="^the tensorrt backend needs an NVIDIA GPU: no CUDA device found$"):

@@ -83,6 +83,29 @@ def test_render_never_writes_over_its_photo_or_profile(inputs, tmp_path, capsys,
     assert _snapshot(inputs["photo"], profile) == before
 
 
+def test_render_never_writes_its_summary_over_an_input(inputs, tmp_path, capsys, no_work) -> None:
+    before = _snapshot(inputs["photo"], inputs["clip"])
+    for target in (inputs["photo"], inputs["clip"]):
+        rc = main(["render", "--avatar", str(inputs["photo"]), "--driving", str(inputs["clip"]),
+                   "-o", str(tmp_path / "out.mp4"), "--no-progress", "--summary-json", str(target)])
+        _one_line_refusal(rc, capsys.readouterr().err)
+    assert _snapshot(inputs["photo"], inputs["clip"]) == before
+
+
+def test_render_says_its_start_up_and_writes_its_summary(inputs, tmp_path, capsys) -> None:
+    import json
+
+    summary = tmp_path / "summary.json"
+    rc = main(["render", "--avatar", str(inputs["photo"]), "--driving", str(inputs["clip"]),
+               "-o", str(tmp_path / "out.mp4"), "--no-progress", "--summary-json", str(summary)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    written = json.loads(summary.read_text())
+    assert written["frames"] == 12 and written["output"] == str(tmp_path / "out.mp4")
+    # from the process's start (the test session's, here) to the first frame
+    assert 0 < written["startup_s"] and f"first frame {written['startup_s']:.1f} s after start" in out
+
+
 def test_run_never_records_over_its_photo_or_camera_video(inputs, tmp_path, capsys, no_work) -> None:
     before = _snapshot(inputs["photo"], inputs["clip"])
     for target in (inputs["photo"], inputs["clip"]):
