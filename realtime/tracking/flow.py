@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
-from vivicam.calibrate.geometry import face_pose
+from vivicam.calibrate.geometry import face_pose, fit_pose, to_canonical
 from vivicam.types import SURROUND_GRID, SURROUND_SHAPE, SURROUND_SPAN, DriverFrame, surround_node_offsets
 
 FACE_SPAN = 2.6  # face-region side in face sizes: the whole face mesh with a little margin
@@ -137,6 +137,7 @@ class DriverFlow:
         gray = _gray(reference.image)
         self._face0 = _cut(gray, face_matrix, FACE_PIXELS)
         self._face_points0 = _apply(face_matrix, points[:, :2]).astype(np.float32)
+        self._canon0 = to_canonical(points, pose).astype(np.float64)
         self._surround0 = _cut(gray, self._surround_matrix, SURROUND_PIXELS)
         self._nodes = surround_nodes(SURROUND_PIXELS)
         if person is None:
@@ -183,7 +184,7 @@ class DriverFlow:
         moved = at + np.stack(
             [cv2.remap(flow[..., k], at[:, 0:1], at[:, 1:2], cv2.INTER_LINEAR)[:, 0] for k in range(2)], axis=1
         )
-        flowed = _apply(cv2.invertAffineTransform(matrix), moved)
+        flowed = head_turn_restored(_apply(cv2.invertAffineTransform(matrix), moved), points, self._canon0)
         gap = np.linalg.norm(flowed - points[:, :2], axis=1) / max(pose.size, 1e-6)
         trust = np.clip(1.0 - gap / REFINE_REACH, 0.0, 1.0)
         trust[KEEP_TRACKED] = 0.0
@@ -208,6 +209,22 @@ class DriverFlow:
         out[..., :2] = nodes * to_face_sizes
         out[..., 2] = self._weight
         return out, camera
+
+
+def head_turn_restored(flowed: np.ndarray, points: np.ndarray, canon0: np.ndarray) -> np.ndarray:
+    """``flowed`` (N, 2) image positions with their head rotation replaced by
+    MediaPipe's (``points``, (N, 3)): each point moves by the difference of
+    the two rotations' projections of its neutral place ``canon0`` (canonical
+    face space). A turn or nod deforms the face's picture unevenly (the nose
+    slides over the cheeks); DIS, smoothing its field, finds about half of a
+    20° turn, while MediaPipe sees the whole head. So the head's turn is
+    MediaPipe's and the flow keeps what it is good at: where each point sits
+    relative to the head, without the tracker's frame-to-frame slide."""
+    guess = np.concatenate([flowed, points[:, 2:3]], axis=1)
+    tracked = fit_pose(points, canon0, image_plane=True)
+    seen = fit_pose(guess, canon0, image_plane=True)
+    turn = (canon0 @ tracked.rotation.T - canon0 @ seen.rotation.T)[:, :2]
+    return flowed + seen.size * turn
 
 
 def _exposure_matched(region: np.ndarray, reference: np.ndarray) -> np.ndarray:
