@@ -84,11 +84,9 @@ def relative_rotation(current: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     return np.asarray(current) @ np.asarray(neutral).T
 
 
-def fit_pose(points: np.ndarray, canonical: np.ndarray, indices=mesh.RIGID, *, image_plane: bool = False) -> FacePose:
+def fit_pose(points: np.ndarray, canonical: np.ndarray, indices=mesh.RIGID) -> FacePose:
     """Least-squares similarity fit ``points ≈ center + size * rotation @ canon``
-    over the rigid landmarks ``indices`` (Umeyama 1991). ``image_plane``:
-    then refine the rotation and size on the points' image positions alone
-    (see :func:`_refine_in_image`), for points whose depth is not measured.
+    over the rigid landmarks ``indices`` (Umeyama 1991).
 
     With ``canonical`` from :func:`to_canonical` of a reference face, the
     result's ``center``/``size`` follow :func:`face_pose`'s conventions, and
@@ -109,44 +107,5 @@ def fit_pose(points: np.ndarray, canonical: np.ndarray, indices=mesh.RIGID, *, i
     if var < 1e-12:
         raise ValueError("degenerate canonical mesh (coincident landmarks)")
     size = float((s * d).sum() / var)
-    if image_plane:
-        rotation, size = _refine_in_image(p, c, rotation, size)
     center = p_mean - size * rotation @ c_mean
     return FacePose(rotation=rotation, center=center, size=size)
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
-
-
-def _rodrigues(v: np.ndarray) -> np.ndarray:
-    angle = float(np.linalg.norm(v))
-    if angle < 1e-12:
-        return np.eye(3)
-    k = _skew(v / angle)
-    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
-
-
-def _refine_in_image(p: np.ndarray, c: np.ndarray, rotation: np.ndarray, size: float,
-                     steps: int = 4) -> tuple[np.ndarray, float]:
-    """Rotation and size that put the rigid shape ``c`` (the reference's 3-D
-    points) onto the image positions of ``p`` (weak perspective: x, y only),
-    by Gauss-Newton from the 3-D fit: the head's rotation as the picture
-    shows it, for image positions that come without a depth of their own
-    (optical flow carries a landmark across the picture, not in depth)."""
-    q = p[:, :2] - p[:, :2].mean(axis=0)
-    c0 = c - c.mean(axis=0)
-    for _ in range(steps):
-        rc = c0 @ rotation.T  # (n, 3)
-        # d(size·R·c)[:2] for R ← exp(ω)·R: −size·[rc]× ω; columns ω (3), size (1)
-        jac = np.zeros((q.shape[0], 2, 4))
-        for i, v in enumerate(rc):
-            jac[i, :, :3] = -size * _skew(v)[:2]
-            jac[i, :, 3] = v[:2]
-        residual = (q - size * rc[:, :2]).ravel()
-        step, *_ = np.linalg.lstsq(jac.reshape(-1, 4), residual, rcond=None)
-        rotation = _rodrigues(step[:3]) @ rotation
-        size = size + float(step[3])
-        if float(np.abs(step[:3]).max()) < 1e-7:
-            break
-    return rotation, size

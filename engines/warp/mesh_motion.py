@@ -41,7 +41,7 @@ IRIS = tuple(range(468, 478))
 #   the largest turns. Larger gains overshoot real drivers and fold the nose
 #   over the far cheek.
 DEPTH_LIMIT = 0.4
-PARALLAX = np.array([1.2, 1.15], np.float32)
+PARALLAX = np.array([1.4, 1.15], np.float32)
 # head translation (face sizes) and log-scale limits: the crop's border is fixed,
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
-from vivicam.calibrate.geometry import face_pose, fit_pose, to_canonical
+from vivicam.calibrate.geometry import face_pose
 from vivicam.types import SURROUND_GRID, SURROUND_SHAPE, SURROUND_SPAN, DriverFrame, surround_node_offsets
 
 FACE_SPAN = 2.6  # face-region side in face sizes: the whole face mesh with a little margin
@@ -58,11 +58,6 @@ KEEP_TRACKED = np.array(
     sorted(set(sum(mesh.EYE_CONTOUR, ())) | set(range(468, 478)) | set(mesh.LIPS_INNER) | set(mesh.LIPS_OUTER)),
     np.int64,
 )
-# Disagreement (degrees) between MediaPipe's head rotation and the flow's
-# below which it is MediaPipe's wobble (1.5° on average over a still talking
-# head, d19) and the flow's rotation is kept, and above which MediaPipe's is
-# taken whole (the flow misses 2-4° of a 6-9° turn); blended in between.
-TURN_NOISE_DEG = (2.0, 5.0)
 PERSON_FLOOR = 0.05  # node weights below this count as background (0)
 # Background for the camera reading: at least this many face sizes from the
 # driver's person (whose own motion the flow spreads a little around it, and
@@ -142,7 +137,6 @@ class DriverFlow:
         gray = _gray(reference.image)
         self._face0 = _cut(gray, face_matrix, FACE_PIXELS)
         self._face_points0 = _apply(face_matrix, points[:, :2]).astype(np.float32)
-        self._canon0 = to_canonical(points, pose).astype(np.float64)
         self._surround0 = _cut(gray, self._surround_matrix, SURROUND_PIXELS)
         self._nodes = surround_nodes(SURROUND_PIXELS)
         if person is None:
@@ -189,7 +183,7 @@ class DriverFlow:
         moved = at + np.stack(
             [cv2.remap(flow[..., k], at[:, 0:1], at[:, 1:2], cv2.INTER_LINEAR)[:, 0] for k in range(2)], axis=1
         )
-        flowed = head_turn_restored(_apply(cv2.invertAffineTransform(matrix), moved), points, self._canon0)
+        flowed = _apply(cv2.invertAffineTransform(matrix), moved)
         gap = np.linalg.norm(flowed - points[:, :2], axis=1) / max(pose.size, 1e-6)
         trust = np.clip(1.0 - gap / REFINE_REACH, 0.0, 1.0)
         trust[KEEP_TRACKED] = 0.0
@@ -214,32 +208,6 @@ class DriverFlow:
         out[..., :2] = nodes * to_face_sizes
         out[..., 2] = self._weight
         return out, camera
-
-
-def head_turn_restored(flowed: np.ndarray, points: np.ndarray, canon0: np.ndarray) -> np.ndarray:
-    """``flowed`` (N, 2) image positions with their head rotation moved to
-    MediaPipe's (``points``, (N, 3)) where the two disagree by more than
-    MediaPipe's own noise: each point moves by the difference of the two
-    rotations' projections of its neutral place ``canon0`` (canonical face
-    space). A turn or nod deforms the face's picture unevenly (the nose slides
-    over the cheeks); DIS, smoothing its field, finds only 1/2-3/4 of it,
-    while MediaPipe sees the whole head but wobbles by a degree or two from
-    frame to frame on a still one. So a disagreement within TURN_NOISE_DEG is
-    the tracker's wobble and the flow's rotation stays; beyond, the turn is
-    MediaPipe's. Either way the flow keeps what it is good at: where each
-    point sits relative to the head."""
-    guess = np.concatenate([flowed, points[:, 2:3]], axis=1)
-    tracked = fit_pose(points, canon0, image_plane=True)
-    seen = fit_pose(guess, canon0, image_plane=True)
-    missed = cv2.Rodrigues(tracked.rotation @ seen.rotation.T)[0].ravel()
-    angle = float(np.degrees(np.linalg.norm(missed)))
-    share = np.clip((angle - TURN_NOISE_DEG[0]) / (TURN_NOISE_DEG[1] - TURN_NOISE_DEG[0]), 0.0, 1.0)
-    share = share * share * (3.0 - 2.0 * share)
-    if share <= 0.0:
-        return flowed
-    rotation = cv2.Rodrigues(missed * share)[0] @ seen.rotation
-    turn = (canon0 @ rotation.T - canon0 @ seen.rotation.T)[:, :2]
-    return flowed + seen.size * turn
 
 
 def _exposure_matched(region: np.ndarray, reference: np.ndarray) -> np.ndarray:

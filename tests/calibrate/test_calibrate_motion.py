@@ -263,20 +263,3 @@ def test_a_tracking_glitch_cannot_throw_points_across_the_face(face: np.ndarray)
     m = MotionEstimator(neutral=_neutral(face)).update(posed(glitch), 0.0)
     assert np.linalg.norm(m.expression, axis=1).max() <= 0.6 + 1e-6
     assert np.isfinite(m.expression).all()
-
-
-@pytest.mark.parametrize("angles", [(10.0, -20.0, 5.0), (-12.0, 8.0, -3.0)])
-def test_a_head_turn_is_read_from_the_picture_alone_when_depth_is_missing(face: np.ndarray, angles) -> None:
-    """Image positions carried by optical flow have no depth of their own:
-    rotated in the picture, they keep the still face's depth. A 3-D fit then
-    finds a fraction of the turn; the image-plane fit finds all of it."""
-    shape = geometry.to_canonical(face)
-    pose = geometry.face_pose(face)
-    turn = geometry.matrix_from_euler(*angles)
-    turned = geometry.from_canonical(shape, geometry.FacePose(turn @ pose.rotation, pose.center, pose.size))
-    flat = np.concatenate([turned[:, :2], face[:, 2:3]], axis=1)
-    rest = geometry.fit_pose(face, shape, image_plane=True).rotation
-    found = geometry.euler_from_matrix(geometry.fit_pose(flat, shape, image_plane=True).rotation @ rest.T)
-    np.testing.assert_allclose(found, angles, atol=0.3)
-    in_3d = geometry.euler_from_matrix(geometry.fit_pose(flat, shape).rotation @ geometry.fit_pose(face, shape).rotation.T)
-    assert abs(in_3d[1]) < 0.8 * abs(angles[1])  # why the image plane is needed
