@@ -17,6 +17,7 @@ import numpy as np
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import face_pose
+from vivicam.engines.warp.canvas import grain_level
 from vivicam.engines.warp.eyes import Patch
 from vivicam.engines.warp.mouth_geometry import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
 from vivicam.types import DriverFrame
@@ -29,6 +30,14 @@ MIN_DRIVER_GAP = 1.0
 # contour sits on the lip's edge, and lip-coloured pixels drawn in the avatar's
 # opening make it read (and look) narrower than it is (d20: mouth r 0.87 → 0.92)
 LIP_INSET = 0.025  # driver inner-lip gap (px) below which the mouth counts as shut
+# The driver's interior is used only where it shows more than the camera's
+# noise: its spread (grey σ) and its difference from the lips' grey, together,
+# at least this many times the noise σ around the mouth. Well-lit clips (d10, d12, d18, d19) measure 16–40 (10th
+# percentiles), the same clips in low light (×0.45, gamma 1.5, sensor noise)
+# 1.4–4: a dark, noisy interior pasted into the avatar reads as parted lips
+# (MediaPipe on the output: mouth r 0.55–0.70 against 0.87 with the
+# synthesised interior), so those frames get the synthesised one.
+MIN_INTERIOR_SNR = 6.0
 
 
 def driver_lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
@@ -66,6 +75,29 @@ def match_colours(rgb: np.ndarray, driver_lips: np.ndarray, avatar_lips: np.ndar
     return np.clip(out, 0.0, 255.0)
 
 
+def shows_more_than_noise(rgb: np.ndarray, mask: np.ndarray, image: np.ndarray, points: np.ndarray,
+                          lips: np.ndarray) -> bool:
+    """Whether the sampled interior ``rgb`` (within ``mask``) stands out — its
+    own spread and its difference from the lips (``lips``: their mean RGB)
+    together — by more than MIN_INTERIOR_SNR × the driver camera's noise
+    around the mouth."""
+    inside = mask > 127
+    if inside.sum() < 16:
+        return True  # too small to judge, and too small to matter
+    grey = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)[inside]
+    outer = points[list(mesh.LIPS_OUTER), :2]
+    centre, half = outer.mean(axis=0), np.ptp(outer, axis=0).max()
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(centre - half).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(centre + half).astype(int), (w, h))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return True
+    noise = grain_level(np.ascontiguousarray(image[y0:y1, x0:x1]))
+    lips_grey = float(np.dot(lips, (0.299, 0.587, 0.114)))
+    signal = float(np.hypot(grey.std(), grey.mean() - lips_grey))
+    return signal >= MIN_INTERIOR_SNR * noise
+
+
 def render_driver_mouth(model: MouthModel, poly: np.ndarray, driver: DriverFrame, show: float,
                         crop_size: int) -> Patch | None:
     """The driver's interior in target inner-lip polygon ``poly`` (20, 2) crop
@@ -100,5 +132,7 @@ def render_driver_mouth(model: MouthModel, poly: np.ndarray, driver: DriverFrame
     sy = sf[0][1] + u * sf[3] * sf[1][1] + v_s * sf[2][1]
     rgb = cv2.remap(image, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    if not shows_more_than_noise(rgb, mask, image, points, lips):
+        return None
     rgb = match_colours(rgb, lips, model.lips)
     return Patch(x0, y0, rgb.astype(np.float32), mask.astype(np.float32) / 255.0 * show)

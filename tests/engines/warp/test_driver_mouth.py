@@ -88,3 +88,36 @@ def test_mouth_option_is_checked() -> None:
         WarpEngine(backend="cpu", mouth="teeth")
     assert WarpEngine(backend="cpu").capabilities.driver_frames
     assert not WarpEngine(backend="cpu", mouth="synth").capabilities.driver_frames
+
+
+@pytest.mark.testdata
+def test_a_dark_noisy_driver_mouth_gives_way_to_the_synthesised_inside(testdata) -> None:
+    """A webcam in a dim room: the inside of the mouth is camera noise, which
+    pasted into the avatar reads as parted lips; a lit one is used."""
+    from vivicam.benchmarks.cases import low_light
+    from vivicam.benchmarks.clips import read_frames
+    from vivicam.engines.warp.driver_mouth import driver_lip_colour, shows_more_than_noise
+    from vivicam.face.tracker import MediaPipeTracker
+
+    lit, dark = 0, 0
+    rng = np.random.default_rng(0)
+    with MediaPipeTracker() as tracker:
+        for frame in list(read_frames(testdata / "clips" / "d10.mp4", 90))[::6]:
+            for image, dim in ((frame, False), (low_light(frame, rng), True)):
+                lm = tracker.track(image)
+                if lm is None:
+                    continue
+                p = lm.points
+                size = np.linalg.norm(p[33, :2] - p[263, :2])
+                if np.linalg.norm(p[mesh.LIP_INNER_LOWER_MID, :2] - p[mesh.LIP_INNER_UPPER_MID, :2]) < 0.08 * size:
+                    continue
+                mask = np.zeros(image.shape[:2], np.uint8)
+                cv2.fillPoly(mask, [np.round(p[list(mesh.LIPS_INNER), :2]).astype(np.int32)], 255)
+                shows = shows_more_than_noise(image.astype(np.float32), mask, image, p, driver_lip_colour(image, p))
+                if dim:
+                    dark += 1
+                    assert not shows
+                else:
+                    lit += 1
+                    assert shows
+    assert lit >= 5 and dark >= 5
