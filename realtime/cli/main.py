@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 from types import FrameType, TracebackType
+from typing import NoReturn
 
 from vivicam import __version__
 from vivicam.errors import VivicamError
@@ -32,8 +33,18 @@ COMMANDS = ("run", "render", "demo", "calibrate", "serve", "build", "bench", "do
 INTERRUPTED = 130  # exit code after Ctrl-C
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """Bad options are one line (``vivicam render: error: …``) and exit 2 —
+    argparse's default puts the whole usage block above it, ten lines a user
+    has to read past to find what was wrong. ``--help`` still shows it.
+    Subcommands inherit the class (``add_subparsers`` uses the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="vivicam",
         description="Animate a still portrait from your webcam and send it to a virtual camera.",
     )

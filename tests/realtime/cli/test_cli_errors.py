@@ -174,6 +174,21 @@ def test_a_warp_only_option_on_another_engine_is_one_clear_line(files, capsys, t
     assert_error(rc, err, 2, "liveportrait", "--camera-motion")
 
 
+@pytest.mark.parametrize("argv", [
+    ["render", "--avatar", "a.jpg", "--driving", "d.mp4", "-o", "o.mp4", "--fps", "0"],
+    ["run", "--avatar", "a.jpg", "--fps", "abc"],
+    ["serve", "--avatar", "a.jpg", "--fps", "1000"],
+    ["render", "--avatar", "a.jpg"],
+    ["no-such-command"],
+])
+def test_a_usage_error_is_one_line_and_exit_2(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "error:" in err and "usage:" not in err, err
+
+
 def test_a_bad_size_is_a_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["demo", "--size", "big"])
