@@ -18,6 +18,12 @@ import math
 
 import numpy as np
 
+# Reach of the slow gaze drift (share of Motion.gaze's ±1): enough for the
+# iris to travel a visible pixel or two on a webcam-sized face, which the warp
+# draws (the redrawn eye is faded in from 1 crop px of iris shift; at 0.12 it
+# never got there and the drift was invisible)
+IDLE_GAZE = 0.3
+
 from vivicam.calibrate import patterns
 from vivicam.types import Motion
 
@@ -99,7 +105,7 @@ class IdleMotion:
         t = float(t_s)
         sway = (self._sway_a * np.sin(2 * math.pi * self._sway_f * t + self._sway_p)).sum(axis=1)
         breath = math.sin(2 * math.pi * self._breath_f * t + self._breath_p)
-        gaze = 0.12 * np.sin(2 * math.pi * self._gaze_f * t + self._gaze_p).sum(axis=1) / 2
+        gaze = IDLE_GAZE * np.sin(2 * math.pi * self._gaze_f * t + self._gaze_p).sum(axis=1) / 2
         closed = self.eyes_closed(t)
         mouth = self.mouth_open(t)
         expression = patterns.expression_for(mouth_open=mouth, eyes_closed=(closed, closed))
