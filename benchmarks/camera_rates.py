@@ -36,8 +36,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from vivicam.benchmarks.live_loop import PacedSource, _write_atomic, machine_info, testdata_dir
+from vivicam.benchmarks.live_loop import PacedSource, machine_info, testdata_dir
 from vivicam.benchmarks.steady_metrics import VISIBLE_GREY, VISIBLE_SHARE, changed_share, distinct_share, grey
+from vivicam.paths import atomic_write
 from vivicam.realtime.stats import LoopStats, percentiles
 from vivicam.types import Frame
 
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"camera_rates: error: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.out:
-        _write_atomic(args.out, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+        atomic_write(Path(args.out), (json.dumps(result, indent=2) + "\n").encode())
     print(format_table(result))
     return 0
 

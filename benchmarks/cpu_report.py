@@ -153,7 +153,7 @@ class Timeline(LoopStats):
         super().add_stage(stage, ms)
         self.events.append((stage, threading.current_thread().name, end, ms))  # list.append is atomic
 
-    def write(self, path: str | Path) -> None:
+    def trace_json(self) -> str:
         """Chrome trace format: one complete ("X") event per stage and frame."""
         t0 = self.started_ns
         tids: dict[str, int] = {}
@@ -164,4 +164,4 @@ class Timeline(LoopStats):
                           "ts": round((end - t0) / 1e3 - ms * 1e3, 1), "dur": round(ms * 1e3, 1)})
         trace += [{"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": name}}
                   for name, tid in tids.items()]
-        Path(path).write_text(json.dumps({"traceEvents": trace, "displayTimeUnit": "ms"}) + "\n")
+        return json.dumps({"traceEvents": trace, "displayTimeUnit": "ms"}) + "\n"

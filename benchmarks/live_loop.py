@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vivicam.benchmarks.cpu_report import format_cpu
+from vivicam.paths import atomic_write
 from vivicam.realtime.stats import STAGE_ORDER, LoopStats
 from vivicam.types import Frame
 
@@ -190,21 +191,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "cpu": cpu,
     }
     if getattr(args, "profile", None):
-        _write_atomic(args.profile, lambda tmp: stats.write(tmp))
+        atomic_write(Path(args.profile), stats.trace_json().encode())
     if args.out:
-        _write_atomic(args.out, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+        atomic_write(Path(args.out), (json.dumps(result, indent=2) + "\n").encode())
     return result
-
-
-def _write_atomic(path: str | Path, write: Any) -> None:
-    """``write(temporary path)`` beside ``path``, then renamed into place."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _inner_source(driving: str | None, fps: float | None, *, loop: bool = False) -> tuple[Any, float]:

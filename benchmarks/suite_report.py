@@ -4,7 +4,6 @@ case, the table, the JSON and the contact sheets, written atomically."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from vivicam.benchmarks import contact_sheet
 from vivicam.benchmarks.quality_report import jsonable
+from vivicam.paths import atomic_write
 
 TILE = 112
 OVERVIEW_COLUMNS = 6
@@ -97,10 +97,7 @@ def write_json(path: Path, report: dict[str, Any]) -> Path:
 
 def write_atomic(path: Path, data: bytes) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    atomic_write(path, data)
     return path
 
 
