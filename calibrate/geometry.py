@@ -109,3 +109,29 @@ def fit_pose(points: np.ndarray, canonical: np.ndarray, indices=mesh.RIGID) -> F
     size = float((s * d).sum() / var)
     center = p_mean - size * rotation @ c_mean
     return FacePose(rotation=rotation, center=center, size=size)
+
+
+def head_pose(points: np.ndarray, canonical: np.ndarray, reference: np.ndarray) -> FacePose:
+    """The head's pose against a reference face (``canonical``, its rotation
+    ``reference``): :func:`fit_pose` over all rigid points, except the nod
+    (pitch, relative to ``reference``), which comes from the rigid points
+    above the nose alone.
+
+    The lower nose and the cheek outline move with the jaw: fitted with them,
+    a talking driver's nods read at 0.56-0.79 of the pitch of :func:`face_pose`
+    (eye corners, forehead, nose base; d12, d18, d19), the upper points alone
+    at 0.84-1.0, and the avatar nodded less than its driver (generalization
+    suite: d12 pitch gain 0.73-0.79 -> 0.77-0.82, d19 0.81 -> 0.92, no PSNR
+    change). Yaw and roll keep the wider lever of the cheek points, which a
+    mouth barely moves sideways.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    whole = fit_pose(p, canonical)
+    upper = fit_pose(p, canonical, mesh.UPPER_RIGID)
+    angles = euler_from_matrix(relative_rotation(whole.rotation, reference)).astype(np.float64)
+    angles[0] = euler_from_matrix(relative_rotation(upper.rotation, reference))[0]
+    rotation = matrix_from_euler(*angles) @ np.asarray(reference, np.float64)
+    # the centre as fit_pose places it for this rotation (the rigid points' mean)
+    idx = list(mesh.RIGID)
+    center = p[idx].mean(axis=0) - whole.size * rotation @ np.asarray(canonical, np.float64)[idx].mean(axis=0)
+    return FacePose(rotation=rotation, center=center, size=whole.size)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 # Points that barely move with expressions: pose and face size are measured on them.
 RIGID = (33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 2, 10, 151, 9, 8, 234, 454, 127, 356)
+# The rigid points above the nose (eye corners, nose bridge, forehead): the
+# lower nose and the cheek outline of RIGID shift with the jaw when the mouth
+# moves, which a fit over them reads as part of a nod.
+UPPER_RIGID = (33, 133, 362, 263, 168, 6, 197, 195, 10, 151, 9, 8)
 
 EYE_OUTER_LEFT = 33  # outer corner of the eye on the image left
 EYE_INNER_LEFT = 133

@@ -74,7 +74,7 @@ def raw_motion(points: np.ndarray, neutral: Neutral) -> dict[str, np.ndarray]:
     both eyes); mouth (1,) inner-lip gap minus neutral, face sizes.
     """
     p = np.asarray(points, np.float64)
-    pose = geometry.fit_pose(p, neutral.canonical)
+    pose = geometry.head_pose(p, neutral.canonical, neutral.rotation)
     relative = geometry.relative_rotation(pose.rotation, neutral.rotation)
     canon = geometry.to_canonical(p, pose)
     return {
