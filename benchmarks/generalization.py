@@ -2,7 +2,7 @@
 clips (benchmarks/cases.py), each rendered by the public ``render_video``
 exactly as ``vivicam render`` would, then measured.
 
-Per case: the transformed clip is written as the driving video (H.264 CRF 12)
+Per case: the transformed clip is written as the driving video (H.264, lossless)
 and its first frame as the portrait (PNG) — or another face for
 cross-reenactment; ``render_video`` renders it at the portrait's size with
 its own defaults (neutral choice, encoder); the output is decoded and compared
@@ -38,7 +38,12 @@ from vivicam.benchmarks.stages import (
 from vivicam.errors import InputError
 
 FRAMES_CAP = 150  # frames per case (from the case's start): keeps a run near ten minutes on 2 cores
-DRIVER_CRF = 12
+# Lossless: PyAV 18.1's libx264 does not encode the same frames the same way
+# twice (CRF 12, one thread or several: other decoded pixels each time), and
+# a case's numbers moved with it between runs of the same code (low-light
+# mouth r 0.76-0.86, PSNR ±0.07 dB). Lossless, the driver decodes to exactly
+# the transformed frames and a run repeats to the digit.
+DRIVER_CRF = 0
 DIFF_GAIN = 3
 CASE_SHEET_BYTES = 120_000  # per-case sheets are committed: palette PNGs, downscaled only when needed
 
