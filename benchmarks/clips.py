@@ -69,9 +69,16 @@ def read_frames(path: Path, max_frames: int | None = None, *, start: int = 0) ->
             yield frame.to_ndarray(format="rgb24")
 
 
-def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, *, crf: int = 12) -> Path:
+LOSSLESS_CRF = 0
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, *, crf: int = LOSSLESS_CRF) -> Path:
     """Frames (all one size, even sides) into an H.264 mp4 through the project's
-    own sink; CRF 12 by default so a driver made for a case is close to lossless."""
+    own sink; lossless by default, so a driver made for a case decodes to
+    exactly its frames. (At CRF 12, PyAV 18.1's libx264 decoded to other
+    pixels on every encode of the same frames, with one thread too, and a
+    suite's numbers moved between runs of the same code: low-light mouth r
+    0.76-0.86.)"""
     from vivicam.realtime.sinks.mp4 import Mp4Sink
 
     frames = iter(frames)

@@ -26,7 +26,7 @@ import numpy as np
 from vivicam.benchmarks import cases as cases_mod
 from vivicam.benchmarks import contact_sheet, metrics
 from vivicam.benchmarks.cases import Case
-from vivicam.benchmarks.clips import clip_paths, portrait_photo, probe, read_frames, track_clip, write_video
+from vivicam.benchmarks.clips import LOSSLESS_CRF, clip_paths, portrait_photo, probe, read_frames, track_clip, write_video
 from vivicam.benchmarks.stages import (
     FACE_BOX_SCALE,
     SHEET_COLUMNS,
@@ -38,12 +38,7 @@ from vivicam.benchmarks.stages import (
 from vivicam.errors import InputError
 
 FRAMES_CAP = 150  # frames per case (from the case's start): keeps a run near ten minutes on 2 cores
-# Lossless: PyAV 18.1's libx264 does not encode the same frames the same way
-# twice (CRF 12, one thread or several: other decoded pixels each time), and
-# a case's numbers moved with it between runs of the same code (low-light
-# mouth r 0.76-0.86, PSNR ±0.07 dB). Lossless, the driver decodes to exactly
-# the transformed frames and a run repeats to the digit.
-DRIVER_CRF = 0
+DRIVER_CRF = LOSSLESS_CRF  # runs repeat to the digit (clips.write_video)
 DIFF_GAIN = 3
 CASE_SHEET_BYTES = 120_000  # per-case sheets are committed: palette PNGs, downscaled only when needed
 

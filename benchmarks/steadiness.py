@@ -43,6 +43,12 @@ PORTRAITS = ("s1", "s4", "s8", "s2")
 STILL_CLIP, MOTION_CLIP = "d18", "d12"
 FRAMES = 60
 FPS = 30.0
+# The still and ramp drivers go through H.264 at CRF 12, as the issue-17
+# targets were set: the encoder takes part of the σ 8 noise away, as a
+# camera's own encoder would. Written losslessly, the full σ 8 noise shakes
+# the largest portrait past the target (s2 2048²: jitter 0.057 px/frame,
+# rest PSNR 41.1 against 43.3; s1, s4, s8 stay within every target).
+DRIVER_CRF = 12
 FACE_BOX_SCALE = 1.1
 CROP = 160  # 1:1 crops on the sheet
 
@@ -164,7 +170,7 @@ def evaluate_portrait(name: str, data: Path, engine: str, *, frames: int, work: 
     }
     row = [one_to_one(photo, center), ref_crop]
     for driver in drivers:
-        drv_path = write_video(work / f"{driver.name}.mp4", driver.frames(still, data, frames), FPS)
+        drv_path = write_video(work / f"{driver.name}.mp4", driver.frames(still, data, frames), FPS, crf=DRIVER_CRF)
         out_path = work / f"out-{driver.name}.mp4"
         summary, reason = render_case(photo_path, drv_path, out_path, engine, size=size)
         if reason is not None:
@@ -254,7 +260,7 @@ def run(
         "suite": "steadiness", "engine": engine, "machine": machine_info(),
         "config": {
             "frames": frames_cap, "fps": FPS, "still_frame": f"{STILL_CLIP} frame 0", "motion_clip": MOTION_CLIP,
-            "drivers": [vars(d) for d in DRIVERS], "face_box_scale": FACE_BOX_SCALE, "output_crf": OUTPUT_CRF,
+            "drivers": [vars(d) for d in DRIVERS], "face_box_scale": FACE_BOX_SCALE, "output_crf": OUTPUT_CRF, "driver_crf": DRIVER_CRF,
             "render": "vivicam.realtime.app.render_video, size = the photo's (even sides)",
             "portraits_note": "s2 (2048², photo) and s1 (1145²) are the largest test-data portraits; "
                               "no high-resolution painting exists there (s4 720², s8 562×1000)",
