@@ -3,12 +3,10 @@
 
 The reference is the CPU path itself (the sparse mesh → grid product and
 OpenCV's remap for the Newton steps), run from the same inputs. The
-output is the coarse backward field in crop pixels; tolerance ``atol`` 0.6
+output is the coarse backward field in crop pixels; tolerance ``atol`` 0.5
 px at worst (1 px for FP16 plans) (OpenCV's remap interpolates with 1/32-pixel weights; the graph
 stays in float) — in practice the mean difference is a few hundredths of a
-pixel, below anything the resampled photo shows. The worst node sits beside a
-fold of the field (between nose and upper lip in the example's nod, next
-to nodes of negative Jacobian), where the inverse is ill-conditioned: 0.51 px there, under 0.2 px elsewhere.
+pixel, below anything the resampled photo shows.
 """
 
 from __future__ import annotations
@@ -23,15 +21,17 @@ from vivicam.engines.warp.field import FieldRig
 from vivicam.engines.warp.mesh_motion import MeshRig, target_points
 from vivicam.types import SURROUND_SHAPE, Motion
 
-TOLERANCE = (0.6, 0.0)  # crop pixels
+TOLERANCE = (0.5, 0.0)  # crop pixels
 FP16_TOLERANCE = "1.0,0"  # FP16 plans keep this graph in FP32 (below); converters differ in the casts around it
 # Every op of the graph stays FP32 in "FP16" plans: pixel coordinates up to 512
 # need more than FP16's 11-bit mantissa (a 0.25-px wobble would shimmer), and
 # the graph is small matrix products and a coarse resampling, so FP16 would
 # save next to nothing. Listed by op type (the exporter's node names are generic).
+# Constants too: rounded to FP16 (the step limits, the grid normalisation),
+# they moved the inverse by up to 3 px at the nodes beside a fold.
 FP32_LAYERS = (
-    "Abs", "Add", "AveragePool", "Clip", "Concat", "Cos", "Div", "Equal", "Exp", "Gather", "Greater",
-    "GreaterOrEqual", "GridSample", "Less", "LessOrEqual", "Log", "MatMul", "Max", "MaxPool", "Min",
+    "Abs", "Add", "AveragePool", "Clip", "Concat", "Constant", "ConstantOfShape", "Cos", "Div", "Equal",
+    "Exp", "Gather", "Greater", "GreaterOrEqual", "GridSample", "Less", "LessOrEqual", "Log", "MatMul", "Max", "MaxPool", "Min",
     "Mul", "Neg", "Pad", "ReduceSum", "Reshape", "Resize", "Sign", "Sin", "Slice", "Sqrt", "Sub", "Tanh",
     "Transpose", "Unsqueeze", "Where",
 )

@@ -26,15 +26,27 @@ import numpy as np
 # talking, turning clip (d12, 60 frames) had on average 2,000 of the 16,384
 # grid nodes a frame off their target by over a pixel (up to 60 px), drawn
 # as a doubled cheek edge and scattered hair. Newton's step uses the field's
-# local derivative: 77 nodes with three steps (34 with four, for 30 % more
-# time), nearly all in folds.
-INVERSE_STEPS = 3
+# local derivative: 77 nodes with three steps, nearly all in folds. A
+# portrait already turned and driven 26° the other way (s4, s8 by d12) must
+# un-squash its far cheek 4×, beside a squeezed band: 314 nodes still off
+# after three steps (background patches through the cheek, holes in s8's
+# face), 57 after six (about 0.5 ms a step on the build machine).
+INVERSE_STEPS = 6
 # below this Jacobian determinant the map folds there (or nearly): no inverse
 # to converge to, and Newton would walk off to another layer of the fold (a
 # pixel of the crop's fixed edge drawn from 50 px inside), so the node keeps
 # where it is, the first guess's continuation of its neighbours
 FOLD_DET = 1e-3
 STEP_REACH = 2.0
+# Where J is (nearly) singular, a damped least-squares step instead of none:
+# (JᵀJ + λI)⁻¹ Jᵀ r moves along the directions the map does not squash.
+LM_DAMP = 0.1
+# A node still over CONVERGED_PX from its target after the steps takes the
+# mean map of the converged nodes among its FILL_SIZE² neighbours: a stray
+# node otherwise samples another layer of the photo (a hair speck on a
+# temple, background through a cheek).
+CONVERGED_PX = 1.0
+FILL_SIZE = 5
 # Where the forward map still folds (det J < UNFOLD_BELOW: a far cheek turned past its
 # outline, lips pressed past each other), the displacement is averaged over
 # UNFOLD_SIZE² nodes, the fold and UNFOLD_SIZE // 2 nodes around it, up to
@@ -116,12 +128,26 @@ def backward_field(field: FieldRig, disp: np.ndarray) -> np.ndarray:
     nx, ny = (np.ascontiguousarray(nodes[..., k]) for k in range(2))
     sx, sy = nx - fwd[..., 0], ny - fwd[..., 1]
     offset = (field.cell - 1) / 2.0
+    # the outer rings keep the first guess: the crop's edge must match the photo's
+    inside = interior(field.grid).astype(np.float32)
     for _ in range(INVERSE_STEPS):
         at = cv2.split(cv2.remap(table, (sx - offset) / field.cell, (sy - offset) / field.cell,
                                  cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         dx, dy = newton_step(sx + at[0] - nx, sy + at[1] - ny, *at[2:])
-        sx, sy = sx - dx, sy - dy
-    return np.ascontiguousarray(np.stack([sx - nx, sy - ny], axis=-1), dtype=np.float32)
+        sx, sy = sx - dx * inside, sy - dy * inside
+    back = np.stack([sx - nx, sy - ny], axis=-1)
+    # where the steps did not converge, the node takes its converged neighbours' map
+    at = cv2.remap(fwd, (sx - offset) / field.cell, (sy - offset) / field.cell, cv2.INTER_LINEAR,
+                   borderMode=cv2.BORDER_REPLICATE)
+    miss = np.hypot(sx + at[..., 0] - nx, sy + at[..., 1] - ny)
+    # 1 up to CONVERGED_PX off, 0 from twice that: no node flips at a threshold
+    good = np.clip(2.0 - miss / CONVERGED_PX, 0.0, 1.0).astype(np.float32)
+    size = (FILL_SIZE, FILL_SIZE)
+    weight = cv2.blur(good, size, borderType=cv2.BORDER_REPLICATE)
+    mean = cv2.blur(back * good[..., None], size, borderType=cv2.BORDER_REPLICATE) / np.maximum(weight, 1e-6)[..., None]
+    take = ((1.0 - good) * inside * (weight > 1e-3))[..., None]
+    back = back + take * (mean - back)
+    return np.ascontiguousarray(back, dtype=np.float32)
 
 
 def newton_step(rx: np.ndarray, ry: np.ndarray, dxx: np.ndarray, dyx: np.ndarray, dxy: np.ndarray,
@@ -133,9 +159,17 @@ def newton_step(rx: np.ndarray, ry: np.ndarray, dxx: np.ndarray, dyx: np.ndarray
     one = np.float32(1.0)
     a, b, c, d = dxx + one, dxy, dyx, dyy + one
     det = a * d - b * c
-    inv = np.where(det >= FOLD_DET, one / np.maximum(det, np.float32(FOLD_DET)), np.float32(0.0))
+    ok = det >= FOLD_DET
+    inv = np.where(ok, one / np.maximum(det, np.float32(FOLD_DET)), np.float32(0.0))
     sx = (d * rx - b * ry) * inv
     sy = (a * ry - c * rx) * inv
+    # damped least squares, (JᵀJ + λI)⁻¹ Jᵀ r, where J is (nearly) singular
+    lam = np.float32(LM_DAMP)
+    m11, m12, m22 = a * a + c * c + lam, a * b + c * d, b * b + d * d + lam
+    g1, g2 = a * rx + c * ry, b * rx + d * ry
+    inv_m = one / (m11 * m22 - m12 * m12)
+    sx = np.where(ok, sx, (m22 * g1 - m12 * g2) * inv_m)
+    sy = np.where(ok, sy, (m11 * g2 - m12 * g1) * inv_m)
     room = np.float32(STEP_REACH * STEP_REACH) * (rx * rx + ry * ry)
     scale = np.sqrt(np.minimum(one, room / np.maximum(sx * sx + sy * sy, np.float32(1e-12))))
     return sx * scale, sy * scale

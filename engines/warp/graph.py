@@ -30,7 +30,7 @@ import numpy as np
 
 from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.field import (
-    FOLD_DET, INVERSE_STEPS, STEP_REACH, UNFOLD_BELOW, UNFOLD_PASSES, UNFOLD_SIZE, grid_nodes, interior,
+    CONVERGED_PX, FILL_SIZE, FOLD_DET, INVERSE_STEPS, LM_DAMP, STEP_REACH, UNFOLD_BELOW, UNFOLD_PASSES, UNFOLD_SIZE, grid_nodes, interior,
 )
 from vivicam.engines.warp.mesh_motion import (
     LOG_SCALE_LIMIT,
@@ -177,8 +177,23 @@ def make_module(crop_size: int = 512, cell: int = 4):
                 norm = ((src - offset) / c) * (2.0 / (g - 1)) - 1.0
                 at = F.grid_sample(table_img, norm, mode="bilinear", padding_mode="border", align_corners=True)
                 at = at.permute(0, 2, 3, 1)
-                src = src - _newton_step(torch, src + at[..., 0:2] - self.nodes[None], at[..., 2:6])
-            return (src - self.nodes[None])[0]
+                step = _newton_step(torch, src + at[..., 0:2] - self.nodes[None], at[..., 2:6])
+                src = src - step * self.interior[..., None]
+            back = src - self.nodes[None]
+            # the field module's fill of nodes that did not converge
+            norm = ((src - offset) / c) * (2.0 / (g - 1)) - 1.0
+            at = F.grid_sample(table_img[:, 0:2], norm, mode="bilinear", padding_mode="border", align_corners=True)
+            miss = src + at.permute(0, 2, 3, 1) - self.nodes[None]
+            good = torch.clamp(2.0 - torch.sqrt((miss * miss).sum(dim=-1)) / CONVERGED_PX, 0.0, 1.0)
+            half = FILL_SIZE // 2
+            both = torch.cat([back * good[..., None], good[..., None]], dim=-1).permute(0, 3, 1, 2)
+            both = F.avg_pool2d(F.pad(both, (half, half, half, half), mode="replicate"), FILL_SIZE, stride=1)
+            both = both.permute(0, 2, 3, 1)
+            weight = both[..., 2:3]
+            mean = both[..., 0:2] / torch.clamp(weight, min=1e-6)
+            some = torch.where(weight > 1e-3, torch.ones_like(weight), torch.zeros_like(weight))
+            take = (1.0 - good[..., None]) * self.interior[..., None] * some
+            return (back + take * (mean - back))[0]
 
         def unfold(self, fwd):
             """:func:`~vivicam.engines.warp.field.unfold`, every pass."""
@@ -223,7 +238,10 @@ def _newton_step(torch, residual, grad):
     safe = torch.where(ok, det, torch.ones_like(det))
     rx, ry = residual[..., 0], residual[..., 1]
     step = torch.stack([(d * rx - b * ry) / safe, (a * ry - c * rx) / safe], dim=-1)
-    step = torch.where(ok[..., None], step, torch.zeros_like(step))
+    m11, m12, m22 = a * a + c * c + LM_DAMP, a * b + c * d, b * b + d * d + LM_DAMP
+    g1, g2 = a * rx + c * ry, b * rx + d * ry
+    damped = torch.stack([m22 * g1 - m12 * g2, m11 * g2 - m12 * g1], dim=-1) / (m11 * m22 - m12 * m12)[..., None]
+    step = torch.where(ok[..., None], step, damped)
     room = STEP_REACH * torch.sqrt(rx * rx + ry * ry)
     length = torch.sqrt((step * step).sum(dim=-1))
     return step * torch.clamp(room / torch.clamp(length, min=1e-6), max=1.0)[..., None]

@@ -15,7 +15,7 @@ from vivicam.engines.warp.eyes import build_eyes
 from vivicam.engines.warp.field import build_field
 from vivicam.engines.warp.mesh_motion import build_rig
 from vivicam.engines.warp.mouth import build_mouth
-from vivicam.engines.warp.plate import background_plate, person_matte
+from vivicam.engines.warp.plate import MARGIN, background_plate, person_matte
 from vivicam.face.detect import find_avatar_face
 from vivicam.face.segment import segment_person
 from vivicam.errors import InputError
@@ -40,7 +40,7 @@ def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) 
     person = _shrink(extend(person_full, box)[0], crop_size)
     rig = build_rig(pts, crop_size)
     hull = cv2.convexHull(pts[list(mesh.FACE_OVAL), :2].astype(np.float32))[:, 0]
-    matte = person_matte(person, hull, feather=0.15 * rig.size0)
+    matte = person_matte(person, hull, feather=0.15 * rig.size0, margin=MARGIN * rig.size0)
     plate = background_plate(crop, matte)
     layer = np.concatenate([crop, np.round(matte * 255).astype(np.uint8)[..., None]], axis=-1)
 

@@ -1,0 +1,52 @@
+"""The moving layer's matte and the background plate under it: a head that
+moves away leaves background behind, not its own outline."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vivicam.engines.warp.plate import background_plate, person_matte, smooth_fill
+
+
+def _disc(n: int, radius: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:n, 0:n]
+    return (np.hypot(xx - n / 2, yy - n / 2) <= radius).astype(np.float32)
+
+
+def test_the_moving_layer_takes_a_band_of_background_round_the_person():
+    n, radius, margin = 256, 60.0, 8.0
+    person = _disc(n, radius)
+    hull = np.array([[n / 2 - 5, n / 2 - 5], [n / 2 + 5, n / 2 - 5], [n / 2, n / 2 + 5]])
+    alpha = person_matte(person, hull, feather=5.0, margin=margin)
+    row = alpha[n // 2, n // 2:]
+    # solid over the person and `margin` beyond, then fading out over as much again
+    assert (row[: int(radius + margin) - 1] == 1.0).all()
+    assert row[int(radius + 1.5 * margin)] < 1.0
+    assert (row[int(radius + 2 * margin) + 2:] == 0.0).all()
+    # without a margin the edge is where the segmentation puts it
+    assert person_matte(person, hull, feather=5.0)[n // 2, n // 2 + int(radius) + 3] == 0.0
+
+
+def test_the_fill_continues_the_background_not_the_row_at_the_hole_edge():
+    """A hair fringe the segmentation missed sits right at the hole's edge:
+    inpainting that walks in from the edge smeared it over the whole hole
+    (the ghost of the old outline once the head moved away)."""
+    n = 128
+    image = np.full((n, n, 3), 120, np.uint8)
+    hole = _disc(n, 30).astype(np.uint8)
+    fringe = cv2.dilate(hole, np.ones((5, 5), np.uint8)) - hole
+    image[fringe > 0] = 20  # a dark ring of hair round the hole
+    filled = smooth_fill(image, hole)
+    assert abs(float(filled[n // 2, n // 2].mean()) - 120.0) < 15.0
+    assert (filled[hole == 0] == image[hole == 0]).all()  # the known pixels are untouched
+
+
+def test_the_plate_equals_the_photo_where_nothing_moves():
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    matte = np.zeros((96, 96), np.float32)
+    matte[30:60, 30:60] = 1.0
+    plate = background_plate(crop, matte)
+    assert (plate[matte == 0] == crop[matte == 0]).all()
+    assert not (plate[40:50, 40:50] == crop[40:50, 40:50]).all()
