@@ -48,9 +48,6 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
     # photo's colour cast (a grey photo gets grey teeth)
     cast = np.median(skin, axis=0) / max(float(np.median(skin, axis=0).mean()), 1.0)
     level = float(np.clip(0.4 * lum + 160.0, 120.0, 248.0))
-    import os
-    _k = float(os.environ.get('VIVI_TEETH', '0'))
-    if _k > 0: level = min(level, _k * lum)
     base = level * (0.85 + 0.15 * cast) * np.array([1.0, 0.99, 0.95])
     grey = np.full(3, base.mean(), np.float32)
     mix = float(np.clip(sat / 30.0, 0.0, 1.0))

@@ -3,10 +3,9 @@ moves away leaves background behind, not its own outline."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from vivicam.engines.warp.plate import background_plate, person_matte, smooth_fill
+from vivicam.engines.warp.plate import background_plate, person_matte
 
 
 def _disc(n: int, radius: float) -> np.ndarray:
@@ -26,20 +25,6 @@ def test_the_moving_layer_takes_a_band_of_background_round_the_person():
     assert (row[int(radius + 2 * margin) + 2:] == 0.0).all()
     # without a margin the edge is where the segmentation puts it
     assert person_matte(person, hull, feather=5.0)[n // 2, n // 2 + int(radius) + 3] == 0.0
-
-
-def test_the_fill_continues_the_background_not_the_row_at_the_hole_edge():
-    """A hair fringe the segmentation missed sits right at the hole's edge:
-    inpainting that walks in from the edge smeared it over the whole hole
-    (the ghost of the old outline once the head moved away)."""
-    n = 128
-    image = np.full((n, n, 3), 120, np.uint8)
-    hole = _disc(n, 30).astype(np.uint8)
-    fringe = cv2.dilate(hole, np.ones((5, 5), np.uint8)) - hole
-    image[fringe > 0] = 20  # a dark ring of hair round the hole
-    filled = smooth_fill(image, hole)
-    assert abs(float(filled[n // 2, n // 2].mean()) - 120.0) < 15.0
-    assert (filled[hole == 0] == image[hole == 0]).all()  # the known pixels are untouched
 
 
 def test_the_plate_equals_the_photo_where_nothing_moves():
