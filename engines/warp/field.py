@@ -30,8 +30,16 @@ import numpy as np
 # portrait already turned and driven 26° the other way (s4, s8 by d12) must
 # un-squash its far cheek 4×, beside a squeezed band: 314 nodes still off
 # after three steps (background patches through the cheek, holes in s8's
-# face), 57 after six (about 0.5 ms a step on the build machine).
+# face), 57 after six.
 INVERSE_STEPS = 6
+# On the CPU the first DENSE_STEPS run on every node, the rest only on nodes
+# still over SPARSE_FROM_PX off (the tensor graph runs all on every node;
+# from 0.25 px, a node beside a fold went on to move 1.2 px in the graph):
+# ~2,000 nodes in a hard frame, none at rest, so six steps cost about what
+# three did (render 58.8 fps on 300 frames of s4@512, three steps 54.9 in the
+# same hour; six on every node 51.4)
+DENSE_STEPS = 3
+SPARSE_FROM_PX = 0.05
 # below this Jacobian determinant the map folds there (or nearly): no inverse
 # to converge to, and Newton would walk off to another layer of the fold (a
 # pixel of the crop's fixed edge drawn from 50 px inside), so the node keeps
@@ -130,16 +138,29 @@ def backward_field(field: FieldRig, disp: np.ndarray) -> np.ndarray:
     offset = (field.cell - 1) / 2.0
     # the outer rings keep the first guess: the crop's edge must match the photo's
     inside = interior(field.grid).astype(np.float32)
-    for _ in range(INVERSE_STEPS):
-        at = cv2.split(cv2.remap(table, (sx - offset) / field.cell, (sy - offset) / field.cell,
+    scale = np.float32(1.0 / field.cell)
+    for _ in range(DENSE_STEPS):
+        at = cv2.split(cv2.remap(table, (sx - offset) * scale, (sy - offset) * scale,
                                  cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         dx, dy = newton_step(sx + at[0] - nx, sy + at[1] - ny, *at[2:])
         sx, sy = sx - dx * inside, sy - dy * inside
+    miss = _miss(fwd, sx, sy, nx, ny, offset, scale)
+    # the remaining steps only where the dense ones left a node off (a few
+    # hundred of 16,384 at most): the same steps, the converged nodes would
+    # not move by a hundredth of a pixel
+    idx = np.flatnonzero((miss > SPARSE_FROM_PX) & (inside > 0.0))
+    if idx.size:
+        px, py = sx.ravel()[idx][None], sy.ravel()[idx][None]
+        qx, qy = nx.ravel()[idx][None], ny.ravel()[idx][None]
+        for _ in range(INVERSE_STEPS - DENSE_STEPS):
+            at = cv2.split(cv2.remap(table, (px - offset) * scale, (py - offset) * scale,
+                                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+            dx, dy = newton_step(px + at[0] - qx, py + at[1] - qy, *at[2:])
+            px, py = px - dx, py - dy
+        sx.flat[idx], sy.flat[idx] = px[0], py[0]
+        miss.flat[idx] = _miss(fwd, px, py, qx, qy, offset, scale)[0]
     back = np.stack([sx - nx, sy - ny], axis=-1)
     # where the steps did not converge, the node takes its converged neighbours' map
-    at = cv2.remap(fwd, (sx - offset) / field.cell, (sy - offset) / field.cell, cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_REPLICATE)
-    miss = np.hypot(sx + at[..., 0] - nx, sy + at[..., 1] - ny)
     # 1 up to CONVERGED_PX off, 0 from twice that: no node flips at a threshold
     good = np.clip(2.0 - miss / CONVERGED_PX, 0.0, 1.0).astype(np.float32)
     size = (FILL_SIZE, FILL_SIZE)
@@ -148,6 +169,14 @@ def backward_field(field: FieldRig, disp: np.ndarray) -> np.ndarray:
     take = ((1.0 - good) * inside * (weight > 1e-3))[..., None]
     back = back + take * (mean - back)
     return np.ascontiguousarray(back, dtype=np.float32)
+
+
+def _miss(fwd: np.ndarray, sx: np.ndarray, sy: np.ndarray, nx: np.ndarray, ny: np.ndarray, offset: float,
+          scale: np.float32) -> np.ndarray:
+    """How far the source points ``(sx, sy)``, moved forward, land from their nodes (px)."""
+    at = cv2.remap(fwd, (sx - offset) * scale, (sy - offset) * scale, cv2.INTER_LINEAR,
+                   borderMode=cv2.BORDER_REPLICATE)
+    return np.hypot(sx + at[..., 0] - nx, sy + at[..., 1] - ny)
 
 
 def newton_step(rx: np.ndarray, ry: np.ndarray, dxx: np.ndarray, dyx: np.ndarray, dxy: np.ndarray,
