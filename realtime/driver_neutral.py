@@ -111,7 +111,34 @@ def choose_driver_neutral(
         return DriverNeutral(profile_neutral, frame, note, (best, best), config, tracks=tracks)
     note = (f"neutral: driver frames {first}–{last} (closest to {what}: "
             f"portrait {target.describe()}; driver {state.describe()})")
-    return DriverNeutral(neutral, frame, note, (first, last), config, tracks=tracks)
+    return DriverNeutral(at_rest_position(neutral, scan[0]), frame, note, (first, last), config, tracks=tracks)
+
+
+def at_rest_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
+    """``neutral`` placed where the driver's head is for most of ``tracks``
+    (the median of its positions), its pose and expression unchanged.
+
+    The frames whose expression matches another person's portrait can come
+    from anywhere in the clip; measured from where the head happened to be
+    then, a driver who moves about their frame (d12 walks over half a face
+    size) put the avatar's head off the photo's framing from the first frame
+    on, into pixels the photo never had. From the median, the avatar keeps
+    the photo's framing and moves about it as the driver does."""
+    from dataclasses import replace
+
+    from vivicam.calibrate.geometry import head_pose
+
+    centers = []
+    for lm in tracks:
+        if lm is None or not np.isfinite(lm.points).all():
+            continue
+        try:
+            centers.append(head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation).center)
+        except ValueError:  # a degenerate mesh
+            continue
+    if not centers:
+        return neutral
+    return replace(neutral, center=np.median(centers, axis=0))
 
 
 def _lent(tracker: Any, tracks: list[Landmarks | None]) -> tuple[Landmarks | None, ...] | None:

@@ -96,3 +96,25 @@ def test_a_portrait_that_is_a_driver_frame_is_driven_from_exactly_that_frame(mid
     other = np.ascontiguousarray(frames[12][:, ::-1])  # the same face mirrored is not a frame of the clip
     chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(other), photo=other)
     assert "the portrait is that frame" not in chosen.note
+
+
+def test_another_persons_portrait_keeps_its_framing_where_the_driver_mostly_is(mid_clip, testdata: Path) -> None:
+    """The frames that look like another person's portrait can catch the
+    driver anywhere in their frame: the head's rest position is where the
+    driver's head is most of the time (half the frames either side of it),
+    not where it was then."""
+    from vivicam.calibrate.geometry import head_pose
+    from vivicam.face.tracker import MediaPipeTracker
+
+    clip, frames = mid_clip
+    portrait = _points(np.asarray(Image.open(testdata / "portraits" / "s1.jpg").convert("RGB")))
+    chosen = choose_driver_neutral("auto", clip, fps=25, portrait=portrait)
+    neutral = chosen.neutral
+    assert neutral is not None
+    with MediaPipeTracker() as tracker:
+        found = [tracker.track(f) for f in frames]
+    xs = [head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation).center[0]
+          - neutral.center[0] for lm in found if lm is not None]
+    xs = np.asarray(xs)
+    assert len(xs) > 40
+    assert abs((xs > 0).mean() - 0.5) < 0.1  # the rest position splits the driver's positions in half
