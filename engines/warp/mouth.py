@@ -26,6 +26,12 @@ LOWER_TEETH_HEIGHT = 0.05
 LOWER_SHARE = 0.18
 TOOTH_WIDTH = 0.075
 CAVITY_TINT = np.array([1.0, 0.72, 0.72], np.float32)  # the mouth's inside is redder than the lips
+# The cavity at the lips' edge, as a share of the lips' colour (darker inside).
+# Little light gets into a mouth: at 0.5 a low-light portrait's small openings
+# read back (MediaPipe) as lips pressed together; 0.3 with the teeth limit
+# below: low-light mouth r 0.843 -> 0.869, face PSNR +0.04 dB.
+CAVITY_SHADE = 0.3
+TEETH_OVER_SKIN = 2.5
 OWN_MIN_GAP = 0.04  # photo inner-lip gap (face sizes) from which its own teeth are kept
 
 
@@ -48,6 +54,10 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
     # photo's colour cast (a grey photo gets grey teeth)
     cast = np.median(skin, axis=0) / max(float(np.median(skin, axis=0).mean()), 1.0)
     level = float(np.clip(0.4 * lum + 160.0, 120.0, 248.0))
+    # and no more than TEETH_OVER_SKIN × the skin's brightness: in a dark photo
+    # near-white teeth glowed (a low-light portrait's skin at grey 30 got teeth
+    # at 172) and read as lips pressed together, not parted
+    level = min(level, TEETH_OVER_SKIN * lum)
     base = level * (0.85 + 0.15 * cast) * np.array([1.0, 0.99, 0.95])
     grey = np.full(3, base.mean(), np.float32)
     mix = float(np.clip(sat / 30.0, 0.0, 1.0))
@@ -103,7 +113,7 @@ def render_mouth(model: MouthModel, target: np.ndarray, size: float, crop_size: 
     # lighter towards the middle, darker towards the corners
     # lit, reddish inside near the lips; dark towards the throat
     shade = (1.0 - 0.6 * depth) * (1.0 - 0.3 * across)
-    rgb = model.lips * 0.5 * shade[..., None]
+    rgb = model.lips * CAVITY_SHADE * shade[..., None]
     # the inner lip edge: lip colour in shadow, fading into the cavity over ~2 px
     rim = np.clip(1.0 - inside / 2.5, 0, 1)
     rgb = rgb * (1.0 - rim[..., None]) + (model.lips * 0.6) * rim[..., None]
