@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from vivicam.benchmarks.live_loop import PacedSource, machine_info, testdata_dir
+from vivicam.benchmarks.live_loop import PacedSource, machine_info, run_guarded, testdata_dir
 from vivicam.benchmarks.steady_metrics import VISIBLE_GREY, VISIBLE_SHARE, changed_share, distinct_share, grey
 from vivicam.paths import atomic_write
 from vivicam.realtime.stats import LoopStats, percentiles
@@ -317,11 +317,9 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vivicam.errors import VivicamError
     from vivicam.realtime.cli.common import (
-        add_engine_args, add_flow_arg, add_threads_arg, output_fps, parse_size, positive_float, quiet_native_logs,
+        add_engine_args, add_flow_arg, add_threads_arg, output_fps, parse_size, positive_float,
     )
-    from vivicam.threads import apply as apply_thread_policy
 
     p = argparse.ArgumentParser(prog="python -m vivicam.benchmarks.camera_rates", description=__doc__.split("\n\n")[0])
     p.add_argument("--camera-rates", type=_rates, default=list(RATES), help="camera rates to try (default: 10,15,24,30)")
@@ -337,13 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     add_threads_arg(p)
     add_engine_args(p)
     args = p.parse_args(argv)
-    try:
-        apply_thread_policy(args.threads)
-        with quiet_native_logs():
-            result = run_benchmark(args)
-    except VivicamError as exc:
-        print(f"camera_rates: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    result = run_guarded("camera_rates", run_benchmark, args)
+    if isinstance(result, int):
+        return result
     if args.out:
         atomic_write(Path(args.out), (json.dumps(result, indent=2) + "\n").encode())
     print(format_table(result))

@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from vivicam.benchmarks.cpu_report import format_cpu
 from vivicam.paths import atomic_write
@@ -232,23 +232,32 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vivicam.errors import VivicamError
-
     parser = argparse.ArgumentParser(prog="python -m vivicam.benchmarks.live_loop", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    result = run_guarded("live_loop", run_benchmark, args)
+    if isinstance(result, int):
+        return result
+    print(format_table(result))
+    return 0
+
+
+def run_guarded(name: str, run: Callable[[argparse.Namespace], dict[str, Any]],
+                args: argparse.Namespace) -> dict[str, Any] | int:
+    """``run(args)`` under the thread policy (``args.threads``) with native
+    logs quiet: its result, or — bad input — the exit code after a one-line
+    ``name: error: ...`` on stderr."""
+    from vivicam.errors import VivicamError
     from vivicam.realtime.cli.common import quiet_native_logs
     from vivicam.threads import apply as apply_thread_policy
 
     try:
         apply_thread_policy(args.threads)
         with quiet_native_logs():
-            result = run_benchmark(args)
+            return run(args)
     except VivicamError as exc:
-        print(f"live_loop: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(format_table(result))
-    return 0
 
 
 if __name__ == "__main__":

@@ -173,17 +173,19 @@ def make_module(crop_size: int = 512, cell: int = 4):
             table_img = table.permute(0, 3, 1, 2)
             src = self.nodes[None] - fwd
             offset = (c - 1) / 2.0
+
+            def sample(image, at):  # ``image`` (channels first) bilinearly at crop-pixel points ``at``
+                norm = ((at - offset) / c) * (2.0 / (g - 1)) - 1.0
+                found = F.grid_sample(image, norm, mode="bilinear", padding_mode="border", align_corners=True)
+                return found.permute(0, 2, 3, 1)
+
             for _ in range(INVERSE_STEPS):
-                norm = ((src - offset) / c) * (2.0 / (g - 1)) - 1.0
-                at = F.grid_sample(table_img, norm, mode="bilinear", padding_mode="border", align_corners=True)
-                at = at.permute(0, 2, 3, 1)
+                at = sample(table_img, src)
                 step = _newton_step(torch, src + at[..., 0:2] - self.nodes[None], at[..., 2:6])
                 src = src - step * self.interior[..., None]
             back = src - self.nodes[None]
             # the field module's fill of nodes that did not converge
-            norm = ((src - offset) / c) * (2.0 / (g - 1)) - 1.0
-            at = F.grid_sample(table_img[:, 0:2], norm, mode="bilinear", padding_mode="border", align_corners=True)
-            miss = src + at.permute(0, 2, 3, 1) - self.nodes[None]
+            miss = src + sample(table_img[:, 0:2], src) - self.nodes[None]
             good = torch.clamp(2.0 - torch.sqrt((miss * miss).sum(dim=-1)) / CONVERGED_PX, 0.0, 1.0)
             half = FILL_SIZE // 2
             both = torch.cat([back * good[..., None], good[..., None]], dim=-1).permute(0, 3, 1, 2)

@@ -522,12 +522,16 @@ def test_tracking_the_next_frame_overlaps_rendering_this_one_without_adding_late
 class PredictingEstimator(FakeEstimator):
     """Yaw 10 + 2n after n updates; predict() gives the value between."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[float] = []  # per predict(): how far past the last tracked frame
+
     def update(self, lm, t_s):
         motion = super().update(lm, t_s)
         return Motion(rotation=np.array([0, 10 + 2 * len(self.updates), 0], np.float32)) if lm else motion
 
     def predict(self, t_s):
-        self.asked.append(t_s - self.updates[-1][1])  # how far past the last tracked frame
+        self.asked.append(t_s - self.updates[-1][1])
         return Motion(rotation=np.array([0, 11 + 2 * len(self.updates), 0], np.float32))
 
 
@@ -543,7 +547,6 @@ def test_a_slow_camera_gets_in_between_frames_at_a_steady_output_rate() -> None:
     clock = VirtualClock()
     source = LateStamps(60, fps=15, interval=1 / 15, clock=clock)  # a dim room's 15 fps webcam
     estimator = PredictingEstimator()
-    estimator.asked = []
     loop, sink = make_loop(source, clock=clock, estimator=estimator, out_fps=30,
                            engine=FakeEngine(delay_s=0.01, clock=clock))
     summary = loop.run(duration_s=10)
@@ -562,7 +565,6 @@ def test_a_camera_rate_that_does_not_divide_the_output_rate_still_gives_it() -> 
     clock = VirtualClock()
     source = ListSource(10**6, fps=30, interval=1 / 24, clock=clock)  # says 30, gives 24
     estimator = PredictingEstimator()
-    estimator.asked = []
     loop, sink = make_loop(source, clock=clock, estimator=estimator, out_fps=30,
                            engine=FakeEngine(delay_s=0.01, clock=clock))
     summary = loop.run(duration_s=5)
