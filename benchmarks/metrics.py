@@ -189,15 +189,25 @@ class Gain:
     pairs: int
 
 
-def gain(driver: np.ndarray, output: np.ndarray, *, min_pairs: int = 5) -> Gain:
+def gain(driver: np.ndarray, output: np.ndarray, *, min_pairs: int = 5, smooth: float = 0.0) -> Gain:
     """How much the output moves per unit of driver motion (e.g. degrees of
     yaw per driver degree): the least-squares line ``output ≈ slope · driver
     + c`` over the pairs where both are finite; NaN when the driver does not
-    vary or there are fewer than ``min_pairs`` pairs."""
+    vary or there are fewer than ``min_pairs`` pairs.
+
+    ``smooth``: σ in samples of a Gaussian applied to both series alike
+    first (:func:`smooth_series`). A least-squares slope on a driver measured
+    with frame-to-frame noise is biased towards 0 by var(signal) /
+    (var(signal) + var(noise)) — on a dark, noisy driver the tracker's pitch
+    noise alone takes ~15 % off a 6° nod's slope. The same linear filter on
+    both sides leaves the slope of a true ``output = k · driver`` unchanged
+    and removes most of that noise."""
     x = np.asarray(driver, dtype=np.float64).ravel()
     y = np.asarray(output, dtype=np.float64).ravel()
     if x.shape != y.shape:
         raise ValueError(f"signals differ in length: {x.shape} vs {y.shape}")
+    if smooth > 0:
+        x, y = smooth_series(x, smooth), smooth_series(y, smooth)
     ok = np.isfinite(x) & np.isfinite(y)
     n = int(ok.sum())
     nan = float("nan")
@@ -210,6 +220,20 @@ def gain(driver: np.ndarray, output: np.ndarray, *, min_pairs: int = 5) -> Gain:
         return Gain(nan, nan, spread, n)
     slope = float((xc * (y[ok] - y[ok].mean())).sum() / var)
     return Gain(slope, pearson(x, y), spread, n)
+
+
+def smooth_series(values: np.ndarray, sigma: float) -> np.ndarray:
+    """A 1-D series under a centred (zero-phase) Gaussian of ``sigma``
+    samples; NaN samples are left out (normalised convolution) and stay NaN."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    ok = np.isfinite(v)
+    radius = max(1, int(np.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    num = np.convolve(np.where(ok, v, 0.0), taps, mode="same")
+    den = np.convolve(ok.astype(np.float64), taps, mode="same")
+    out = np.full_like(v, np.nan)
+    out[ok] = num[ok] / den[ok]
+    return out
 
 
 # --------------------------------------------------------------------------- jitter

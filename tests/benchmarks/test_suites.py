@@ -150,6 +150,25 @@ def test_gain_is_the_slope_of_output_on_driver() -> None:
     assert half.slope == pytest.approx(0.5)
 
 
+def test_gain_is_not_biased_by_a_noisy_driver_measurement() -> None:
+    # a dark driver: 2 nods a second of ±3°, read with 0.8° of white noise a
+    # frame; the output turns exactly 0.95 of the true nod
+    t = np.arange(240) / 30.0
+    true = 3.0 * np.sin(2 * np.pi * 0.7 * t) + 1.5 * np.sin(2 * np.pi * 1.9 * t)
+    drv = true + np.random.default_rng(1).normal(0, 0.8, t.size)
+    out = 0.95 * true
+    assert metrics.gain(drv, out).slope < 0.88  # least squares on the raw reading: diluted
+    assert metrics.gain(drv, out, smooth=1.5).slope == pytest.approx(0.95, abs=0.03)
+    assert metrics.gain(true, out, smooth=1.5).slope == pytest.approx(0.95, abs=0.01)  # no noise: unchanged
+
+
+def test_smooth_series_leaves_lost_frames_out() -> None:
+    v = np.array([1.0, 1.0, np.nan, 1.0, 5.0, 5.0, 5.0])
+    s = metrics.smooth_series(v, 1.0)
+    assert np.isnan(s[2]) and np.isfinite(np.delete(s, 2)).all()
+    assert s[0] == pytest.approx(1.0, abs=0.05) and s[6] > 4.5  # a NaN is no zero pulling its neighbours
+
+
 def test_jitter_measures_a_known_shift() -> None:
     image = _texture()
     meter = sm.FlowMeter()
