@@ -159,11 +159,13 @@ def render_video(
         state, config, reference = _prepare_and_scan(eng, photo, avatar, neutral, video, info.fps, mirror, tracker)
         tell_avatar_note(state, avatar, on_status)
         (on_status or log.info)(reference.note)
+        if reference.warning:
+            (on_status or log.warning)(f"{Path(driving).name}: {reference.warning}")
         out_size = tuple(size) if size else default_out_size(state.photo)
         pipeline = Pipeline(eng, state, tracker=tracker, estimator=MotionEstimator(config=config, neutral=reference.neutral),
                             out_size=out_size, background=background, stats=stats, driver_flow=driver_flow)
         if reference.frame is not None:
-            pipeline.set_driver_neutral(reference.frame)
+            pipeline.set_driver_neutral(reference.frame, camera_from_first=True)
         pipeline.set_driver_tracks(reference.tracks)
         sink = stack.enter_context(Mp4Sink(output, info.rate if fps is None else fps, out_size,
                                            audio_from=driving if audio and info.has_audio else None))
@@ -176,6 +178,7 @@ def render_video(
     summary = stats.summary()
     summary.update(output=str(output), frames=stats.frames_out, video_fps=info.fps if fps is None else fps,
                    size=list(out_size), avatar_note=getattr(state, "note", None), neutral=reference.note,
+                   driver_warning=reference.warning,
                    neutral_frames=None if reference.frames is None else list(reference.frames),
                    startup_s=_startup_s(stats, called))
     return summary

@@ -35,6 +35,7 @@ AUTO_SCAN_S = 120.0  # ``auto``/profile: how much of the driving video the refer
 SAME_FRAME_DB = 34.0
 THUMB_WIDTH = 64
 NEUTRAL_MODES = ("auto", "first")
+SIDEWAYS_ROLL = 50.0  # degrees of roll between driver and portrait beyond any head tilt
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +53,7 @@ class DriverNeutral:
     # exactly these frames, so a render goes on from there with it instead
     # of tracking them again.
     tracks: tuple[Landmarks | None, ...] | None = None
+    warning: str | None = None  # what the user must hear about the driver (sideways_warning)
 
 
 def is_neutral_mode(spec: str | Path) -> bool:
@@ -111,7 +113,21 @@ def choose_driver_neutral(
         return DriverNeutral(profile_neutral, frame, note, (best, best), config, tracks=tracks)
     note = (f"neutral: driver frames {first}–{last} (closest to {what}: "
             f"portrait {target.describe()}; driver {state.describe()})")
-    return DriverNeutral(at_rest_position(neutral, scan[0]), frame, note, (first, last), config, tracks=tracks)
+    return DriverNeutral(at_rest_position(neutral, scan[0]), frame, note, (first, last), config, tracks=tracks,
+                         warning=sideways_warning(state.angles[2] - target.angles[2]))
+
+
+def sideways_warning(roll_deg: float) -> str | None:
+    """A warning for the render's log when the driver's head, at its
+    neutral, is rolled further than any head tilts against the portrait's
+    (``roll_deg``): a video filmed sideways or upside down. Motion is read in
+    the picture's axes, so such a driver's nod would turn the avatar's head
+    sideways and its moves would go the wrong way; '' otherwise."""
+    roll = (roll_deg + 180.0) % 360.0 - 180.0
+    if abs(roll) <= SIDEWAYS_ROLL:
+        return None
+    return (f"the driver's head is rolled {roll:+.0f}° against the portrait's: a video filmed sideways? "
+            "Rotate it upright first, or the avatar's moves go the wrong way")
 
 
 def at_rest_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:

@@ -93,6 +93,8 @@ class Pipeline:
         self._flow_lock = threading.Lock()  # offline, the flow is measured on the decoding thread
         self._tracks: tuple[Landmarks | None, ...] = ()  # the driver's first frames, tracked already
         self._was_calibrated = bool(getattr(estimator, "calibrated", False))
+        self._camera_from_first = False
+        self._camera_origin: np.ndarray | None = None  # camera_from_first: the first reading's camera
 
     def set_avatar(self, state: AvatarState) -> None:
         """Switch avatars; the driver's calibration is kept."""
@@ -159,12 +161,22 @@ class Pipeline:
                 motion = self.estimator.update(landmarks, t_s)
             else:
                 landmarks = Landmarks(reading.points, landmarks.image_size, landmarks.confidence)
-                motion = self.estimator.update(landmarks, t_s, surround=reading.surround, camera=reading.camera)
+                motion = self.estimator.update(landmarks, t_s, surround=reading.surround, camera=self._camera(reading))
         if self.wants_driver_frames or self.wants_driver_flow:
             self._note_calibration(frame, landmarks)
         if self.wants_driver_frames:
             motion = self._attach_driver(motion, frame, landmarks)
         return motion
+
+    def _camera(self, reading: Any) -> np.ndarray:
+        """The reading's camera motion from the camera's origin: the neutral
+        driver frame's place, or (``set_driver_neutral(camera_from_first=True)``)
+        where the camera was on the first frame read."""
+        if not self._camera_from_first:
+            return reading.camera
+        if self._camera_origin is None:
+            self._camera_origin = np.asarray(reading.camera, np.float32).copy()
+        return reading.camera - self._camera_origin
 
     def _flow_reading(self, frame: Frame, landmarks: Landmarks) -> Any:
         """The driver flow's FlowReading (refined landmarks, surround field,
@@ -248,10 +260,17 @@ class Pipeline:
             return motion.with_(driver_neutral=self._driver_neutral)
         return motion.with_(driver=current or motion.driver, driver_neutral=self._driver_neutral)
 
-    def set_driver_neutral(self, driver: DriverFrame | None) -> None:
-        """The neutral driver frame when calibration happened elsewhere (offline pre-pass)."""
+    def set_driver_neutral(self, driver: DriverFrame | None, *, camera_from_first: bool = False) -> None:
+        """The neutral driver frame when calibration happened elsewhere
+        (offline pre-pass). ``camera_from_first``: the camera's motion counts
+        from where it was on the first frame, not on ``driver`` — an offline
+        render whose neutral frames lie later in a hand-held clip starts at
+        the photo's framing instead of a frame already shifted by the
+        camera's travel until then (the head keeps its place in the image)."""
         self._driver_neutral = driver
         self._was_calibrated = True
+        self._camera_from_first = camera_from_first
+        self._camera_origin = None
 
 
 class AvatarCache:

@@ -16,6 +16,7 @@ reading. Policy choices, so a user gets a predictable picture:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import warnings
@@ -25,6 +26,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vivicam.errors import InputError, short_reason
+
+log = logging.getLogger(__name__)
 
 # 150 megapixels: above any camera a portrait comes from (a 100 MP medium-format
 # frame passes), below Pillow's own decompression-bomb error (~179 MP), so this
@@ -152,6 +155,8 @@ def _decode(path: Path, im: Image.Image, max_side: int) -> np.ndarray:
         scale = max_side / max(rgb.size)
         new_size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
         rgb = rgb.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if factor < 1.0:
+        log.info("%s: %d×%d px, used at %d×%d (at most %d px a side)", path.name, width, height, *rgb.size, max_side)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 

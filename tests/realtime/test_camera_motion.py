@@ -20,7 +20,7 @@ from vivicam.errors import InputError
 from vivicam.realtime.pipeline import Pipeline
 from vivicam.realtime.post import compose
 from vivicam.realtime.tracking.flow import DriverFlow
-from vivicam.types import SURROUND_SHAPE, DriverFrame, Landmarks, Motion
+from vivicam.types import SURROUND_SHAPE, DriverFrame, Frame, Landmarks, Motion
 
 SHIFT = np.array([3.0, -2.0])  # pixels
 
@@ -133,11 +133,34 @@ def test_the_whole_frame_moves_with_the_camera(scene) -> None:
     panned = pipeline.render(motion).astype(np.float32)
     # the picture moved as one piece: face, hair and background alike
     np.testing.assert_allclose(panned[:, px:], base[:, :-px], atol=1.0)
-    np.testing.assert_array_equal(panned[:, :px], np.repeat(base[:, :1], px, axis=1))  # edge pixels repeat in
+    # what the move uncovers mirrors the picture's edge: texture, not streaks
+    np.testing.assert_array_equal(panned[:, :px], base[:, px - 1::-1])
     # "still": no frame shift; the head moves by its whole image motion instead
     still = WarpEngine(backend="cpu", camera_motion="still")
     assert still.frame_shift(state, motion) is None
     np.testing.assert_array_equal(crop_image(still.render(state, motion), state), crop_image(still.render(state, Motion(translation=move)), state))
+
+
+def test_an_offline_render_counts_the_camera_from_the_first_frame(scene) -> None:
+    """The neutral frames of a render can lie late in a hand-held clip: the
+    camera's travel until then must not shift the first output frame."""
+    image, points, _, size = scene
+    engine = WarpEngine(backend="cpu")
+    lm = Landmarks(points, (512, 512))
+
+    def cameras(from_first: bool) -> list[np.ndarray]:
+        pipeline = Pipeline(engine, None, estimator=MotionEstimator(neutral=Neutral.from_points(points, (512, 512))))
+        pipeline.set_driver_neutral(DriverFrame(image, lm), camera_from_first=from_first)
+        out = []
+        for i, k in enumerate((4, 4, 1)):  # the camera 4 shifts away at the start, then back to 1
+            frame = _shifted(image, k * SHIFT)
+            out.append(pipeline.motion(Frame(frame, 0, i), lm, i / 30).camera)
+        return out
+
+    from_neutral, from_first = cameras(False), cameras(True)
+    np.testing.assert_allclose(from_neutral[0], 4 * SHIFT / size, atol=1.0 / size)  # the live default
+    assert not from_first[0].any() and not from_first[1].any()  # the first frame is the photo's framing
+    assert np.sign(from_first[2]).tolist() == np.sign(-SHIFT).tolist()  # then it moves as the camera did
 
 
 def test_compose_moves_the_picture_inside_the_letterbox(scene) -> None:
@@ -150,6 +173,10 @@ def test_compose_moves_the_picture_inside_the_letterbox(scene) -> None:
     moved = compose(state, crop, out_size=size, shift=(0.0, -10.0)).astype(np.float32)
     np.testing.assert_array_equal(moved[:, :256], base[:, :256])  # the bars stay
     np.testing.assert_allclose(moved[:-10, 256:768], base[10:, 256:768], atol=1.0)
+    np.testing.assert_array_equal(moved[-10:, 256:768], base[-1:-11:-1, 256:768])  # the uncovered rows mirror the bottom
+    # a move wider than half the picture still fills every row, by mirrors facing each other
+    far = compose(state, crop, out_size=size, shift=(0.0, 400.0)).astype(np.float32)
+    np.testing.assert_array_equal(far[399::-1, 256:768][:112], base[:112, 256:768])
 
 
 def test_unknown_camera_motion_is_an_input_error() -> None:

@@ -118,3 +118,22 @@ def test_another_persons_portrait_keeps_its_framing_where_the_driver_mostly_is(m
     xs = np.asarray(xs)
     assert len(xs) > 40
     assert abs((xs > 0).mean() - 0.5) < 0.1  # the rest position splits the driver's positions in half
+
+
+def test_a_driver_filmed_sideways_is_warned_about(mid_clip, tmp_path) -> None:
+    from vivicam.benchmarks.clips import write_video
+
+    clip, frames = mid_clip
+    upright = choose_driver_neutral("auto", clip, fps=25, portrait=_points(frames[0]))
+    assert upright.warning is None
+    sideways = tmp_path / "sideways.mp4"
+    write_video(sideways, (np.ascontiguousarray(np.rot90(f)) for f in frames[:30]), 25)
+    chosen = choose_driver_neutral("auto", sideways, fps=25, portrait=_points(frames[0]))
+    assert chosen.warning is not None and "sideways" in chosen.warning and "90°" in chosen.warning, chosen.warning
+
+
+def test_the_sideways_check_wraps_angles_and_spares_head_tilts() -> None:
+    from vivicam.realtime.driver_neutral import sideways_warning
+
+    assert sideways_warning(35.0) is None and sideways_warning(-45.0) is None  # a tilted head, a tilted portrait
+    assert "-90°" in sideways_warning(270.0) and "180°" in sideways_warning(180.0)

@@ -208,13 +208,15 @@ def test_exif_orientation_applied(tmp_path: Path) -> None:
     assert loaded[35, 10, 2] > 200 and loaded[35, 10, 0] < 60  # bottom: blue
 
 
-def test_large_photo_downscaled_to_max_side(tmp_path: Path) -> None:
+def test_large_photo_downscaled_to_max_side(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     big = cv2.resize(_gradient(), (3000, 1500), interpolation=cv2.INTER_LINEAR)
     for name in ("big.jpg", "big.png"):
         path = tmp_path / name
         Image.fromarray(big).save(path)
-        loaded = load_photo(path, max_side=1000)
+        with caplog.at_level("INFO", logger="vivicam.realtime.sources.photo"):
+            loaded = load_photo(path, max_side=1000)
         assert loaded.shape == (500, 1000, 3)
+        assert f"{name}: 3000×1500 px, used at 1000×500" in caplog.text  # the user hears of it
         # still the same picture: the colour ramp runs left → right
         assert loaded[250, 900, 0] > loaded[250, 100, 0] + 150
 
