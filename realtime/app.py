@@ -165,7 +165,7 @@ def render_video(
         pipeline = Pipeline(eng, state, tracker=tracker, estimator=MotionEstimator(config=config, neutral=reference.neutral),
                             out_size=out_size, background=background, stats=stats, driver_flow=driver_flow)
         if reference.frame is not None:
-            pipeline.set_driver_neutral(reference.frame, camera_from_first=True)
+            pipeline.set_driver_neutral(reference.frame, camera_from_first=not reference.portrait_is_frame)
         pipeline.set_driver_tracks(reference.tracks)
         sink = stack.enter_context(Mp4Sink(output, info.rate if fps is None else fps, out_size,
                                            audio_from=driving if audio and info.has_audio else None))

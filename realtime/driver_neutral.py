@@ -54,6 +54,9 @@ class DriverNeutral:
     # of tracking them again.
     tracks: tuple[Landmarks | None, ...] | None = None
     warning: str | None = None  # what the user must hear about the driver (sideways_warning)
+    # The portrait is ``frame`` itself: its camera was where that frame's
+    # was, so the camera's motion counts from there (else from the first frame).
+    portrait_is_frame: bool = False
 
 
 def is_neutral_mode(spec: str | Path) -> bool:
@@ -107,7 +110,7 @@ def choose_driver_neutral(
     neutral, frame, (first, last), best, state = chosen
     if first == last == best and state is None:
         return DriverNeutral(neutral, frame, f"neutral: driver frame {best} (the portrait is that frame)",
-                             (best, best), tracks=tracks)
+                             (best, best), tracks=tracks, portrait_is_frame=True)
     if profile_neutral is not None:
         note = f"neutral: {Path(spec).name}; the optical flow's reference is driver frame {best} (the closest to it)"
         return DriverNeutral(profile_neutral, frame, note, (best, best), config, tracks=tracks)

@@ -264,9 +264,10 @@ class Pipeline:
         """The neutral driver frame when calibration happened elsewhere
         (offline pre-pass). ``camera_from_first``: the camera's motion counts
         from where it was on the first frame, not on ``driver`` — an offline
-        render whose neutral frames lie later in a hand-held clip starts at
-        the photo's framing instead of a frame already shifted by the
-        camera's travel until then (the head keeps its place in the image)."""
+        render of a photo that is not one of the driver's frames, whose
+        neutral frames lie later in a hand-held clip, starts at the photo's
+        framing instead of a frame already shifted by the camera's travel
+        until then (the head keeps its place in the image)."""
         self._driver_neutral = driver
         self._was_calibrated = True
         self._camera_from_first = camera_from_first

@@ -93,9 +93,10 @@ def test_a_portrait_that_is_a_driver_frame_is_driven_from_exactly_that_frame(mid
     photo = np.asarray(PILImage.open(saved).convert("RGB"))
     chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(photo), photo=photo)
     assert chosen.frames == (12, 12) and "the portrait is that frame" in chosen.note
+    assert chosen.portrait_is_frame  # its camera was where frame 12's was: the render measures the camera from there
     other = np.ascontiguousarray(frames[12][:, ::-1])  # the same face mirrored is not a frame of the clip
     chosen = choose_driver_neutral("auto", clip, fps=25, portrait=_points(other), photo=other)
-    assert "the portrait is that frame" not in chosen.note
+    assert "the portrait is that frame" not in chosen.note and not chosen.portrait_is_frame
 
 
 def test_another_persons_portrait_keeps_its_framing_where_the_driver_mostly_is(mid_clip, testdata: Path) -> None:
