@@ -29,6 +29,11 @@ from vivicam.types import DriverFrame, Frame, Landmarks, Motion
 
 log = logging.getLogger(__name__)
 
+# Face sizes: a first frame's camera reading at most this far from the neutral
+# frame's counts as the same place (a still camera reads a few thousandths;
+# a hand-held clip had travelled 0.1-0.5 by its neutral frames).
+CAMERA_ORIGIN_MIN = 0.02
+
 
 @dataclass(frozen=True, eq=False)
 class StepResult:
@@ -175,7 +180,10 @@ class Pipeline:
         if not self._camera_from_first:
             return reading.camera
         if self._camera_origin is None:
-            self._camera_origin = np.asarray(reading.camera, np.float32).copy()
+            origin = np.asarray(reading.camera, np.float32).copy()
+            # within the flow's noise the reference frame's own zero stands: a
+            # still driver's first reading would offset the whole picture by a pixel
+            self._camera_origin = origin if np.abs(origin).max() > CAMERA_ORIGIN_MIN else np.zeros(2, np.float32)
         return reading.camera - self._camera_origin
 
     def _flow_reading(self, frame: Frame, landmarks: Landmarks) -> Any:

@@ -160,6 +160,11 @@ def test_an_offline_render_counts_the_camera_from_the_first_frame(scene) -> None
     np.testing.assert_allclose(from_neutral[0], 4 * SHIFT / size, atol=1.0 / size)  # the live default
     assert not from_first[0].any() and not from_first[1].any()  # the first frame is the photo's framing
     assert np.sign(from_first[2]).tolist() == np.sign(-SHIFT).tolist()  # then it moves as the camera did
+    # a still camera's reading noise on the first frame is no origin: that would shift every frame
+    pipeline = Pipeline(engine, None, estimator=MotionEstimator(neutral=Neutral.from_points(points, (512, 512))))
+    pipeline.set_driver_neutral(DriverFrame(image, lm), camera_from_first=True)
+    jiggle = pipeline.motion(Frame(_shifted(image, 0.3 * SHIFT), 0, 0), lm, 0.0).camera
+    np.testing.assert_allclose(jiggle, 0.3 * SHIFT / size, atol=0.3 / size)  # read as it is, not made the origin
 
 
 def test_compose_moves_the_picture_inside_the_letterbox(scene) -> None:
