@@ -5,7 +5,7 @@ A close-up (hair or chin at the edge) or a face near the photo's border puts
 part of the crop box outside the photo. The warp still needs pixels there —
 a head moving down pulls hair in from above the photo's top edge — so the
 canvas extends the photo: near the edge a reflection (hair continues as hair,
-a wall as a wall), fading over a few per cent of the crop into an inpainted
+a wall as a wall; never of the face itself), fading over a few per cent of the crop into an inpainted
 continuation of the edge's colours, with the photo's own grain on top so the
 fill does not read as a smooth patch. The output is pasted back within the
 photo's bounds only, so the fill shows only where the head moves into it.
@@ -20,6 +20,8 @@ from vivicam.engines.warp.crop import CropBox
 
 FILL_RES = 96  # the smooth fill is inpainted at this resolution (it is smooth anyway)
 REFLECT_REACH = 0.06  # crop sides over which the reflection fades into the smooth fill
+FACE_GROW = 1.1  # the face oval, grown about its centre, that the reflection leaves out
+FACE_FEATHER = 0.015  # crop sides: the feather between reflection and smooth fill there
 GRAIN_SEED = 7  # fixed: the grain is part of the avatar, never a per-frame flicker
 
 
@@ -43,10 +45,15 @@ def grain(shape: tuple[int, int], sigma: float, seed: int = GRAIN_SEED) -> np.nd
     return (rng.standard_normal((*shape, 1)) * sigma).astype(np.float32)
 
 
-def extend(photo: np.ndarray, box: CropBox) -> tuple[np.ndarray, np.ndarray]:
+def extend(photo: np.ndarray, box: CropBox, face: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(canvas, inside)``: the box's ``side × side`` pixels of ``photo``
     (H×W×C uint8 or float32), the part beyond the photo filled as the module
-    says, and a uint8 mask that is 1 where the canvas is the photo's own pixel."""
+    says, and a uint8 mask that is 1 where the canvas is the photo's own pixel.
+
+    ``face``: (K, 2) photo pixels outlining the face (its oval), which is
+    never reflected: with the photo's edge through the eyes or the chin, a
+    head moving in pulled a second, upside-down pair of glasses or mouth
+    into view; there the smooth fill stands instead."""
     h, w = photo.shape[:2]
     side = box.side
     ys = np.arange(box.y0, box.y0 + side)
@@ -61,6 +68,8 @@ def extend(photo: np.ndarray, box: CropBox) -> tuple[np.ndarray, np.ndarray]:
     dx = np.maximum(np.maximum(-xs, xs - (w - 1)), 0)
     dist = np.hypot(dy[:, None], dx[None, :]) / float(side)
     keep = np.exp(-((dist / REFLECT_REACH) ** 2)).astype(np.float32)
+    if face is not None:
+        keep *= 1.0 - _reflected_face(face, (h, w), ys, xs)
     if photo.ndim == 3:
         keep = keep[..., None]
     filled = keep * reflected.astype(np.float32) + (1.0 - keep) * smooth
@@ -70,6 +79,18 @@ def extend(photo: np.ndarray, box: CropBox) -> tuple[np.ndarray, np.ndarray]:
         filled = np.clip(filled + (1.0 - keep) * noise + 0.5, 0, 255)
     out = np.where(inside[..., None] if photo.ndim == 3 else inside, reflected, filled.astype(photo.dtype))
     return np.ascontiguousarray(out), inside.astype(np.uint8)
+
+
+def _reflected_face(outline: np.ndarray, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(len(ys), len(xs)) float32, 1 where the canvas's reflection would show
+    the face (its outline grown by FACE_GROW, the edge feathered)."""
+    hull = cv2.convexHull(np.asarray(outline, np.float32).reshape(-1, 2))[:, 0]
+    centre = hull.mean(axis=0)
+    hull = centre + FACE_GROW * (hull - centre)
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
+    face = mask[_reflect(ys, shape[0])][:, _reflect(xs, shape[1])].astype(np.float32)
+    return cv2.GaussianBlur(face, (0, 0), FACE_FEATHER * len(ys))
 
 
 def _reflect(index: np.ndarray, n: int) -> np.ndarray:

@@ -32,7 +32,7 @@ def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) 
     landmarks, note = face.landmarks, face.note
     box = cropping.place_crop(landmarks.points, photo.shape)
     matrix = box.matrix(crop_size)
-    canvas, _inside = extend(photo, box)
+    canvas, _inside = extend(photo, box, face=landmarks.points[list(mesh.FACE_OVAL), :2])
     crop = _shrink(canvas, crop_size)
     pts = cropping.points_to_crop(landmarks.points, box, crop_size)
 

@@ -266,19 +266,40 @@ def _shifted(out: Any, layout: Layout, shift: Any, xp: ModuleType) -> Any:
     moved[max(dy, 0) : fit.h + min(dy, 0), max(dx, 0) : fit.w + min(dx, 0)] = picture[
         max(-dy, 0) : fit.h + min(-dy, 0), max(-dx, 0) : fit.w + min(-dx, 0)
     ]
-    # what the move uncovers repeats the picture's edge pixels: mirroring it
-    # instead was tried twice and drew a second, upside-down collar when the
-    # camera rose a face height, and cost d20 (hand-held) 1.1-2 dB
+    # what the move uncovers continues the picture's edge, blurred more the
+    # further out (_edge_band): repeated edge pixels drew hard streaks (a
+    # shirt's stripes over a quarter of the face box under a hand-held
+    # driver); mirroring drew a second, upside-down collar and cost d20 1.1 dB
     if dy > 0:
-        moved[:dy] = moved[dy : dy + 1]
+        moved[:dy] = _edge_band(moved[dy], dy, xp)[::-1]
     elif dy < 0:
-        moved[dy:] = moved[dy - 1 : dy]
+        moved[fit.h + dy:] = _edge_band(moved[fit.h + dy - 1], -dy, xp)
     if dx > 0:
-        moved[:, :dx] = moved[:, dx : dx + 1]
+        moved[:, :dx] = _edge_band(moved[:, dx], dx, xp).transpose(1, 0, 2)[:, ::-1]
     elif dx < 0:
-        moved[:, dx:] = moved[:, dx - 1 : dx]
+        moved[:, fit.w + dx:] = _edge_band(moved[:, fit.w + dx - 1], -dx, xp).transpose(1, 0, 2)
     picture[...] = moved
     return out
+
+
+def _edge_band(line: Any, n: int, xp: ModuleType) -> Any:
+    """(n, L, C) uint8: ``line`` (L, C), the picture's edge, continued ``n``
+    pixels outwards; the row k + 1 pixels out is the line box-blurred over
+    about ±(k + 1) pixels (radii in powers of two), so the edge's detail
+    fades with distance, as a defocused continuation would."""
+    f = line.astype(xp.float32)
+    length = f.shape[0]
+    band = xp.empty((n, *f.shape), dtype=line.dtype)
+    start, radius = 0, 1
+    while start < n:
+        stop = min(n, 2 * radius - 1)  # rows start..stop-1 are radius..2·radius-1 px out
+        r = min(radius, length)
+        padded = xp.concatenate([xp.repeat(f[:1], r + 1, axis=0), f, xp.repeat(f[-1:], r, axis=0)])
+        sums = xp.cumsum(padded, axis=0)
+        blurred = (sums[2 * r + 1:] - sums[: -2 * r - 1]) / (2 * r + 1)
+        band[start:stop] = xp.rint(blurred)[None].astype(line.dtype)
+        start, radius = stop, 2 * radius
+    return band
 
 
 def paste_crop(state: AvatarState, crop: Any, *, xp: ModuleType | None = None) -> Any:
