@@ -125,7 +125,8 @@ class MotionEstimator:
       called (the pipeline keeps that frame as ``Motion.driver_neutral``).
     - Lost face (``update(None, t)``): the last tracked motion is held for
       ``hold_s``, then blended into ``idle`` motion over ``ease_s``; when the
-      face returns the output blends back over ``return_s``.
+      face returns the output blends back over ``return_s``, or over as long
+      as it was lost when that was shorter.
     """
 
     def __init__(
@@ -150,6 +151,7 @@ class MotionEstimator:
         self._held: Motion | None = None  # the output when the face was lost
         self._returned_at: float | None = None  # time the face came back (blending back)
         self._return_from: Motion | None = None  # the lost-face output at that time
+        self._return_over = self.config.return_s  # seconds the blend back takes
         self._history: tuple[tuple[float, Motion], ...] = ()  # last two tracked outputs, for predict()
 
     # -- state ------------------------------------------------------------
@@ -218,6 +220,7 @@ class MotionEstimator:
                 if self._neutral is not None and self._last_output is not None and self._lost_since is None:
                     # A recalibration: glide to the new reference instead of jumping.
                     self._return_from, self._returned_at = self._last_output, t_s
+                    self._return_over = self.config.return_s
                 self._use_neutral(done)
                 if self._calibrator is calibrator:
                     self._calibrator = None
@@ -278,10 +281,14 @@ class MotionEstimator:
         if self._lost_since is not None:  # the face is back: blend from where we were
             self._return_from = self._lost_output(t_s)
             self._returned_at = t_s
+            # as fast as it went: a head turned fast and far loses the tracker for
+            # a few frames, and a 0.3 s glide back from the held pose then lagged
+            # the turn's peak by most of its size (d12: -8° shown for -43°)
+            self._return_over = min(self.config.return_s, t_s - self._lost_since)
             self._lost_since = None
         out = tracked
         if self._returned_at is not None and self._return_from is not None:
-            w = _smoothstep((t_s - self._returned_at) / max(self.config.return_s, 1e-9))
+            w = _smoothstep((t_s - self._returned_at) / max(self._return_over, 1e-9))
             if w >= 1.0:
                 self._returned_at = self._return_from = None
             else:

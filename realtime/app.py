@@ -166,7 +166,7 @@ def render_video(
                             out_size=out_size, background=background, stats=stats, driver_flow=driver_flow)
         if reference.frame is not None:
             pipeline.set_driver_neutral(reference.frame, camera_from_first=not reference.portrait_is_frame)
-        pipeline.set_driver_tracks(reference.tracks)
+        pipeline.set_driver_tracks(_bridged(reference.tracks, info.fps, config))
         sink = stack.enter_context(Mp4Sink(output, info.rate if fps is None else fps, out_size,
                                            audio_from=driving if audio and info.has_audio else None))
         frames = _progress(video.replay(), total=info.frame_count, enabled=progress, desc="render")
@@ -182,6 +182,16 @@ def render_video(
                    neutral_frames=None if reference.frames is None else list(reference.frames),
                    startup_s=_startup_s(stats, called))
     return summary
+
+
+def _bridged(tracks: Any, fps: float, config: Any) -> Any:
+    """The pre-pass's tracks with the gaps the live motion stage would only
+    hold the last pose through (up to ``hold_s``) interpolated."""
+    if tracks is None:
+        return None
+    from vivicam.realtime.tracking.gaps import bridge_gaps
+
+    return bridge_gaps(tracks, max(int(config.hold_s * fps), 0))
 
 
 def _startup_s(stats: LoopStats, called: float) -> float | None:

@@ -235,6 +235,18 @@ def test_lost_face_holds_then_eases_into_idle_then_back(face: np.ndarray) -> Non
     assert after.rotation[1] == pytest.approx(25, abs=0.5) and after.confidence == 1.0
 
 
+def test_a_face_lost_for_a_few_frames_of_a_fast_turn_catches_up_as_fast(face: np.ndarray) -> None:
+    config = MotionConfig(return_s=0.3)
+    est = MotionEstimator(config, neutral=_neutral(face))
+    _steady(est, posed(face, yaw=-8), 1.0)
+    for k in range(4):  # the head whips round, the tracker loses it for 4 frames at 25 fps
+        est.update(None, 1.0 + 0.04 * (k + 1))
+    yaws = [est.update(posed(face, yaw=-30), 1.2 + 0.04 * k).rotation[1] for k in range(6)]
+    assert yaws[0] == pytest.approx(-8, abs=1.0)  # no jump on the frame it returns
+    assert yaws[4] == pytest.approx(-30, abs=1.5)  # caught up within the 0.16 s it was gone (a 0.3 s glide: ~-22°)
+    assert np.all(np.diff(yaws) <= 0.1)  # one way, no overshoot
+
+
 def test_a_face_never_seen_gives_idle_motion() -> None:
     idle = IdleMotion(seed=1)
     est = MotionEstimator(idle=idle)
