@@ -229,8 +229,9 @@ def smooth_series(values: np.ndarray, sigma: float) -> np.ndarray:
     ok = np.isfinite(v)
     radius = max(1, int(np.ceil(3 * sigma)))
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    num = np.convolve(np.where(ok, v, 0.0), taps, mode="same")
-    den = np.convolve(ok.astype(np.float64), taps, mode="same")
+    pad = np.zeros(radius)  # explicit: "same" returns the taps' length for a shorter series
+    num = np.convolve(np.concatenate([pad, np.where(ok, v, 0.0), pad]), taps, mode="valid")
+    den = np.convolve(np.concatenate([pad, ok.astype(np.float64), pad]), taps, mode="valid")
     out = np.full_like(v, np.nan)
     out[ok] = num[ok] / den[ok]
     return out

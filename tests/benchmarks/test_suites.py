@@ -167,6 +167,7 @@ def test_smooth_series_leaves_lost_frames_out() -> None:
     s = metrics.smooth_series(v, 1.0)
     assert np.isnan(s[2]) and np.isfinite(np.delete(s, 2)).all()
     assert s[0] == pytest.approx(1.0, abs=0.05) and s[6] > 4.5  # a NaN is no zero pulling its neighbours
+    assert metrics.smooth_series(np.arange(3.0), 4.0).shape == (3,)  # a clip shorter than the Gaussian
 
 
 def test_jitter_measures_a_known_shift() -> None:
