@@ -125,7 +125,7 @@ def sideways_warning(roll_deg: float) -> str | None:
     neutral, is rolled further than any head tilts against the portrait's
     (``roll_deg``): a video filmed sideways or upside down. Motion is read in
     the picture's axes, so such a driver's nod would turn the avatar's head
-    sideways and its moves would go the wrong way; '' otherwise."""
+    sideways and its moves would go the wrong way; None otherwise."""
     roll = (roll_deg + 180.0) % 360.0 - 180.0
     if abs(roll) <= SIDEWAYS_ROLL:
         return None

@@ -5,9 +5,9 @@ A close-up (hair or chin at the edge) or a face near the photo's border puts
 part of the crop box outside the photo. The warp still needs pixels there —
 a head moving down pulls hair in from above the photo's top edge — so the
 canvas extends the photo: near the edge a reflection (hair continues as hair,
-a wall as a wall; never of the face itself), fading over a few per cent of the crop into an inpainted
-continuation of the edge's colours, with the photo's own grain on top so the
-fill does not read as a smooth patch. The output is pasted back within the
+a wall as a wall; never of the face itself), fading over a few per cent of
+the crop into an inpainted continuation of the edge's colours, with the
+photo's own grain on top so the fill does not read as a smooth patch. The output is pasted back within the
 photo's bounds only, so the fill shows only where the head moves into it.
 """
 
