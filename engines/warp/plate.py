@@ -66,6 +66,57 @@ def background_plate(crop: np.ndarray, matte: np.ndarray, grain_sigma: float = 0
         filled = cv2.inpaint(small, small_mask, 6, cv2.INPAINT_TELEA)
         filled = cv2.GaussianBlur(filled, (5, 5), 0)
     up = cv2.resize(filled, (n, n), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    up += _seam(crop, hard, up)
     if grain_sigma > 0.0:
         up = np.clip(up + grain((n, n), grain_sigma), 0, 255)
     return np.where(hard[..., None] > 0, np.round(up), crop).astype(np.uint8)
+
+
+# The rim of photo whose mismatch with the fill is carried into the hole, in
+# plate pixels (at least SEAM_MIN): wide enough to average the photo's grain.
+SEAM_SHARE, SEAM_MIN = 1.0 / 160.0, 2
+
+
+def _seam(crop: np.ndarray, hard: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """What to add to ``fill`` (inside ``hard``) so it meets the photo round
+    the hole without a step: the mismatch on a thin rim of photo outside the
+    hole, spread smoothly inwards (a membrane, as in seamless cloning).
+
+    The low-resolution fill learns from background a few pixels further out,
+    and the background next to a person is rarely that: hair fringes the
+    segmentation misses and shading make it darker, a painter's halo lighter.
+    Without this the hole's outline stayed in the plate as a ring (7 grey
+    levels round a dark-haired head on a pale wall) wherever the head moved
+    off it."""
+    n = crop.shape[0]
+    width = max(SEAM_MIN, int(round(n * SEAM_SHARE)))
+    outside = (hard == 0).astype(np.float32)
+    k = 2 * width + 1
+    rim = cv2.dilate(hard, np.ones((k, k), np.uint8)).astype(np.float32) * outside
+    if not rim.any() or not outside.any():
+        return np.zeros_like(fill)
+    # the photo's local mean over background pixels only: no person in it
+    photo = cv2.blur(crop.astype(np.float32) * outside[..., None], (k, k))
+    photo /= np.maximum(cv2.blur(outside, (k, k)), 1e-6)[..., None]
+    return membrane((photo - fill) * rim[..., None], rim) * hard[..., None].astype(np.float32)
+
+
+def membrane(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``values`` (H×W×C, zero where unknown) with the pixels where ``known``
+    is 0 filled smoothly from the known ones around them (push–pull over a
+    Gaussian pyramid: each level fills its gaps from the coarser one)."""
+    v = [values.astype(np.float32)]
+    w = [known.astype(np.float32)]
+    while min(v[-1].shape[:2]) > 4:
+        v.append(cv2.pyrDown(v[-1]))
+        w.append(cv2.pyrDown(w[-1]))
+    out = v[-1] / np.maximum(w[-1], 1e-6)[..., None]
+    for level in range(len(v) - 1, -1, -1):
+        h, wd = v[level].shape[:2]
+        coarse = out if level == len(v) - 1 else cv2.pyrUp(out, dstsize=(wd, h))
+        if coarse.ndim == 2:
+            coarse = coarse[..., None]
+        here = v[level] / np.maximum(w[level], 1e-6)[..., None]
+        t = np.clip(w[level] * 2.0, 0.0, 1.0)[..., None]
+        out = t * here + (1.0 - t) * coarse
+    return out.astype(np.float32)
