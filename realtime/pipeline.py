@@ -177,8 +177,8 @@ class Pipeline:
         """The reading's camera motion from the camera's origin: the neutral
         driver frame's place, or (``set_driver_neutral(camera_from_first=True)``)
         where the camera was on the first frame read."""
-        if not self._camera_from_first or not reading.camera.any():
-            return reading.camera  # (exactly 0: too little background in view to read the camera)
+        if not self._camera_from_first or not reading.camera_read:
+            return reading.camera  # (0: too little background in view to read the camera)
         if self._camera_origin is None:
             origin = np.asarray(reading.camera, np.float32).copy()
             # within the flow's noise the reference frame's own zero stands: a

@@ -92,6 +92,10 @@ class FlowReading:
     points: np.ndarray  # (478, 3) float32 refined landmarks, image pixels
     surround: np.ndarray  # SURROUND_SHAPE float32, see Motion.surround
     camera: np.ndarray  # (2,) float32, see Motion.camera
+    # whether the camera was read (enough background in view): a reading of
+    # exactly 0 is then a camera where it was on the reference frame (the
+    # reference frame itself), not a camera nobody could see
+    camera_read: bool = False
 
 
 def _region_matrix(center: np.ndarray, size: float, span: float, pixels: int) -> np.ndarray:
@@ -173,7 +177,8 @@ class DriverFlow:
                 camera=np.zeros(2, np.float32),
             )
         surround, camera = self._surround(gray)
-        return FlowReading(points=self._refine(gray, pts, pose), surround=surround, camera=camera)
+        return FlowReading(points=self._refine(gray, pts, pose), surround=surround, camera=camera,
+                           camera_read=self._background is not None)
 
     def _refine(self, gray: np.ndarray, points: np.ndarray, pose) -> np.ndarray:
         matrix = _region_matrix(pose.center, pose.size, FACE_SPAN, FACE_PIXELS)

@@ -156,8 +156,10 @@ def test_an_offline_render_counts_the_camera_from_the_first_frame(scene) -> None
         pipeline = Pipeline(engine, None, estimator=MotionEstimator(neutral=Neutral.from_points(points, (512, 512))))
         pipeline.set_driver_neutral(DriverFrame(image, lm), camera_from_first=from_first)
         out = []
-        for i, k in enumerate((4, 4, 1)):  # the camera 4 shifts away at the start, then back to 1
-            frame = _shifted(image, k * SHIFT)
+        # the camera 4 shifts away at the start, then back to 1, then to the
+        # neutral frame's place (that frame itself: its reading is exactly 0)
+        for i, k in enumerate((4, 4, 1, 0)):
+            frame = _shifted(image, k * SHIFT) if k else image
             out.append(pipeline.motion(Frame(frame, 0, i), lm, i / 30).camera)
         return out
 
@@ -165,6 +167,10 @@ def test_an_offline_render_counts_the_camera_from_the_first_frame(scene) -> None
     np.testing.assert_allclose(from_neutral[0], 4 * SHIFT / size, atol=1.0 / size)  # the live default
     assert not from_first[0].any() and not from_first[1].any()  # the first frame is the photo's framing
     assert np.sign(from_first[2]).tolist() == np.sign(-SHIFT).tolist()  # then it moves as the camera did
+    # on the neutral frame itself the camera is 4 shifts from the first frame,
+    # not "unread": the picture went on moving (it jumped back to the first
+    # frame's framing for a frame or two, a --neutral first render of d20)
+    assert np.linalg.norm(from_first[3]) > np.linalg.norm(from_first[2])
     # a still camera's reading noise on the first frame is no origin: that would shift every frame
     pipeline = Pipeline(engine, None, estimator=MotionEstimator(neutral=Neutral.from_points(points, (512, 512))))
     pipeline.set_driver_neutral(DriverFrame(image, lm), camera_from_first=True)
