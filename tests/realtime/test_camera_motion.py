@@ -178,6 +178,21 @@ def test_an_offline_render_counts_the_camera_from_the_first_frame(scene) -> None
     np.testing.assert_allclose(jiggle, 0.3 * SHIFT / size, atol=0.3 / size)  # read as it is, not made the origin
 
 
+def test_what_a_long_pan_uncovers_fades_without_bands(scene) -> None:
+    """A hand-held driver's pan uncovers a strip 100 px and more on a large
+    photo: its blur grows row by row, with no steps between rows (blurs
+    rounded to powers of two drew horizontal bands across the strip)."""
+    image, *_ = scene
+    engine = WarpEngine(backend="cpu")
+    state = engine.prepare(image)
+    moved = compose(state, engine.render(state, Motion()), shift=(0.0, -160.0)).astype(np.float32)
+    strip = moved[-160:]  # rows 1..160 px beyond the picture's bottom edge
+    steps = np.abs(np.diff(strip, axis=0)).mean(axis=(1, 2))
+    assert steps[16:].max() < 1.5, steps[16:].max()  # stepped blurs: 4-6 grey levels every power of two
+    detail = lambda row: np.abs(np.diff(row, axis=0)).mean()  # noqa: E731
+    assert detail(strip[-1]) < 0.2 * detail(strip[0])  # the edge's fine detail still fades with distance
+
+
 def test_compose_moves_the_picture_inside_the_letterbox(scene) -> None:
     image, *_ = scene
     engine = WarpEngine(backend="cpu")
