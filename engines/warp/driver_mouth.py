@@ -19,12 +19,21 @@ from vivicam.calibrate import mesh
 from vivicam.calibrate.geometry import face_pose
 from vivicam.engines.warp.canvas import grain_level
 from vivicam.engines.warp.eyes import Patch
-from vivicam.engines.warp.mouth_geometry import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
+from vivicam.engines.warp.mouth_geometry import (
+    MouthModel,
+    along_curve,
+    curves_uv,
+    mouth_frame,
+    polygon_box,
+    polygon_mask,
+    teeth_colour,
+)
 from vivicam.types import DriverFrame
 
 # brightness gain limits: a dark painting may darken the driver's interior, but
 # not turn it into something no mouth looks like
 GAIN_RANGE = (0.4, 2.5)
+CHROMA_SCALE_MAX = 1.5  # the most the lips' colourfulness may scale the interior's
 MIN_DRIVER_GAP = 1.0
 # skipped inside each of the driver's inner lips (face sizes): the tracked
 # contour sits on the lip's edge, and lip-coloured pixels drawn in the avatar's
@@ -38,6 +47,23 @@ LIP_INSET = 0.025  # driver inner-lip gap (px) below which the mouth counts as s
 # (MediaPipe on the output: mouth r 0.55–0.70 against 0.87 with the
 # synthesised interior), so those frames get the synthesised one.
 MIN_INTERIOR_SNR = 6.0
+
+
+def white_round_mouth(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """(3,) the teeth colour that goes with the driver's skin round the mouth
+    (:func:`teeth_colour`, as the avatar's is made from its skin), or None
+    when too little of it is in view."""
+    outer = points[list(mesh.LIPS_OUTER), :2]
+    centre, half = outer.mean(axis=0), np.ptp(outer, axis=0).max()
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(centre - half).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(centre + half).astype(int), (w, h))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    skin = np.ones((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(skin, [np.round(outer - (x0, y0)).astype(np.int32)], 0)
+    pixels = image[y0:y1, x0:x1][skin > 0]
+    return teeth_colour(pixels) if len(pixels) >= 16 else None
 
 
 def driver_lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
@@ -57,22 +83,46 @@ def driver_lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray | Non
     return pixels.astype(np.float32).mean(axis=0) if len(pixels) >= 8 else None
 
 
-def match_colours(rgb: np.ndarray, driver_lips: np.ndarray, avatar_lips: np.ndarray) -> np.ndarray:
+def match_colours(rgb: np.ndarray, driver_lips: np.ndarray, avatar_lips: np.ndarray,
+                  driver_white: np.ndarray | None = None, avatar_white: np.ndarray | None = None) -> np.ndarray:
     """The driver's interior in the avatar's colours, in YCrCb: brightness
-    scaled by the ratio of the lips' brightness; chroma taken relative to the
-    driver's lips, scaled by the ratio of the two lips' colourfulness and
-    re-centred on the avatar's lips. The driver's lips map onto the avatar's,
-    a grey photo gets a grey mouth, and white teeth stay near white (a plain
-    per-channel gain would turn them blue in a black-and-white photo)."""
+    scaled by the ratio of the lips' brightness; chroma through the plane's
+    similarity (turn and scale, then shift) that takes the driver's white to
+    the avatar's (the teeth colours that go with each one's skin,
+    :func:`teeth_colour`; no chroma when not given) and the driver's lips to
+    the avatar's. White teeth land on the avatar's white, the lips on its
+    lips, a grey photo gets a grey mouth (a plain per-channel gain would turn
+    the teeth blue in a black-and-white photo), the same face maps onto
+    itself. Shifting every chroma by the lips' difference instead turned
+    white teeth lime where the avatar's lips were more orange than the
+    driver's pink (d18 on s5 and s6)."""
     ycc = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2YCrCb)
-    d = cv2.cvtColor(driver_lips.reshape(1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2YCrCb)[0, 0]
-    a = cv2.cvtColor(avatar_lips.reshape(1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2YCrCb)[0, 0]
+    d, a = _ycc(driver_lips), _ycc(avatar_lips)
+    dw = 0j if driver_white is None else _chroma(_ycc(driver_white))
+    aw = 0j if avatar_white is None else _chroma(_ycc(avatar_white))
     luma = float(np.clip(a[0] / max(d[0], 1e-3), *GAIN_RANGE))
-    colourful = float(np.clip(np.hypot(*(a[1:] - 0.5)) / max(np.hypot(*(d[1:] - 0.5)), 1e-3), 0.0, 1.5))
     ycc[..., 0] *= luma
-    ycc[..., 1:] = (ycc[..., 1:] - d[1:]) * colourful + a[1:]
+    # chroma as complex numbers: z -> aw + k·(z - dw), k taking the driver's
+    # lips (seen from its white) to the avatar's
+    dz, az = _chroma(d) - dw, _chroma(a) - aw
+    k = az / dz if abs(dz) > 1e-3 else 0j
+    if abs(k) > CHROMA_SCALE_MAX:  # a faint driver lip colour would blow every hue up
+        k *= CHROMA_SCALE_MAX / abs(k)
+    cr, cb = ycc[..., 1] - 0.5 - dw.real, ycc[..., 2] - 0.5 - dw.imag
+    ycc[..., 1] = 0.5 + aw.real + k.real * cr - k.imag * cb
+    ycc[..., 2] = 0.5 + aw.imag + k.imag * cr + k.real * cb
     out = cv2.cvtColor(np.clip(ycc, 0.0, 1.0), cv2.COLOR_YCrCb2RGB) * 255.0
     return np.clip(out, 0.0, 255.0)
+
+
+def _ycc(colour: np.ndarray) -> np.ndarray:
+    """(3,) Y, Cr, Cb (0..1) of one RGB colour (0..255)."""
+    return cv2.cvtColor(np.asarray(colour, np.float32).reshape(1, 1, 3) / 255.0, cv2.COLOR_RGB2YCrCb)[0, 0]
+
+
+def _chroma(ycc: np.ndarray) -> complex:
+    """A YCrCb colour's chroma as Cr + i·Cb about the grey axis."""
+    return complex(float(ycc[1]) - 0.5, float(ycc[2]) - 0.5)
 
 
 def shows_more_than_noise(rgb: np.ndarray, mask: np.ndarray, image: np.ndarray, points: np.ndarray,
@@ -134,5 +184,5 @@ def render_driver_mouth(model: MouthModel, poly: np.ndarray, driver: DriverFrame
                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     if not shows_more_than_noise(rgb, mask, image, points, lips):
         return None
-    rgb = match_colours(rgb, lips, model.lips)
+    rgb = match_colours(rgb, lips, model.lips, white_round_mouth(image, points), model.teeth)
     return Patch(x0, y0, rgb.astype(np.float32), mask.astype(np.float32) / 255.0 * show)

@@ -17,7 +17,15 @@ import numpy as np
 from vivicam.calibrate import mesh
 from vivicam.engines.warp.driver_mouth import render_driver_mouth
 from vivicam.engines.warp.eyes import AA_SHIFT, Patch
-from vivicam.engines.warp.mouth_geometry import MouthModel, along_curve, curves_uv, mouth_frame, polygon_box, polygon_mask
+from vivicam.engines.warp.mouth_geometry import (
+    MouthModel,
+    along_curve,
+    curves_uv,
+    mouth_frame,
+    polygon_box,
+    polygon_mask,
+    teeth_colour,
+)
 from vivicam.types import DriverFrame
 
 TEETH_HEIGHT = 0.1  # upper teeth band, face sizes (at most UPPER_SHARE of the gap)
@@ -31,7 +39,6 @@ CAVITY_TINT = np.array([1.0, 0.72, 0.72], np.float32)  # the mouth's inside is r
 # read back (MediaPipe) as lips pressed together; 0.3 with the teeth limit
 # below: low-light mouth r 0.843 -> 0.869, face PSNR +0.04 dB.
 CAVITY_SHADE = 0.3
-TEETH_OVER_SKIN = 2.5
 OWN_MIN_GAP = 0.04  # photo inner-lip gap (face sizes) from which its own teeth are kept
 
 
@@ -48,20 +55,7 @@ def build_mouth(crop: np.ndarray, pts: np.ndarray, size: float) -> MouthModel:
     skin = crop[(oval > 0) & (outer == 0)].reshape(-1, 3).astype(np.float32)
     if len(skin) < 16:
         skin = crop.reshape(-1, 3).astype(np.float32)
-    lum = float(np.median(skin.mean(axis=1)))
-    sat = float(np.median(skin.max(axis=1) - skin.min(axis=1)))
-    # near-white teeth, a little brighter than the skin, with a hint of the
-    # photo's colour cast (a grey photo gets grey teeth)
-    cast = np.median(skin, axis=0) / max(float(np.median(skin, axis=0).mean()), 1.0)
-    level = float(np.clip(0.4 * lum + 160.0, 120.0, 248.0))
-    # and no more than TEETH_OVER_SKIN × the skin's brightness: in a dark photo
-    # near-white teeth glowed (a low-light portrait's skin at grey 30 got teeth
-    # at 172) and read as lips pressed together, not parted
-    level = min(level, TEETH_OVER_SKIN * lum)
-    base = level * (0.85 + 0.15 * cast) * np.array([1.0, 0.99, 0.95])
-    grey = np.full(3, base.mean(), np.float32)
-    mix = float(np.clip(sat / 30.0, 0.0, 1.0))
-    teeth = np.clip(grey + (base - grey) * mix, 0, 250)
+    teeth = teeth_colour(skin)
     gap0 = float(np.linalg.norm(pts[mesh.LIP_INNER_LOWER_MID, :2] - pts[mesh.LIP_INNER_UPPER_MID, :2]))
     own, origin, inner0, own_teeth = None, (0, 0), None, False
     if gap0 >= max(OWN_MIN_GAP * size, 3.0):

@@ -60,3 +60,25 @@ def curves_uv(poly: np.ndarray, frame) -> tuple[np.ndarray, np.ndarray]:
 def along_curve(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
     order = np.argsort(curve[:, 0])
     return np.interp(u, curve[order, 0], curve[order, 1])
+
+
+TEETH_OVER_SKIN = 2.5
+
+
+def teeth_colour(skin: np.ndarray) -> np.ndarray:
+    """(3,) float32 the teeth colour that goes with a face's skin (N×3 RGB
+    pixels): near-white, a little brighter than the skin, with a hint of its
+    colour cast (a grey photo gets grey teeth)."""
+    skin = np.asarray(skin, np.float32).reshape(-1, 3)
+    lum = float(np.median(skin.mean(axis=1)))
+    sat = float(np.median(skin.max(axis=1) - skin.min(axis=1)))
+    cast = np.median(skin, axis=0) / max(float(np.median(skin, axis=0).mean()), 1.0)
+    level = float(np.clip(0.4 * lum + 160.0, 120.0, 248.0))
+    # and no more than TEETH_OVER_SKIN × the skin's brightness: in a dark photo
+    # near-white teeth glowed (a low-light portrait's skin at grey 30 got teeth
+    # at 172) and read as lips pressed together, not parted
+    level = min(level, TEETH_OVER_SKIN * lum)
+    base = level * (0.85 + 0.15 * cast) * np.array([1.0, 0.99, 0.95])
+    grey = np.full(3, base.mean(), np.float32)
+    mix = float(np.clip(sat / 30.0, 0.0, 1.0))
+    return np.clip(grey + (base - grey) * mix, 0, 250).astype(np.float32)

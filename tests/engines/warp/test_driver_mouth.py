@@ -11,6 +11,7 @@ import skimage.data
 from vivicam.engines.base import crop_image  # noqa: E402
 from vivicam.calibrate import mesh
 from vivicam.engines.warp.driver_mouth import match_colours, render_driver_mouth
+from vivicam.engines.warp.mouth_geometry import teeth_colour
 from vivicam.engines.warp.engine import WarpEngine
 from vivicam.engines.warp.mesh_motion import target_points
 from vivicam.errors import InputError
@@ -81,6 +82,24 @@ def test_colours_follow_the_avatar_a_grey_photo_gets_a_grey_mouth() -> None:
     assert np.ptp(grey, axis=-1).max() < 4.0  # no colour left
     assert grey[0, 0].mean() > 150  # the teeth stay light (not blue, not dark)
     np.testing.assert_allclose(grey[0, 2], grey_lips, atol=6.0)  # the driver's lips become the avatar's
+
+
+def test_white_teeth_stay_white_when_the_avatars_lips_have_another_hue() -> None:
+    """The driver's pink lips, a painting's orange ones: shifting every
+    chroma by the lips' difference turned white teeth lime (246, 255, 217)."""
+    pink_lips, orange_lips = np.array([190, 100, 110], np.float32), np.array([205, 130, 95], np.float32)
+    inside = np.array([[[235, 232, 228], [190, 100, 110]]], np.float32)  # teeth, lips
+    out = match_colours(inside, pink_lips, orange_lips)
+    teeth = out[0, 0]
+    assert teeth[1] <= teeth[0] + 2 and np.ptp(teeth) < 12, teeth  # not green, not yellow: white
+    np.testing.assert_allclose(out[0, 1], orange_lips, atol=6.0)  # the lips still become the avatar's
+    # with each face's white (the teeth that go with its skin) the teeth take the avatar's cast
+    warm = teeth_colour(np.full((16, 3), (225, 200, 160), np.float32))
+    cool = teeth_colour(np.full((16, 3), (200, 150, 140), np.float32))
+    cast = match_colours(inside, pink_lips, orange_lips, cool, warm)[0, 0]
+    assert cast[0] >= cast[2] and np.ptp(cast) < 20, cast
+    same = match_colours(inside, pink_lips, pink_lips, cool, cool)  # one face: nothing changes
+    np.testing.assert_allclose(same, inside, atol=1.5)
 
 
 def test_mouth_option_is_checked() -> None:
