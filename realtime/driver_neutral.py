@@ -36,6 +36,10 @@ SAME_FRAME_DB = 34.0
 THUMB_WIDTH = 64
 NEUTRAL_MODES = ("auto", "first")
 SIDEWAYS_ROLL = 50.0  # degrees of roll between driver and portrait beyond any head tilt
+# tracked frames at the clip's start whose median head position is the rest
+# position: one, as the render's camera origin (a lively driver moved 0.14
+# face sizes over d12's first five)
+START_FRAMES = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +120,7 @@ def choose_driver_neutral(
         return DriverNeutral(profile_neutral, frame, note, (best, best), config, tracks=tracks)
     note = (f"neutral: driver frames {first}–{last} (closest to {what}: "
             f"portrait {target.describe()}; driver {state.describe()})")
-    return DriverNeutral(at_rest_position(neutral, scan[0]), frame, note, (first, last), config, tracks=tracks,
+    return DriverNeutral(start_position(neutral, scan[0]), frame, note, (first, last), config, tracks=tracks,
                          warning=sideways_warning(state.angles[2] - target.angles[2]))
 
 
@@ -133,22 +137,31 @@ def sideways_warning(roll_deg: float) -> str | None:
             "Rotate it upright first, or the avatar's moves go the wrong way")
 
 
-def at_rest_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
-    """``neutral`` placed where the driver's head is for most of ``tracks``
-    (the median of its positions), its pose and expression unchanged.
+def start_position(neutral: Any, tracks: list[Landmarks | None], frames: int = START_FRAMES) -> Any:
+    """``neutral`` placed where the driver's head is at the start of
+    ``tracks`` (the median of its first ``frames`` tracked positions), its
+    pose and expression unchanged.
 
     The frames whose expression matches another person's portrait can come
     from anywhere in the clip; measured from where the head happened to be
     then, a driver who moves about their frame (d12 walks over half a face
     size) put the avatar's head off the photo's framing from the first frame
-    on, into pixels the photo never had. From the median, the avatar keeps
-    the photo's framing and moves about it as the driver does."""
+    on, into pixels the photo never had. The median over the whole clip did
+    that too whenever the camera moved: the render counts the camera from the
+    first frame, but the median of the head's places in the image is the
+    camera's travel away from it (s2 driven by hand-held d20 started with its
+    head 0.7 face sizes down, the hair pulled into spikes up to the crop's
+    fixed border, and kept it so while the camera panned). From the start,
+    head and camera count from the same frame: the first output frame has
+    the photo's framing, and the head moves about it as the driver's does."""
     from dataclasses import replace
 
     from vivicam.calibrate.geometry import head_pose
 
     centers = []
     for lm in tracks:
+        if len(centers) >= frames:
+            break
         if lm is None or not np.isfinite(lm.points).all():
             continue
         try:
