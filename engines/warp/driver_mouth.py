@@ -50,10 +50,9 @@ LIP_INSET = 0.025  # driver inner-lip gap (px) below which the mouth counts as s
 MIN_INTERIOR_SNR = 6.0
 
 
-def white_round_mouth(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
-    """(3,) the teeth colour that goes with the driver's skin round the mouth
-    (:func:`teeth_colour`, as the avatar's is made from its skin), or None
-    when too little of it is in view."""
+def _round_mouth(image: np.ndarray, points: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)``: the square of the image round the driver's
+    mouth, as wide as twice the mouth (lips, skin, chin); None when under 8 px."""
     outer = points[list(mesh.LIPS_OUTER), :2]
     centre, half = outer.mean(axis=0), np.ptp(outer, axis=0).max()
     h, w = image.shape[:2]
@@ -61,6 +60,18 @@ def white_round_mouth(image: np.ndarray, points: np.ndarray) -> np.ndarray | Non
     x1, y1 = np.minimum(np.ceil(centre + half).astype(int), (w, h))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def white_round_mouth(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """(3,) the teeth colour that goes with the driver's skin round the mouth
+    (:func:`teeth_colour`, as the avatar's is made from its skin), or None
+    when too little of it is in view."""
+    box = _round_mouth(image, points)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    outer = points[list(mesh.LIPS_OUTER), :2]
     skin = np.ones((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(skin, [np.round(outer - (x0, y0)).astype(np.int32)], 0)
     # every step-th pixel: a colour's medians need no more than WHITE_SAMPLES
@@ -139,13 +150,10 @@ def shows_more_than_noise(rgb: np.ndarray, mask: np.ndarray, image: np.ndarray, 
     if inside.sum() < 16:
         return True  # too small to judge, and too small to matter
     grey = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)[inside]
-    outer = points[list(mesh.LIPS_OUTER), :2]
-    centre, half = outer.mean(axis=0), np.ptp(outer, axis=0).max()
-    h, w = image.shape[:2]
-    x0, y0 = np.maximum(np.floor(centre - half).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(centre + half).astype(int), (w, h))
-    if x1 - x0 < 8 or y1 - y0 < 8:
+    box = _round_mouth(image, points)
+    if box is None:
         return True
+    x0, y0, x1, y1 = box
     noise = grain_level(np.ascontiguousarray(image[y0:y1, x0:x1]))
     lips_grey = float(np.dot(lips, (0.299, 0.587, 0.114)))
     signal = float(np.hypot(grey.std(), grey.mean() - lips_grey))
