@@ -18,6 +18,11 @@ from vivicam.calibrate.smoothing import OneEuroParams
 # and ±25° turns a 2-D warp must follow at gain 1 (70 % of the limit passes
 # unchanged); beyond it a warp of one photo stretches the far cheek too thin.
 POSE_LIMITS = (25.0, 36.0, 30.0)
+# The iris offsets (half eye widths, along the eye and across it) that
+# Motion.gaze ±1 stands for: what the motion stage divides by and the engine
+# multiplies back. 0.35 along the eye clipped a hard look to the side (d10:
+# 0.47) at three quarters of the way, the iris left near the middle.
+GAZE_RANGE = (0.5, 0.2)
 KNEE = 0.7  # soft limits pass values unchanged up to this share of the limit
 
 
@@ -47,7 +52,7 @@ class MotionConfig:
     return_s: float = 0.3  # when the face returns: blend back over this long
     # Iris offset (in half eye widths, see features.iris_offset) that counts as
     # gaze ±1 along x and y.
-    gaze_range: tuple[float, float] = (0.35, 0.2)
+    gaze_range: tuple[float, float] = GAZE_RANGE
     # Eye openness, as a fraction of the neutral openness, at which an eye
     # counts as fully shut (eyes_closed = 1).
     eye_shut_ratio: float = 0.3

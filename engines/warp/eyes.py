@@ -15,11 +15,12 @@ import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
+from vivicam.calibrate.config import GAZE_RANGE
 
 AA_SHIFT = 4  # sub-pixel bits for anti-aliased polygon edges
 # iris travel at gaze ±1 along the eye's own axes, in half eye widths (the
 # tracker's gaze range: Motion.gaze ±1 is an iris offset of that much)
-GAZE_REACH = (0.35, 0.2)
+GAZE_REACH = GAZE_RANGE
 
 
 @dataclass(frozen=True, eq=False)

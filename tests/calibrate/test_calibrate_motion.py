@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vivicam.calibrate import features, geometry, mesh
+from vivicam.calibrate.config import GAZE_RANGE
 from vivicam.calibrate.idle import IdleMotion
 from vivicam.calibrate.motion import MotionConfig, MotionEstimator, soft_limit
 from vivicam.calibrate.neutral import Neutral
@@ -132,8 +133,15 @@ def test_irises_looking_right_give_positive_gaze_x(face: np.ndarray) -> None:
         looked[[centre, *ring]] += 0.15 * (face[b] - face[a])  # 0.3 half eye widths to the right
     est = MotionEstimator(neutral=_neutral(face))
     m = est.update(posed(looked), 0.0)
-    assert m.gaze[0] == pytest.approx(0.3 / 0.35, abs=0.05)
+    assert m.gaze[0] == pytest.approx(0.3 / GAZE_RANGE[0], abs=0.05)
     assert abs(m.gaze[1]) < 0.1
+    # a hard look to the side (d10: 0.47 half eye widths) is not clipped short
+    hard = face.copy()
+    for eye, (ring, centre) in enumerate(zip(mesh.IRIS_RING, mesh.IRIS_CENTER)):
+        a, b = mesh.EYE_CORNERS[eye]
+        hard[[centre, *ring]] += 0.235 * (face[b] - face[a])
+    gaze = MotionEstimator(neutral=_neutral(face)).update(posed(hard), 0.0).gaze[0]
+    assert 0.85 < gaze < 1.0, gaze
 
 
 def test_gains_scale_each_region(face: np.ndarray) -> None:
