@@ -36,10 +36,6 @@ SAME_FRAME_DB = 34.0
 THUMB_WIDTH = 64
 NEUTRAL_MODES = ("auto", "first")
 SIDEWAYS_ROLL = 50.0  # degrees of roll between driver and portrait beyond any head tilt
-# tracked frames at the clip's start whose median head position is the rest
-# position: one, as the render's camera origin (a lively driver moved 0.14
-# face sizes over d12's first five)
-START_FRAMES = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,10 +133,11 @@ def sideways_warning(roll_deg: float) -> str | None:
             "Rotate it upright first, or the avatar's moves go the wrong way")
 
 
-def start_position(neutral: Any, tracks: list[Landmarks | None], frames: int = START_FRAMES) -> Any:
-    """``neutral`` placed where the driver's head is at the start of
-    ``tracks`` (the median of its first ``frames`` tracked positions), its
-    pose and expression unchanged.
+def start_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
+    """``neutral`` placed where the driver's head is on the first tracked
+    frame of ``tracks`` (as the render's camera origin: a median over the
+    first five would already be off, a lively driver moved 0.14 face sizes
+    over d12's), its pose and expression unchanged.
 
     The frames whose expression matches another person's portrait can come
     from anywhere in the clip; measured from where the head happened to be
@@ -158,19 +155,15 @@ def start_position(neutral: Any, tracks: list[Landmarks | None], frames: int = S
 
     from vivicam.calibrate.geometry import head_pose
 
-    centers = []
     for lm in tracks:
-        if len(centers) >= frames:
-            break
         if lm is None or not np.isfinite(lm.points).all():
             continue
         try:
-            centers.append(head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation).center)
+            center = head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation).center
         except ValueError:  # a degenerate mesh
             continue
-    if not centers:
-        return neutral
-    return replace(neutral, center=np.median(centers, axis=0))
+        return replace(neutral, center=center)
+    return neutral
 
 
 def _lent(tracker: Any, tracks: list[Landmarks | None]) -> tuple[Landmarks | None, ...] | None:

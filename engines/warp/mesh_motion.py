@@ -129,9 +129,9 @@ def turning_depth(z: np.ndarray) -> np.ndarray:
     return np.where(z > 0.0, soft_limit(z, DEPTH_LIMIT, KNEE), z)
 
 
-def smooth_depth(canon: np.ndarray, rows: int, sigma: float | None = None) -> np.ndarray:
+def smooth_depth(canon: np.ndarray, rows: int) -> np.ndarray:
     """(M,) canonical depth with the first ``rows`` points' depth averaged
-    over their neighbours (Gaussian over canonical x, y, ``sigma`` face sizes)
+    over their neighbours (Gaussian over canonical x, y, DEPTH_SMOOTH face sizes)
     except round the nose, which keeps its own (NOSE_REACH); the rest of the
     points (the border) keep theirs.
 
@@ -143,13 +143,12 @@ def smooth_depth(canon: np.ndarray, rows: int, sigma: float | None = None) -> np
     a face has, and the turn a viewer (and the tracker) reads is mostly the
     nose passing the eyes: smoothed with the rest it passed them a quarter
     less."""
-    sigma = DEPTH_SMOOTH if sigma is None else sigma
     z = np.asarray(canon[:, 2], np.float64).copy()
-    if sigma <= 0.0 or rows <= 0:
+    if rows <= 0:
         return z
     xy = np.asarray(canon[:rows, :2], np.float64)
     d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=-1)
-    w = np.exp(-0.5 * d2 / sigma**2)
+    w = np.exp(-0.5 * d2 / DEPTH_SMOOTH**2)
     smooth = (w @ z[:rows]) / w.sum(axis=1)
     off = (xy - np.asarray(canon[mesh.NOSE_TIP, :2], np.float64)) / (NOSE_REACH * np.array([1.0, 1.3]))
     keep = np.exp(-(off**2).sum(axis=1))
