@@ -135,9 +135,10 @@ def sideways_warning(roll_deg: float) -> str | None:
 
 def start_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
     """``neutral`` placed where the driver's head is on the first tracked
-    frame of ``tracks`` (as the render's camera origin: a median over the
-    first five would already be off, a lively driver moved 0.14 face sizes
-    over d12's), its pose and expression unchanged.
+    frame of ``tracks``, at the size it has there (as the render's camera
+    origin: a median over the first five would already be off, a lively
+    driver moved 0.14 face sizes over d12's), its pose and expression
+    unchanged.
 
     The frames whose expression matches another person's portrait can come
     from anywhere in the clip; measured from where the head happened to be
@@ -150,7 +151,10 @@ def start_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
     head 0.7 face sizes down, the hair pulled into spikes up to the crop's
     fixed border, and kept it so while the camera panned). From the start,
     head and camera count from the same frame: the first output frame has
-    the photo's framing, and the head moves about it as the driver's does."""
+    the photo's framing, and the head moves about it as the driver's does.
+    The size likewise: d12 is 4 % nearer the camera in the frames that match
+    s1, and every render from them started with the head 4 % smaller than the
+    photo's."""
     from dataclasses import replace
 
     from vivicam.calibrate.geometry import head_pose
@@ -159,10 +163,10 @@ def start_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
         if lm is None or not np.isfinite(lm.points).all():
             continue
         try:
-            center = head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation).center
+            pose = head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation)
         except ValueError:  # a degenerate mesh
             continue
-        return replace(neutral, center=center)
+        return replace(neutral, center=pose.center, size=float(pose.size))
     return neutral
 
 

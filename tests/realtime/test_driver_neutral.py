@@ -101,10 +101,11 @@ def test_a_portrait_that_is_a_driver_frame_is_driven_from_exactly_that_frame(mid
 
 def test_another_persons_portrait_keeps_its_framing_from_the_first_frame(mid_clip, testdata: Path) -> None:
     """The frames that look like another person's portrait can catch the
-    driver anywhere in their frame: the head's rest position is where the
-    driver's head is at the start (as the render counts the camera from the
-    first frame), not where it was then, so the first output frame has the
-    photo's framing and the head moves about it as the driver's does."""
+    driver anywhere in their frame, nearer or further from the camera: the
+    head's rest position and size are where and how big the driver's head is
+    at the start (as the render counts the camera from the first frame), not
+    then, so the first output frame has the photo's framing and the head
+    moves about it as the driver's does."""
     from vivicam.calibrate.geometry import head_pose
     from vivicam.face.tracker import MediaPipeTracker
 
@@ -115,11 +116,14 @@ def test_another_persons_portrait_keeps_its_framing_from_the_first_frame(mid_cli
     assert neutral is not None and chosen.frames[0] > 5  # matched frames later in the clip
     with MediaPipeTracker() as tracker:
         found = [tracker.track(f) for f in frames]
-    offsets = np.array([(head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation).center[:2]
-                         - neutral.center[:2]) / neutral.size for lm in found if lm is not None])
+    poses = [head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation) for lm in found if lm is not None]
+    offsets = np.array([(p.center[:2] - neutral.center[:2]) / neutral.size for p in poses])
+    scales = np.array([p.size / neutral.size for p in poses])
     assert len(offsets) > 40
     assert np.abs(offsets[0]).max() < 0.05  # the first frame: the photo's framing
+    assert abs(scales[0] - 1.0) < 0.01  # and the photo's size (d12 is 4 % nearer in the matched frames)
     assert np.abs(offsets).max() > 0.15  # later the driver moves (and the avatar with them)
+    assert np.abs(scales - 1.0).max() > 0.03
 
 
 def test_a_driver_filmed_sideways_is_warned_about(mid_clip, tmp_path) -> None:
