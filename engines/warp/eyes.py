@@ -21,6 +21,12 @@ AA_SHIFT = 4  # sub-pixel bits for anti-aliased polygon edges
 # iris travel at gaze ±1 along the eye's own axes, in half eye widths (the
 # tracker's gaze range: Motion.gaze ±1 is an iris offset of that much)
 GAZE_REACH = GAZE_RANGE
+# A gaze moves the iris no nearer an eye corner than this many iris radii
+# (centre to corner) unless the photo's iris sits nearer already: an eyeball
+# turns the iris under the lids, it cannot slide it into the corner's angle.
+# With the reach alone, a hard side look filled the narrow far eye of a
+# three-quarter face to its corner, a black wedge (s8 by d11).
+IRIS_CORNER_CLEAR = 1.25
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,9 +181,12 @@ def render_eye(model: EyeModel, target: np.ndarray, gaze: np.ndarray, crop_size:
     )
     width = abs(dst_b - dst_a)
     g = np.clip(np.asarray(gaze, np.float32), -1.0, 1.0)
-    centre = alpha * complex(*map(float, model.iris)) + beta
+    rest = alpha * complex(*map(float, model.iris)) + beta
     along = alpha / abs(alpha) if abs(alpha) > 0 else 1.0  # the eye's own axes (roll)
-    centre += along * complex(g[0] * GAZE_REACH[0], g[1] * GAZE_REACH[1]) * (width * 0.5)
+    at = (rest - dst_a) / along  # the iris at rest, in the eye's axes from corner a
+    travel = complex(g[0] * GAZE_REACH[0], g[1] * GAZE_REACH[1]) * (width * 0.5)
+    x = iris_along(at.real, travel.real, (dst_b - dst_a) / along, model.radius * abs(alpha))
+    centre = dst_a + along * complex(x, at.imag + travel.imag)
     half = (model.sprite.shape[0] - 1) / 2.0
     m_iris = _affine(inv, (complex(x0, y0) - centre) * inv + complex(half, half))
     sprite = cv2.warpAffine(model.sprite, m_iris, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
@@ -213,6 +222,17 @@ def render_eye(model: EyeModel, target: np.ndarray, gaze: np.ndarray, crop_size:
 # 0.80 (d19 0.86 -> 0.88, d6 and d10 unchanged).
 NEED_SHIFT_PX = (1.0, 2.0)  # iris shift (crop px) from which the eye fades in, and by which it is full
 NEED_AREA = (0.06, 0.2)  # growth of the opening's area (share) from which it fades in, and by which it is full
+
+
+def iris_along(rest: float, travel: float, corner_b: complex, radius: float) -> float:
+    """The iris centre's place along the eye (from corner a, in the eye's
+    axes, where corner b is ``corner_b``) for a gaze ``travel`` from ``rest``:
+    kept IRIS_CORNER_CLEAR radii from either corner, or where it rests if that
+    is nearer one already."""
+    clear = IRIS_CORNER_CLEAR * radius
+    lo, hi = sorted((0.0, float(corner_b.real)))
+    lo, hi = min(rest, lo + clear), max(rest, hi - clear)
+    return float(np.clip(rest + travel, lo, hi))  # lo <= rest <= hi
 
 
 def _need(gaze: np.ndarray, width: float, area: float) -> float:

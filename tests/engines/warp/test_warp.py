@@ -237,3 +237,34 @@ def test_an_open_mouth_in_the_photo_keeps_its_teeth_as_it_opens(engine, state):
     cavity = out[mid[1] - 1 : mid[1] + 2, mid[0] - 1 : mid[0] + 2].mean()
     assert abs(teeth - photo_teeth) < 30, (teeth, photo_teeth)
     assert cavity < 0.4 * teeth, (cavity, teeth)
+
+
+def test_a_hard_side_look_keeps_the_iris_off_the_eye_corner(state):
+    """An eyeball turns the iris under the lids; it cannot slide it into the
+    narrow angle of the corner. A photo whose irises already rest to one side
+    (a three-quarter face, a sideways glance) looking further that way showed
+    a black wedge in the corner (s8 driven by d11)."""
+    from dataclasses import replace
+
+    from vivicam.engines.warp.eyes import GAZE_REACH, IRIS_CORNER_CLEAR, render_eye
+
+    target = state.rig.src
+    for e, model in enumerate(state.eyes):
+        a, b = (target[i].astype(np.float64) for i in model.corners)
+        axis = (b - a) / np.linalg.norm(b - a)
+        # the photo's iris resting a sixth of the eye's width towards corner b
+        sideways = replace(model, iris=(model.iris + axis * np.linalg.norm(b - a) / 6).astype(np.float32))
+        for gaze in (1.0, -1.0):
+            patch = render_eye(sideways, target, np.array([gaze, 0.0], np.float32), state.crop.shape[0])
+            lum = patch.rgb.mean(axis=-1)
+            dark = (patch.alpha > 0.5) & (lum < 0.5 * (lum[patch.alpha > 0.5].max() + lum[patch.alpha > 0.5].min()))
+            ys, xs = np.nonzero(dark)
+            centre = np.array([xs.mean() + patch.x0, ys.mean() + patch.y0])
+            along = float((centre - a) @ axis)
+            corner = np.linalg.norm(b - a) if gaze > 0 else 0.0
+            clear = abs(corner - along) / model.radius
+            if gaze > 0:  # towards the corner it already rests near: stops short of it
+                assert clear > 0.8 * IRIS_CORNER_CLEAR, (e, clear)
+            else:  # the other way there is room: the gaze moves it as far as asked
+                rest = float((sideways.iris - a) @ axis)
+                assert rest - along > 0.5 * GAZE_REACH[0] * np.linalg.norm(b - a) / 2, (e, rest, along)
