@@ -13,7 +13,7 @@ import numpy as np
 
 from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS, BackendName, Capabilities
 from vivicam.engines.warp.avatar import WarpAvatar
-from vivicam.engines.warp.mesh_motion import CAMERA_LIMIT, knee_limit, picture_move
+from vivicam.engines.warp.mesh_motion import CAMERA_LIMIT, knee_limit
 from vivicam.engines.warp.prepare import prepare_avatar
 from vivicam.engines.warp.render import StepTimes, render_cpu
 from vivicam.errors import InputError
@@ -88,22 +88,15 @@ class WarpEngine:
 
     def frame_shift(self, state: WarpAvatar, motion: Motion) -> np.ndarray | None:
         """(dx, dy) photo pixels the whole output frame moves by: the driver's
-        camera motion and the head's travel past its shoulders
-        (mesh_motion.picture_move), on the avatar's scale, softly limited;
-        None when still."""
-        if self.camera_motion == "still":
-            return None
-        move = knee_limit(motion.camera + picture_move(motion.within_scene().translation), CAMERA_LIMIT)
-        if not move.any():
+        camera motion on the avatar's scale, softly limited; None when still."""
+        if self.camera_motion == "still" or not motion.camera.any():
             return None
         face_px = state.rig.size0 / float(state.crop_matrix[0, 0])  # the avatar's face size in photo pixels
-        return move * np.float32(face_px)
+        return knee_limit(motion.camera, CAMERA_LIMIT) * np.float32(face_px)
 
     def render(self, state: WarpAvatar, motion: Motion) -> np.ndarray:
         if self.camera_motion == "follow":
-            # the camera's share and the head's travel past its shoulders move the frame (frame_shift)
-            motion = motion.within_scene()
-            motion = motion.moved_by(-picture_move(motion.translation))
+            motion = motion.within_scene()  # the camera's share moves the frame (frame_shift)
         if self.backend == "cpu":
             return render_cpu(state, motion, self.last_times, self.mouth)
         return self._graph.render(state, motion, self.mouth)

@@ -112,6 +112,8 @@ def cpu_reference(inputs: dict[str, np.ndarray], cell: int = 4) -> dict[str, np.
         lid_eye=inputs["lid_eye_sel"].argmax(1), lid_spread=inputs["lid_spread"],
         jaw_weight=inputs["jaw_weight"], mouth_gap0=float(face[1]), center0=face[2:5],
         rotation0=inputs["rotation0"], size0=float(face[0]), controls=np.arange(m),
+        band_rows=inputs["band_sel"].argmax(1), band_inner=inputs["band_inner_sel"].argmax(1),
+        band_normal=inputs["band_normal"], band_gap0=inputs["band_gap0"],  # zero pad rows push nothing
         surround_map=inputs["surround_map"],
     )
     index, weight = inputs["field_index"], inputs["field_weight"]

@@ -14,7 +14,9 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
   (upper, lower inner-lip mid point), ``jaw_weight`` M, ``face`` 5
   (size0, mouth_gap0, centre x, y, z), ``rotation0`` 3×3, ``field_index`` G×3
   int64 (rig point indices), ``field_weight`` G×3, ``surround_map`` M×S
-  (S = surround-grid nodes).
+  (S = surround-grid nodes), ``band_sel``/``band_inner_sel`` B×M one-hot
+  (a band point, the point it stays outside of; zero rows pad), ``band_normal``
+  B×2, ``band_gap0`` B.
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
   ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
   (``Motion.surround``; zeros when None, which leaves the target unchanged).
@@ -33,6 +35,7 @@ from vivicam.engines.warp.field import (
     CONVERGED_PX, FILL_SIZE, FOLD_DET, INVERSE_STEPS, LM_DAMP, STEP_REACH, UNFOLD_BELOW, UNFOLD_PASSES, UNFOLD_SIZE, grid_nodes, interior,
 )
 from vivicam.engines.warp.mesh_motion import (
+    BAND_KEEP,
     LOG_SCALE_LIMIT,
     EYE_INNER_FRACTION,
     KNEE,
@@ -51,6 +54,7 @@ AVATAR_INPUTS = (
     "canon0", "src", "pose_weight", "expr_map", "lid_upper_sel",
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight", "surround_map",
+    "band_sel", "band_inner_sel", "band_normal", "band_gap0",
 )
 MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
 INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS
@@ -58,6 +62,7 @@ OUTPUT_NAMES = ("back",)
 
 
 RIG_POINTS = 768  # rig arrays are zero-padded to this many points so one graph fits every avatar
+BAND_POINTS = 96  # band constraints, zero-padded likewise (two rings round the 36-point face oval)
 
 
 def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
@@ -75,6 +80,14 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
     def onehot(idx: np.ndarray) -> np.ndarray:
         out = np.zeros((len(idx), m), np.float32)
         out[np.arange(len(idx)), idx] = 1.0
+        return out
+
+    if len(rig.band_rows) > BAND_POINTS:
+        raise ValueError(f"rig has {len(rig.band_rows)} band points, the graph takes {BAND_POINTS}")
+
+    def band(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((BAND_POINTS, *a.shape[1:]), np.float32)
+        out[: a.shape[0]] = a
         return out
 
     eye_sel = np.zeros((len(rig.lid_eye), 2), np.float32)
@@ -98,6 +111,10 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "field_index": rig.controls[fld.index].astype(np.int64),
         "field_weight": fld.weight,
         "surround_map": pad(rig.surround_map.toarray()),
+        "band_sel": band(onehot(rig.band_rows)),
+        "band_inner_sel": band(onehot(rig.band_inner)),
+        "band_normal": band(rig.band_normal),
+        "band_gap0": band(rig.band_gap0),
     }
 
 
@@ -130,6 +147,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
+                   band_sel, band_inner_sel, band_normal, band_gap0,
                    rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
@@ -163,7 +181,12 @@ def make_module(crop_size: int = 512, cell: int = 4):
             at = surround_map @ surround  # (M, 3): displacement, weight
             moved = src + at[:, 0:2] * face[0]
             correction = _knee(torch, (moved - target) / face[0], SURROUND_REACH) * face[0]
-            return target + at[:, 2:3] * correction
+            target = target + at[:, 2:3] * correction
+            for _ in range(2):  # mesh_motion.keep_band_outside
+                gap = ((band_sel @ target - band_inner_sel @ target) * band_normal).sum(dim=1)
+                push = torch.clamp(BAND_KEEP * band_gap0 - gap, min=0.0)
+                target = target + band_sel.transpose(0, 1) @ (band_normal * push[:, None])
+            return target
 
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell
@@ -212,10 +235,11 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                     lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, field_index,
-                    field_weight, surround_map, rotation, translation, scale, expression, eyes_closed, mouth_open,
-                    surround):
+                    field_weight, surround_map, band_sel, band_inner_sel, band_normal, band_gap0,
+                    rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
+                            band_sel, band_inner_sel, band_normal, band_gap0,
                             rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
             return self.backward(q - src, field_index, field_weight)
 

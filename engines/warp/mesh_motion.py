@@ -61,14 +61,6 @@ LOG_SCALE_LIMIT = 0.4
 # (WarpEngine.frame_shift); beyond this many face sizes the frame's edge,
 # filled by repeating edge pixels, would take too much of the picture.
 CAMERA_LIMIT = 1.5
-# A head travels only so far over its own shoulders: past NECK_REACH face
-# sizes (relative to the driver's scene) the rest of its translation moves the
-# whole picture, body and all, as the camera's share does. Moved on its own
-# that far, the head tore from the hair and background beside it (s4 by d12:
-# 0.64 face sizes, the cheek's edge ragged, the chin pushed into the collar).
-# 0.3 cost d12's self-reenactment 0.34 dB (its real background stays while
-# the picture moves); 0.45 costs 0.05 dB, and its pitch r goes 0.70 -> 0.79.
-NECK_REACH = 0.45
 MOUTH_FULL_GAP = 0.6  # canonical inner-lip gap of Motion.mouth_open == 1 (types.Motion)
 LID_SKIN_REACH = 0.35  # face sizes above the upper lid over which lid skin stretches
 LOWER_LID_REACH = 0.12  # face sizes below the lower lid over which it pulls the skin
@@ -80,6 +72,15 @@ EYE_INNER_FRACTION = 0.25  # eye-interior points sit this far from the lower lid
 # follows the head; neck and shoulders follow its position, less its turns.
 BAND_RINGS = ((1.3, (1.0, 1.0), (0.4, 0.25), 0.3), (1.8, (0.95, 0.6), (0.15, 0.05), 0.1))
 BORDER_STEPS = 8
+# A band point keeps at least this share of its rest gap (along its outward
+# direction) from the point inside it (ring 1: the face outline; ring 2: ring
+# 1). The face follows the head fully, the rings below it partly, so a head
+# that moved or turned far slid its jaw over them: the warp folded there and
+# showed a stepped tear through the jaw and the mouth corner (a small face in
+# a landscape photo by d12, and on s1, s5), or pushed the chin into the
+# collar (s4 by d12). 0.25 left the jaw's edge wavy; d12's self-reenactment
+# PSNR −0.04 dB at 0.5, its pitch r 0.70 -> 0.81.
+BAND_KEEP = 0.5
 # Surround points: the Motion.surround grid's nodes that fall in the crop, at
 # least SURROUND_CLEARANCE × the face-oval radius from the face centre and half
 # a grid cell from any other point; at most MAX_SURROUND_POINTS of them.
@@ -109,6 +110,10 @@ class MeshRig:
     rotation0: np.ndarray  # (3,3) float32 face axes
     size0: float  # face size in crop pixels
     controls: np.ndarray  # (Nc,) int64 points that drive the warp (iris excluded)
+    band_rows: np.ndarray  # (B,) int64 band points (ring 1, then ring 2)
+    band_inner: np.ndarray  # (B,) int64 the point each must stay outside of
+    band_normal: np.ndarray  # (B,2) float32 its outward direction at rest
+    band_gap0: np.ndarray  # (B,) float32 its rest gap along that direction, crop pixels
     # (M, G·G) float32 bilinear weights of each point in the Motion.surround
     # grid (0 rows: face); sparse (4 weights a row of 3721) so the per-frame
     # product costs microseconds, not a millisecond
@@ -179,14 +184,6 @@ def soft_move(translation: np.ndarray, scale: float) -> tuple[np.ndarray, float]
     return t, s
 
 
-def picture_move(translation: np.ndarray) -> np.ndarray:
-    """(2,) face sizes of a head's translation (relative to the driver's
-    scene) that the whole picture takes: nothing up to KNEE·NECK_REACH, then
-    the excess over a head that bends softly towards NECK_REACH."""
-    t = np.asarray(translation, np.float32)
-    return (t - knee_limit(t, NECK_REACH)).astype(np.float32)
-
-
 def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     """(M,2) float32 crop-pixel positions of every rig point for ``motion``."""
     canon = rig.canon0 + rig.expr_map @ motion.expression
@@ -211,7 +208,19 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     target = rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)
     if motion.surround is not None:
         target = follow_surround(rig, target, motion.surround)
-    return target.astype(np.float32)
+    return keep_band_outside(rig, target).astype(np.float32)
+
+
+def keep_band_outside(rig: MeshRig, target: np.ndarray) -> np.ndarray:
+    """``target`` with every band point pushed outwards as far as it takes to
+    keep BAND_KEEP of its rest gap from the point inside it; untouched while
+    it does (so at rest, exactly). Twice: ring 2 then sees ring 1 pushed."""
+    target = np.array(target, np.float32)
+    for _ in range(2):
+        gap = ((target[rig.band_rows] - target[rig.band_inner]) * rig.band_normal).sum(axis=1)
+        push = np.maximum(BAND_KEEP * rig.band_gap0 - gap, 0.0)
+        target[rig.band_rows] += rig.band_normal * push[:, None]
+    return target
 
 
 def follow_surround(rig: MeshRig, target: np.ndarray, surround: np.ndarray) -> np.ndarray:
@@ -265,7 +274,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     inner_rows[np.arange(len(upper)), lower] = 1.0 - EYE_INNER_FRACTION
     inner_rows[np.arange(len(upper)), upper] = EYE_INNER_FRACTION
 
-    band_xyz, band_pose_w, band_anchor, band_share = _band(pts, pose, crop_size)
+    band_xyz, band_pose_w, band_anchor, band_share, band_ring = _band(pts, pose, crop_size)
     band_canon = to_canonical(band_xyz, pose).astype(np.float64)
     border = _border(crop_size)
     placed = np.concatenate([pts[:, :2], band_xyz[:, :2]])
@@ -308,6 +317,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
     jaw[NUM_FACE + n_in + np.arange(n_band)] = band_share * jaw[band_anchor]
 
     controls = np.array([i for i in range(m) if i not in IRIS], np.int64)
+    band_rows, band_inner, band_normal, band_gap0 = _band_order(src, band_anchor, band_ring, first_band, pts)
     f32 = np.float32
     # the depth turns use: smoothed, then flattened behind the face centre
     z = smooth_depth(canon, first_around + n_around)
@@ -330,8 +340,29 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
         rotation0=pose.rotation.astype(f32),
         size0=float(pose.size),
         controls=controls,
+        band_rows=band_rows,
+        band_inner=band_inner,
+        band_normal=band_normal.astype(f32),
+        band_gap0=band_gap0.astype(f32),
         surround_map=surround_map,
     )
+
+
+def _band_order(src: np.ndarray, anchor: np.ndarray, ring: np.ndarray, first: int, pts: np.ndarray):
+    """For each band point (rig rows ``first`` on): its row, the row of the
+    point inside it (ring 1: its outline landmark; ring 2: the ring-1 point
+    of that landmark, or the landmark when ring 1 has none there), its unit
+    outward direction from the face centre and its rest gap along it."""
+    rows = first + np.arange(len(anchor), dtype=np.int64)
+    inner = anchor.astype(np.int64).copy()
+    ring1 = {int(a): int(r) for a, r, k in zip(anchor, rows, ring) if k == 0}
+    for j in np.nonzero(ring > 0)[0]:
+        inner[j] = ring1.get(int(anchor[j]), int(anchor[j]))
+    _, centre, _, _, _ = _oval_layout(pts)
+    out = src[rows] - centre
+    normal = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+    gap0 = ((src[rows] - src[inner]) * normal).sum(axis=1)
+    return rows, inner, normal, np.maximum(gap0, 0.0)
 
 
 def _lid_spread(face_canon: np.ndarray, upper: np.ndarray, lower: np.ndarray, eye: np.ndarray, m: int,
@@ -440,8 +471,8 @@ def _band(pts: np.ndarray, pose, crop_size: int):
     (3-D, crop pixels), pose weights, anchor landmark and expression share."""
     oval, centre, rel, _, top = _oval_layout(pts)
     margin = 0.06 * crop_size
-    xyz, weight, anchor, share = [], [], [], []
-    for factor, w_top, w_bottom, expr_share in BAND_RINGS:
+    xyz, weight, anchor, share, rings = [], [], [], [], []
+    for ring_no, (factor, w_top, w_bottom, expr_share) in enumerate(BAND_RINGS):
         ring = centre + rel * factor
         for k, (x, y) in enumerate(ring):
             if not (margin <= x <= crop_size - margin and margin <= y <= crop_size - margin):
@@ -450,7 +481,9 @@ def _band(pts: np.ndarray, pose, crop_size: int):
             weight.append(_ring_weight(w_top, w_bottom, top[k]))
             anchor.append(oval[k])
             share.append(expr_share)
-    return np.array(xyz).reshape(-1, 3), np.array(weight).reshape(-1, 2), np.array(anchor, np.int64), np.array(share)
+            rings.append(ring_no)
+    return (np.array(xyz).reshape(-1, 3), np.array(weight).reshape(-1, 2), np.array(anchor, np.int64), np.array(share),
+            np.array(rings, np.int64))
 
 
 def _border(crop_size: int) -> np.ndarray:
