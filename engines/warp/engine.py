@@ -13,7 +13,7 @@ import numpy as np
 
 from vivicam.engines.base import DEFAULT_PRECISION, PRECISIONS, BackendName, Capabilities
 from vivicam.engines.warp.avatar import WarpAvatar
-from vivicam.engines.warp.mesh_motion import CAMERA_LIMIT, knee_limit
+from vivicam.engines.warp.mesh_motion import CAMERA_LIMIT, CAMERA_SHARE, knee_limit
 from vivicam.engines.warp.prepare import prepare_avatar
 from vivicam.engines.warp.render import StepTimes, render_cpu
 from vivicam.errors import InputError
@@ -88,11 +88,14 @@ class WarpEngine:
 
     def frame_shift(self, state: WarpAvatar, motion: Motion) -> np.ndarray | None:
         """(dx, dy) photo pixels the whole output frame moves by: the driver's
-        camera motion on the avatar's scale, softly limited; None when still."""
+        camera motion on the avatar's scale, softly limited (CAMERA_LIMIT face
+        sizes, CAMERA_SHARE of the photo); None when still."""
         if self.camera_motion == "still" or not motion.camera.any():
             return None
         face_px = state.rig.size0 / float(state.crop_matrix[0, 0])  # the avatar's face size in photo pixels
-        return knee_limit(motion.camera, CAMERA_LIMIT) * np.float32(face_px)
+        height, width = state.photo.shape[:2]
+        limit = np.minimum(CAMERA_LIMIT, CAMERA_SHARE * np.array([width, height], np.float32) / face_px)
+        return knee_limit(motion.camera, limit) * np.float32(face_px)
 
     def render(self, state: WarpAvatar, motion: Motion) -> np.ndarray:
         if self.camera_motion == "follow":

@@ -16,7 +16,7 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
   int64 (rig point indices), ``field_weight`` G×3, ``surround_map`` M×S
   (S = surround-grid nodes), ``band_sel``/``band_inner_sel`` B×M one-hot
   (a band point, the point it stays outside of; zero rows pad), ``band_normal``
-  B×2, ``band_gap0`` B.
+  B×2, ``band_gap0`` B, ``move_limit`` 2×2 (head travel, face sizes: rows x, y; towards -, +).
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
   ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
   (``Motion.surround``; zeros when None, which leaves the target unchanged).
@@ -41,7 +41,6 @@ from vivicam.engines.warp.mesh_motion import (
     KNEE,
     LOWER_LID_RAISE,
     MOUTH_FULL_GAP,
-    MOVE_LIMIT,
     PARALLAX,
     POSE_LIMITS,
     SURROUND_REACH,
@@ -54,7 +53,7 @@ AVATAR_INPUTS = (
     "canon0", "src", "pose_weight", "expr_map", "lid_upper_sel",
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight", "surround_map",
-    "band_sel", "band_inner_sel", "band_normal", "band_gap0",
+    "band_sel", "band_inner_sel", "band_normal", "band_gap0", "move_limit",
 )
 MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
 INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS
@@ -115,6 +114,7 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "band_inner_sel": band(onehot(rig.band_inner)),
         "band_normal": band(rig.band_normal),
         "band_gap0": band(rig.band_gap0),
+        "move_limit": rig.move_limit.astype(np.float32),
     }
 
 
@@ -147,7 +147,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                   band_sel, band_inner_sel, band_normal, band_gap0,
+                   band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
                    rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
@@ -169,7 +169,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
             canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
             angles = torch.minimum(torch.maximum(rotation, -self.limits), self.limits) * (math.pi / 180.0)
             rot = _euler(torch, angles) @ rotation0
-            translation = _knee(torch, translation, MOVE_LIMIT)
+            translation = _knee(torch, translation, torch.where(translation < 0.0, move_limit[:, 0], move_limit[:, 1]))
             size = torch.exp(_knee(torch, torch.log(scale[0]), LOG_SCALE_LIMIT))
             turned = (canon @ rot.transpose(0, 1))[:, 0:2]
             turned = turned + (self.parallax - 1.0) * canon[:, 2:3] * (rot[0:2, 2] - rotation0[0:2, 2])
@@ -235,11 +235,11 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                     lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, field_index,
-                    field_weight, surround_map, band_sel, band_inner_sel, band_normal, band_gap0,
+                    field_weight, surround_map, band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
                     rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                            band_sel, band_inner_sel, band_normal, band_gap0,
+                            band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
                             rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
             return self.backward(q - src, field_index, field_weight)
 

@@ -57,10 +57,24 @@ PARALLAX = np.array([1.4, 1.45], np.float32)
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6
 LOG_SCALE_LIMIT = 0.4
+# A head moved towards one side draws the other side's surroundings in from
+# beyond where the photo ends (an invented fill) wherever the photo holds
+# less than the head's travel there: a close-up whose hair and chin touch
+# the edges slid half out of its frame behind a wide smear when d12 moved
+# (s1 cut to the face). So the head travels at most as far as the photo
+# reaches beyond it on the side it moves away from, plus MOVE_SPARE; the
+# head's extent: the face outline widened by HEAD_MARGIN face sizes (sides,
+# top: hair; bottom: chin).
+MOVE_SPARE = 0.15
+HEAD_MARGIN = (0.25, 0.6, 0.3)
 # The driver's camera motion (Motion.camera) moves the whole output frame
 # (WarpEngine.frame_shift); beyond this many face sizes the frame's edge,
 # filled by repeating edge pixels, would take too much of the picture.
 CAMERA_LIMIT = 1.5
+# ... and beyond this share of the photo's width (height): 1.5 face sizes are
+# a sixth of a portrait's width but two thirds of a close-up's, which slid
+# out of its frame behind a blurred edge.
+CAMERA_SHARE = 0.15
 MOUTH_FULL_GAP = 0.6  # canonical inner-lip gap of Motion.mouth_open == 1 (types.Motion)
 LID_SKIN_REACH = 0.35  # face sizes above the upper lid over which lid skin stretches
 LOWER_LID_REACH = 0.12  # face sizes below the lower lid over which it pulls the skin
@@ -114,6 +128,7 @@ class MeshRig:
     band_inner: np.ndarray  # (B,) int64 the point each must stay outside of
     band_normal: np.ndarray  # (B,2) float32 its outward direction at rest
     band_gap0: np.ndarray  # (B,) float32 its rest gap along that direction, crop pixels
+    move_limit: np.ndarray  # (2,2) float32 head travel limits, face sizes: rows x, y; columns towards -, +
     # (M, G·G) float32 bilinear weights of each point in the Motion.surround
     # grid (0 rows: face); sparse (4 weights a row of 3721) so the per-frame
     # product costs microseconds, not a millisecond
@@ -177,11 +192,31 @@ def limit_pose(angles: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(angles, np.float32), -lim, lim)
 
 
-def soft_move(translation: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
-    """Translation and scale, saturating softly at MOVE_LIMIT / LOG_SCALE_LIMIT."""
-    t = knee_limit(translation, MOVE_LIMIT)
+def soft_move(translation: np.ndarray, scale: float, limit: np.ndarray) -> tuple[np.ndarray, float]:
+    """Translation and scale, saturating softly at ``limit`` (MeshRig.move_limit:
+    per axis and direction) and LOG_SCALE_LIMIT."""
+    t = np.asarray(translation, np.float32)
+    lim = np.asarray(limit, np.float32)
+    t = knee_limit(t, np.where(t < 0.0, lim[:, 0], lim[:, 1]))
     s = float(np.exp(knee_limit(np.log(scale), LOG_SCALE_LIMIT)))
     return t, s
+
+
+def move_limit(oval: np.ndarray, size: float, photo: tuple[float, float, float, float] | None) -> np.ndarray:
+    """(2,2) face sizes the head may travel (rows x, y; columns towards -, +)
+    for a face outline ``oval`` (K,2) and the photo's rectangle ``photo``
+    (x0, y0, x1, y1), both in crop pixels: MOVE_LIMIT, less where the photo
+    reaches little beyond the head on the side a move draws in (None: no
+    photo bounds, MOVE_LIMIT everywhere)."""
+    limit = np.full((2, 2), MOVE_LIMIT, np.float32)
+    if photo is None:
+        return limit
+    side, top, bottom = HEAD_MARGIN
+    x0, y0 = np.min(oval, axis=0) - (side * size, top * size)
+    x1, y1 = np.max(oval, axis=0) + (side * size, bottom * size)
+    # moving left draws in what lies right of the head, and so on
+    room = np.array([[photo[2] - x1, x0 - photo[0]], [photo[3] - y1, y0 - photo[1]]]) / size
+    return np.minimum(limit, np.maximum(room, 0.0) + MOVE_SPARE).astype(np.float32)
 
 
 def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
@@ -194,7 +229,7 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     canon[:, 1] += (wanted - gap) * rig.jaw_weight
     pitch, yaw, roll = limit_pose(motion.rotation)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
-    translation, scale = soft_move(motion.translation, float(motion.scale))
+    translation, scale = soft_move(motion.translation, float(motion.scale), rig.move_limit)
     # rotated in 3-D about the face centre and projected (orthographic), the
     # depth's share of the change from the avatar's own pose × PARALLAX; the
     # last term puts the neutral face exactly where the photo has it (canon0's
@@ -258,8 +293,9 @@ def _lid_fix(rig: MeshRig, canon: np.ndarray, eyes_closed: np.ndarray) -> np.nda
     return np.concatenate([upper_fix, lower_fix, inner_fix]).astype(np.float32)
 
 
-def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
-    """The rig for face landmarks ``points`` (478,3) in crop pixels."""
+def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, float, float] | None = None) -> MeshRig:
+    """The rig for face landmarks ``points`` (478,3) in crop pixels;
+    ``photo``: the photo's rectangle in crop pixels (see move_limit)."""
     pts = np.asarray(points, np.float64)
     pose = face_pose(pts)
     face_canon = to_canonical(pts, pose).astype(np.float64)
@@ -344,6 +380,7 @@ def build_rig(points: np.ndarray, crop_size: int) -> MeshRig:
         band_inner=band_inner,
         band_normal=band_normal.astype(f32),
         band_gap0=band_gap0.astype(f32),
+        move_limit=move_limit(pts[list(mesh.FACE_OVAL), :2], float(pose.size), photo),
         surround_map=surround_map,
     )
 

@@ -30,7 +30,7 @@ def overlays(state: WarpAvatar, target: np.ndarray, motion: Motion, mouth: str =
     "driver" fills an opening mouth with the driver's own interior when the
     motion carries the driver's frame."""
     n = state.crop_size
-    size = state.rig.size0 * soft_move(motion.translation, float(motion.scale))[1]
+    size = state.rig.size0 * soft_move(motion.translation, float(motion.scale), state.rig.move_limit)[1]
     patches = [render_eye(eye, target, motion.gaze, n) for eye in state.eyes]
     driver = motion.driver if mouth == "driver" else None
     patches.append(render_mouth(state.mouth, target, size, n, driver))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vivicam.engines.base import crop_image  # noqa: E402
-from vivicam.calibrate import features
+from vivicam.calibrate import features, mesh
 from vivicam.calibrate.geometry import euler_from_matrix, face_pose
 from vivicam.engines.registry import create_engine
 from vivicam.engines.warp.avatar import WarpAvatar
@@ -268,3 +268,34 @@ def test_a_hard_side_look_keeps_the_iris_off_the_eye_corner(state):
             else:  # the other way there is room: the gaze moves it as far as asked
                 rest = float((sideways.iris - a) @ axis)
                 assert rest - along > 0.5 * GAZE_REACH[0] * np.linalg.norm(b - a) / 2, (e, rest, along)
+
+
+def test_a_close_up_keeps_its_head_in_the_frame(engine, astronaut):
+    """A close-up's hair and chin touch the photo's edges: a head moved as far
+    as a lively driver moves (d12: half a face size aside, a third down) slid
+    half out of the frame, and beyond the photo's edge a smear came in. The
+    head travels at most as far as the photo reaches beyond it (plus a
+    little); where the photo has room it follows the driver fully."""
+    from vivicam.engines.warp.mesh_motion import MOVE_SPARE, target_points
+
+    wide = engine.prepare(astronaut)
+    pts = wide.landmarks  # crop pixels of the wide photo
+    box = np.linalg.inv(np.vstack([wide.crop_matrix, [0, 0, 1]]))[:2]
+    face = pts[:, :2] @ box[:, :2].T + box[:, 2]  # photo pixels
+    x0, y0 = np.floor(face.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(face.max(axis=0)).astype(int)
+    close = engine.prepare(np.ascontiguousarray(astronaut[y0 + 15 : y1 - 5, x0 + 5 : x1 - 5]))  # chin and brow cut
+    move = Motion(translation=np.array([0.5, 0.35], np.float32))
+    for state, most in ((wide, None), (close, MOVE_SPARE)):
+        nose = mesh.NOSE_TIP
+        moved = (target_points(state.rig, move)[nose] - state.rig.src[nose]) / state.rig.size0
+        if most is None:
+            assert moved[0] > 0.45 and moved[1] > 0.3, moved  # room around: the head goes where the driver's went
+        else:
+            assert (np.abs(moved) <= most + 1e-3).all(), moved
+            assert (np.abs(moved) > 0.05).all(), moved  # it still moves
+    # and the camera's whole-frame move stays a small share of the close-up
+    pan = Motion(camera=np.array([1.2, 0.8], np.float32))
+    shift = engine.frame_shift(close, pan)
+    height, width = close.photo.shape[:2]
+    assert abs(shift[0]) <= 0.15 * width + 1e-3 and abs(shift[1]) <= 0.15 * height + 1e-3
