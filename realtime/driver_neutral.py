@@ -35,6 +35,13 @@ AUTO_SCAN_S = 120.0  # ``auto``/profile: how much of the driving video the refer
 SAME_FRAME_DB = 34.0
 THUMB_WIDTH = 64
 NEUTRAL_MODES = ("auto", "first")
+# the head's rest size: the median over this many first tracked frames. One
+# frame's size is off by up to 0.25 % on a still driver, and the tracker
+# settles over the first frames (a line through them, extrapolated back, was
+# as bad): a render that kept such a size all along showed the 2048² s2 at
+# rest 3-7 dB off the photo. A driver who comes nearer in that second (d11:
+# 3 %) starts that much off the photo's size.
+START_SIZE_FRAMES = 30
 SIDEWAYS_ROLL = 50.0  # degrees of roll between driver and portrait beyond any head tilt
 
 
@@ -152,22 +159,27 @@ def start_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
     fixed border, and kept it so while the camera panned). From the start,
     head and camera count from the same frame: the first output frame has
     the photo's framing, and the head moves about it as the driver's does.
-    The size likewise: d12 is 4 % nearer the camera in the frames that match
-    s1, and every render from them started with the head 4 % smaller than the
-    photo's."""
+    The size likewise (over START_SIZE_FRAMES): d12 is 4 % nearer the camera
+    in the frames that match s1, and every render from them started with the
+    head 4 % smaller than the photo's."""
     from dataclasses import replace
 
     from vivicam.calibrate.geometry import head_pose
 
+    poses = []
     for lm in tracks:
         if lm is None or not np.isfinite(lm.points).all():
             continue
         try:
-            pose = head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation)
+            poses.append(head_pose(np.asarray(lm.points, np.float64), neutral.canonical, neutral.rotation))
         except ValueError:  # a degenerate mesh
             continue
-        return replace(neutral, center=pose.center, size=float(pose.size))
-    return neutral
+        if len(poses) == START_SIZE_FRAMES:
+            break
+    if not poses:
+        return neutral
+    return replace(neutral, center=poses[0].center, size=float(np.median([p.size for p in poses])))
+
 
 
 def _lent(tracker: Any, tracks: list[Landmarks | None]) -> tuple[Landmarks | None, ...] | None:
