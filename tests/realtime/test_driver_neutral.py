@@ -121,7 +121,8 @@ def test_another_persons_portrait_keeps_its_framing_from_the_first_frame(mid_cli
     scales = np.array([p.size / neutral.size for p in poses])
     assert len(offsets) > 40
     assert np.abs(offsets[0]).max() < 0.05  # the first frame: the photo's framing
-    assert abs(scales[0] - 1.0) < 0.01  # and the photo's size (d12 is 4 % nearer in the matched frames)
+    # and the photo's size over the first second (d12 is 2-4 % nearer in the matched frames)
+    assert abs(np.median(scales[:30]) - 1.0) < 0.005 and abs(scales[0] - 1.0) < 0.015
     assert np.abs(offsets).max() > 0.15  # later the driver moves (and the avatar with them)
     assert np.abs(scales - 1.0).max() > 0.03
 
