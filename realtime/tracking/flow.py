@@ -68,6 +68,15 @@ CAMERA_EDGE = 0.15
 # region; a tight head-and-shoulders shot): the camera reads as still.
 MIN_BACKGROUND_SHARE = 0.003
 MAX_BACKGROUND_SAMPLES = 4096  # a median over more pixels says nothing new
+# The background samples are picked on the reference frame; a head that
+# moves over them (with its hair, CAMERA_CLEARANCE round it, and its body
+# below) covers them now, and the median read the head's own move as the
+# camera's: d12, whose wall never moves, jumped the whole avatar picture by
+# 0.3-0.65 face sizes for 1-3 frames at each big move (up to 134 px on s1).
+# Those samples are left out; with fewer than this share of them left, the
+# camera keeps its last reading.
+MIN_FREE_BACKGROUND = 0.3
+HAIR_GROWTH = 1.5  # the face oval × this about its centre: the head with its hair (see _person_now)
 # DIS settings: (preset, finest pyramid scale, variational refinement
 # iterations, patch stride), None = the preset's. Both regions: DIS "fast"
 # patches computed at half the region's side (finest scale 1) without the
@@ -159,6 +168,7 @@ class DriverFlow:
         self._node_matte = np.maximum(weight, 1e-3)[..., None]
         self._weight = np.where(weight < PERSON_FLOOR, 0.0, np.clip(weight, 0.0, 1.0)).astype(np.float32)
         self._background = _background_samples(reference.image.shape[:2], self._matte, self._surround_matrix)
+        self._camera: np.ndarray | None = None  # the last camera reading taken (held while the head covers the background)
         self._face_flow = _dis(*FACE_DIS)
         self._surround_flow = _dis(*SURROUND_DIS)
 
@@ -176,7 +186,7 @@ class DriverFlow:
                 points=np.asarray(points, np.float32), surround=np.zeros(SURROUND_SHAPE, np.float32),
                 camera=np.zeros(2, np.float32),
             )
-        surround, camera = self._surround(gray)
+        surround, camera = self._surround(gray, pts)
         return FlowReading(points=self._refine(gray, pts, pose), surround=surround, camera=camera,
                            camera_read=self._background is not None)
 
@@ -197,14 +207,18 @@ class DriverFlow:
         out[:, :2] = points[:, :2] + trust * (flowed - points[:, :2])
         return out.astype(np.float32)
 
-    def _surround(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _surround(self, gray: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(surround field, camera motion)."""
         current = _exposure_matched(_cut(gray, self._surround_matrix, SURROUND_PIXELS), self._surround0)
         flow = self._surround_flow.calc(self._surround0, current, None)
         to_face_sizes = SURROUND_SPAN / SURROUND_PIXELS
         camera = np.zeros(2, np.float32)
         if self._background is not None:
-            camera[:] = np.median(flow.reshape(-1, 2)[self._background], axis=0) * to_face_sizes
+            free = self._background[~_person_now(points, self._surround_matrix)[self._background]]
+            if free.size >= MIN_FREE_BACKGROUND * self._background.size:
+                self._camera = (np.median(flow.reshape(-1, 2)[free], axis=0) * to_face_sizes).astype(np.float32)
+            if self._camera is not None:
+                camera[:] = self._camera
         # averaged over the driver's person only: where hair meets the
         # background, the still background must not drag the hair's motion down
         pooled = cv2.GaussianBlur(cv2.multiply(flow, self._matte2), (0, 0), self._sigma)
@@ -213,6 +227,25 @@ class DriverFlow:
         out[..., :2] = nodes * to_face_sizes
         out[..., 2] = self._weight
         return out, camera
+
+
+def _person_now(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(SURROUND_PIXELS², ) bool, flattened: the surround region's pixels that
+    the driver's head covers now (its face oval grown by HAIR_GROWTH about its
+    centre for the hair, and straight down from it to the region's edge: neck
+    and body), grown by CAMERA_CLEARANCE."""
+    oval = _apply(matrix, np.asarray(points, np.float64)[list(mesh.FACE_OVAL), :2])
+    centre = oval.mean(axis=0)
+    oval = centre + HAIR_GROWTH * (oval - centre)
+    bottom = float(SURROUND_PIXELS)
+    below = np.array([[oval[:, 0].min(), bottom], [oval[:, 0].max(), bottom]])
+    hull = cv2.convexHull(np.concatenate([oval, below]).astype(np.float32))[:, 0]
+    mask = np.zeros((SURROUND_PIXELS, SURROUND_PIXELS), np.uint8)
+    cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
+    per_face = SURROUND_PIXELS / SURROUND_SPAN
+    reach = 2 * max(int(round(CAMERA_CLEARANCE * per_face)), 1) + 1
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    return mask.reshape(-1) > 0
 
 
 def _exposure_matched(region: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -209,3 +209,29 @@ def test_unknown_camera_motion_is_an_input_error() -> None:
     with pytest.raises(InputError, match="camera motion"):
         WarpEngine(backend="cpu", camera_motion="shake")
 
+
+
+
+def test_a_head_moving_over_the_background_is_not_camera_motion(testdata) -> None:
+    """The background is picked on the reference frame; a head that moves
+    far over it (d12 leaning aside before a plain wall that never moves)
+    covered half of it, and the median read the head's move as the camera's:
+    the whole avatar picture jumped by up to half a face size for as long.
+    With the head's current place left out (or, with too little background
+    left, the last reading kept), the still camera stays still."""
+    from vivicam.benchmarks.clips import read_frames
+    from vivicam.face.tracker import MediaPipeTracker
+
+    frames = list(read_frames(testdata / "clips" / "d12.mp4", 181))
+    with MediaPipeTracker() as tracker:
+        found = {i: tracker.track(f) for i, f in enumerate(frames)}
+    flow = DriverFlow(DriverFrame(frames[0], found[0]))
+    size = geometry.face_pose(found[0].points.astype(np.float64)).size
+    moves, cameras = [], []
+    for i in range(30, 181, 2):
+        reading = flow.measure(frames[i], found[i].points)
+        moves.append(np.linalg.norm(geometry.face_pose(found[i].points.astype(np.float64)).center[:2]
+                                    - geometry.face_pose(found[0].points.astype(np.float64)).center[:2]) / size)
+        cameras.append(np.abs(reading.camera).max())
+    assert max(moves) > 0.5  # the head does travel over the wall
+    assert max(cameras) < 0.05, max(cameras)
