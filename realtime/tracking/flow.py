@@ -73,9 +73,12 @@ MAX_BACKGROUND_SAMPLES = 4096  # a median over more pixels says nothing new
 # below) covers them now, and the median read the head's own move as the
 # camera's: d12, whose wall never moves, jumped the whole avatar picture by
 # 0.3-0.65 face sizes for 1-3 frames at each big move (up to 134 px on s1).
-# Those samples are left out; with fewer than this share of them left, the
-# camera keeps its last reading.
-MIN_FREE_BACKGROUND = 0.3
+# Those samples are left out. With fewer than MIN_FREE_BACKGROUND left the
+# last reading stands — for up to CAMERA_RESYNC frames in a row: then all
+# of them are read, as a camera that pans its person over them (d20: 96 % of
+# 801 covered for seconds) moves the person with the background.
+MIN_FREE_BACKGROUND = 24
+CAMERA_RESYNC = 12
 HAIR_GROWTH = 1.5  # the face oval × this about its centre: the head with its hair (see _person_now)
 # DIS settings: (preset, finest pyramid scale, variational refinement
 # iterations, patch stride), None = the preset's. Both regions: DIS "fast"
@@ -168,7 +171,8 @@ class DriverFlow:
         self._node_matte = np.maximum(weight, 1e-3)[..., None]
         self._weight = np.where(weight < PERSON_FLOOR, 0.0, np.clip(weight, 0.0, 1.0)).astype(np.float32)
         self._background = _background_samples(reference.image.shape[:2], self._matte, self._surround_matrix)
-        self._camera: np.ndarray | None = None  # the last camera reading taken (held while the head covers the background)
+        self._camera: np.ndarray | None = None  # the last camera reading taken
+        self._held = 0  # frames in a row with too little free background
         self._face_flow = _dis(*FACE_DIS)
         self._surround_flow = _dis(*SURROUND_DIS)
 
@@ -215,10 +219,13 @@ class DriverFlow:
         camera = np.zeros(2, np.float32)
         if self._background is not None:
             free = self._background[~_person_now(points, self._surround_matrix)[self._background]]
-            if free.size >= MIN_FREE_BACKGROUND * self._background.size:
-                self._camera = (np.median(flow.reshape(-1, 2)[free], axis=0) * to_face_sizes).astype(np.float32)
-            if self._camera is not None:
-                camera[:] = self._camera
+            if free.size >= MIN_FREE_BACKGROUND:
+                self._camera, self._held = np.median(flow.reshape(-1, 2)[free], axis=0) * to_face_sizes, 0
+            else:
+                self._held += 1
+                if self._camera is None or self._held >= CAMERA_RESYNC:
+                    self._camera = np.median(flow.reshape(-1, 2)[self._background], axis=0) * to_face_sizes
+            camera[:] = self._camera
         # averaged over the driver's person only: where hair meets the
         # background, the still background must not drag the hair's motion down
         pooled = cv2.GaussianBlur(cv2.multiply(flow, self._matte2), (0, 0), self._sigma)
