@@ -73,11 +73,13 @@ MAX_BACKGROUND_SAMPLES = 4096  # a median over more pixels says nothing new
 # below) covers them now, and the median read the head's own move as the
 # camera's: d12, whose wall never moves, jumped the whole avatar picture by
 # 0.3-0.65 face sizes for 1-3 frames at each big move (up to 134 px on s1).
-# Those samples are left out. With fewer than MIN_FREE_BACKGROUND left the
+# Those samples are left out. With fewer than MIN_FREE_BACKGROUND (or
+# MIN_FREE_SHARE) left the
 # last reading stands — for up to CAMERA_RESYNC frames in a row: then all
 # of them are read, as a camera that pans its person over them (d20: 96 % of
 # 801 covered for seconds) moves the person with the background.
 MIN_FREE_BACKGROUND = 24
+MIN_FREE_SHARE = 0.1  # ... nor under this share of them (a few far samples read a pan badly)
 CAMERA_RESYNC = 12
 HAIR_GROWTH = 1.5  # the face oval × this about its centre: the head with its hair (see _person_now)
 # DIS settings: (preset, finest pyramid scale, variational refinement
@@ -219,7 +221,7 @@ class DriverFlow:
         camera = np.zeros(2, np.float32)
         if self._background is not None:
             free = self._background[~_person_now(points, self._surround_matrix)[self._background]]
-            if free.size >= MIN_FREE_BACKGROUND:
+            if free.size >= max(MIN_FREE_BACKGROUND, MIN_FREE_SHARE * self._background.size):
                 self._camera, self._held = np.median(flow.reshape(-1, 2)[free], axis=0) * to_face_sizes, 0
             else:
                 self._held += 1
