@@ -142,10 +142,10 @@ def sideways_warning(roll_deg: float) -> str | None:
 
 def start_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
     """``neutral`` placed where the driver's head is on the first tracked
-    frame of ``tracks``, at the size it has there (as the render's camera
-    origin: a median over the first five would already be off, a lively
-    driver moved 0.14 face sizes over d12's), its pose and expression
-    unchanged.
+    frame of ``tracks`` (as the render's camera origin: a median over the
+    first five would already be off, a lively driver moved 0.14 face sizes
+    over d12's), at its size over the first START_SIZE_FRAMES, its pose and
+    expression unchanged.
 
     The frames whose expression matches another person's portrait can come
     from anywhere in the clip; measured from where the head happened to be

@@ -74,10 +74,10 @@ MAX_BACKGROUND_SAMPLES = 4096  # a median over more pixels says nothing new
 # camera's: d12, whose wall never moves, jumped the whole avatar picture by
 # 0.3-0.65 face sizes for 1-3 frames at each big move (up to 134 px on s1).
 # Those samples are left out. With fewer than MIN_FREE_BACKGROUND (or
-# MIN_FREE_SHARE) left the
-# last reading stands — for up to CAMERA_RESYNC frames in a row: then all
-# of them are read, as a camera that pans its person over them (d20: 96 % of
-# 801 covered for seconds) moves the person with the background.
+# MIN_FREE_SHARE) left, the last reading stands for up to CAMERA_RESYNC
+# frames in a row; then all of them are read, as a camera that pans its
+# person over them (d20: 96 % of 801 covered for seconds) moves the person
+# with the background.
 MIN_FREE_BACKGROUND = 24
 MIN_FREE_SHARE = 0.1  # ... nor under this share of them (a few far samples read a pan badly)
 CAMERA_RESYNC = 12
