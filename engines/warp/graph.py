@@ -71,8 +71,8 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
     if rig.num_points > m:
         raise ValueError(f"rig has {rig.num_points} points, the graph takes {m}")
 
-    def pad(a: np.ndarray) -> np.ndarray:
-        out = np.zeros((m, *a.shape[1:]), np.float32)
+    def pad(a: np.ndarray, rows: int = m) -> np.ndarray:
+        out = np.zeros((rows, *a.shape[1:]), np.float32)
         out[: a.shape[0]] = a
         return out
 
@@ -83,11 +83,6 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
 
     if len(rig.band_rows) > BAND_POINTS:
         raise ValueError(f"rig has {len(rig.band_rows)} band points, the graph takes {BAND_POINTS}")
-
-    def band(a: np.ndarray) -> np.ndarray:
-        out = np.zeros((BAND_POINTS, *a.shape[1:]), np.float32)
-        out[: a.shape[0]] = a
-        return out
 
     eye_sel = np.zeros((len(rig.lid_eye), 2), np.float32)
     eye_sel[np.arange(len(rig.lid_eye)), rig.lid_eye] = 1.0
@@ -110,10 +105,10 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "field_index": rig.controls[fld.index].astype(np.int64),
         "field_weight": fld.weight,
         "surround_map": pad(rig.surround_map.toarray()),
-        "band_sel": band(onehot(rig.band_rows)),
-        "band_inner_sel": band(onehot(rig.band_inner)),
-        "band_normal": band(rig.band_normal),
-        "band_gap0": band(rig.band_gap0),
+        "band_sel": pad(onehot(rig.band_rows), BAND_POINTS),
+        "band_inner_sel": pad(onehot(rig.band_inner), BAND_POINTS),
+        "band_normal": pad(rig.band_normal, BAND_POINTS),
+        "band_gap0": pad(rig.band_gap0, BAND_POINTS),
         "move_limit": rig.move_limit.astype(np.float32),
     }
 

@@ -81,6 +81,8 @@ MAX_BACKGROUND_SAMPLES = 4096  # a median over more pixels says nothing new
 MIN_FREE_BACKGROUND = 24
 MIN_FREE_SHARE = 0.1  # ... nor under this share of them (a few far samples read a pan badly)
 CAMERA_RESYNC = 12
+_CLEARANCE_DISC = cv2.getStructuringElement(  # CAMERA_CLEARANCE in surround-region pixels, as a disc
+    cv2.MORPH_ELLIPSE, (2 * max(int(round(CAMERA_CLEARANCE * SURROUND_PIXELS / SURROUND_SPAN)), 1) + 1,) * 2)
 HAIR_GROWTH = 1.5  # the face oval × this about its centre: the head with its hair (see _person_now)
 # DIS settings: (preset, finest pyramid scale, variational refinement
 # iterations, patch stride), None = the preset's. Both regions: DIS "fast"
@@ -238,6 +240,11 @@ class DriverFlow:
         return out, camera
 
 
+def _near(mask: np.ndarray) -> np.ndarray:
+    """A surround-region uint8 ``mask`` grown by CAMERA_CLEARANCE face sizes."""
+    return cv2.dilate(mask, _CLEARANCE_DISC)
+
+
 def _person_now(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """(SURROUND_PIXELS², ) bool, flattened: the surround region's pixels that
     the driver's head covers now (its face oval grown by HAIR_GROWTH about its
@@ -251,10 +258,7 @@ def _person_now(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     hull = cv2.convexHull(np.concatenate([oval, below]).astype(np.float32))[:, 0]
     mask = np.zeros((SURROUND_PIXELS, SURROUND_PIXELS), np.uint8)
     cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
-    per_face = SURROUND_PIXELS / SURROUND_SPAN
-    reach = 2 * max(int(round(CAMERA_CLEARANCE * per_face)), 1) + 1
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
-    return mask.reshape(-1) > 0
+    return _near(mask).reshape(-1) > 0
 
 
 def _exposure_matched(region: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -289,8 +293,7 @@ def _background_samples(frame_shape: tuple[int, int], matte: np.ndarray, matrix:
     inside = _cut(np.ones(frame_shape, np.float32), matrix, SURROUND_PIXELS, cv2.BORDER_CONSTANT) > 0.99
     edge = 2 * max(int(round(CAMERA_EDGE * per_face)), 1) + 1
     inside = cv2.erode(inside.astype(np.uint8), np.ones((edge, edge), np.uint8), borderValue=0) > 0
-    reach = 2 * max(int(round(CAMERA_CLEARANCE * per_face)), 1) + 1
-    near = cv2.dilate((matte > PERSON_FLOOR).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    near = _near((matte > PERSON_FLOOR).astype(np.uint8))
     index = np.flatnonzero(inside & (near == 0))
     if index.size < MIN_BACKGROUND_SHARE * SURROUND_PIXELS**2:
         return None

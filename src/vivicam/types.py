@@ -172,19 +172,13 @@ class Motion:
         ``camera`` taken out of ``translation`` and ``surround`` (and zeroed)."""
         if not self.camera.any():
             return self
-        return replace(self.moved_by(-self.camera), camera=np.zeros(2, np.float32))
-
-    def moved_by(self, delta: Any) -> "Motion":
-        """A copy whose head and surroundings (``translation``, ``surround``)
-        are moved by ``delta`` (2,) face sizes."""
-        d = np.asarray(delta, np.float32)
-        if not d.any():
-            return self
         surround = None
         if self.surround is not None:
             surround = self.surround.copy()
-            surround[..., :2] += d
-        return replace(self, translation=(self.translation + d).astype(np.float32), surround=surround)
+            surround[..., :2] -= self.camera
+        return replace(
+            self, translation=self.translation - self.camera, surround=surround, camera=np.zeros(2, np.float32)
+        )
 
     def blend(self, other: "Motion", weight: float) -> "Motion":
         """Linear blend: ``weight`` 0 gives self, 1 gives ``other``."""
