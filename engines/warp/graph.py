@@ -16,7 +16,8 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
   int64 (rig point indices), ``field_weight`` G×3, ``surround_map`` M×S
   (S = surround-grid nodes), ``band_sel``/``band_inner_sel`` B×M one-hot
   (a band point, the point it stays outside of; zero rows pad), ``band_normal``
-  B×2, ``band_gap0`` B, ``move_limit`` 2×2 (head travel, face sizes: rows x, y; towards -, +).
+  B×2, ``band_gap0`` B, ``move_limit`` 2×2 (head travel, face sizes: rows x, y; towards -, +),
+  ``turn_limit`` 2 (yaw, degrees: towards -, +).
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
   ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
   (``Motion.surround``; zeros when None, which leaves the target unchanged).
@@ -54,6 +55,7 @@ AVATAR_INPUTS = (
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight", "surround_map",
     "band_sel", "band_inner_sel", "band_normal", "band_gap0", "move_limit",
+    "turn_limit",
 )
 MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
 INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS
@@ -110,6 +112,7 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "band_normal": pad(rig.band_normal, BAND_POINTS),
         "band_gap0": pad(rig.band_gap0, BAND_POINTS),
         "move_limit": rig.move_limit.astype(np.float32),
+        "turn_limit": rig.turn_limit.astype(np.float32),
     }
 
 
@@ -142,7 +145,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                   band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
+                   band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit,
                    rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
@@ -162,7 +165,10 @@ def make_module(crop_size: int = 512, cell: int = 4):
             wanted = torch.maximum(torch.maximum(gap, opening + torch.minimum(face[1], gap)), torch.zeros_like(gap))
             drop = (wanted - gap) * jaw_weight
             canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
-            angles = torch.minimum(torch.maximum(rotation, -self.limits), self.limits) * (math.pi / 180.0)
+            angles = torch.minimum(torch.maximum(rotation, -self.limits), self.limits)
+            side = torch.where(angles[1:2] < 0.0, turn_limit[0:1], turn_limit[1:2])  # mesh_motion.limit_turn
+            yaw = torch.where(side >= self.limits[1], angles[1:2], _knee(torch, angles[1:2], side))
+            angles = torch.cat([angles[0:1], yaw, angles[2:3]]) * (math.pi / 180.0)
             rot = _euler(torch, angles) @ rotation0
             translation = _knee(torch, translation, torch.where(translation < 0.0, move_limit[:, 0], move_limit[:, 1]))
             size = torch.exp(_knee(torch, torch.log(scale[0]), LOG_SCALE_LIMIT))
@@ -231,10 +237,10 @@ def make_module(crop_size: int = 512, cell: int = 4):
         def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                     lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, field_index,
                     field_weight, surround_map, band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
-                    rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
+                    turn_limit, rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                            band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
+                            band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit,
                             rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
             return self.backward(q - src, field_index, field_weight)
 

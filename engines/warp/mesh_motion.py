@@ -18,7 +18,7 @@ import numpy as np
 
 from vivicam.calibrate import mesh
 from vivicam.calibrate.config import KNEE, POSE_LIMITS
-from vivicam.calibrate.geometry import face_pose, matrix_from_euler, to_canonical
+from vivicam.calibrate.geometry import euler_from_matrix, face_pose, matrix_from_euler, to_canonical
 from vivicam.calibrate.motion import soft_limit
 from vivicam.types import SURROUND_GRID, SURROUND_SPAN, Motion, surround_node_offsets
 
@@ -53,6 +53,19 @@ DEPTH_LIMIT = 0.4
 DEPTH_SMOOTH = 0.06  # face sizes: the reach of smooth_depth
 NOSE_REACH = 0.12  # face sizes (×1.3 down): the nose keeps its tracked depth
 PARALLAX = np.array([1.4, 1.45], np.float32)
+# A 2-D warp shows a turn by squeezing the far cheek, and past some angle
+# from facing the camera it folds (the nose over the cheek, the mouth pulled
+# sideways): the folds follow the angle from the camera, not the turn from
+# the photo's pose. Pure turns, folded face triangles: frontal faces 16-29 at
+# 20 degrees, 56-82 at 30; a three-quarter painting (22 degrees of its own)
+# 76 at a further 10 and 130 at 20, where d12 smeared its nose over the far
+# cheek. So the avatar turns away from the camera only as far as a frontal
+# face may (POSE_LIMITS' yaw, counted from facing the camera; the usual knee)
+# and always at least TURN_ROOM_MIN; towards the camera as far as any face.
+# A frontal face reads a few degrees off (the person's own offset, the
+# tracker's): within TURN_OWN_FREE a photo counts as facing the camera.
+TURN_ROOM_MIN = 12.0
+TURN_OWN_FREE = 3.0
 # head translation (face sizes) and log-scale limits: the crop's border is fixed,
 # so the head can only travel so far inside it without folding the band
 MOVE_LIMIT = 0.6
@@ -132,6 +145,7 @@ class MeshRig:
     band_normal: np.ndarray  # (B,2) float32 its outward direction at rest
     band_gap0: np.ndarray  # (B,) float32 its rest gap along that direction, crop pixels
     move_limit: np.ndarray  # (2,2) float32 head travel limits, face sizes: rows x, y; columns towards -, +
+    turn_limit: np.ndarray  # (2,) float32 yaw limits, degrees: towards -, + (see turn_limit)
     # (M, G·G) float32 bilinear weights of each point in the Motion.surround
     # grid (0 rows: face); sparse (4 weights a row of 3721) so the per-frame
     # product costs microseconds, not a millisecond
@@ -195,6 +209,24 @@ def limit_pose(angles: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(angles, np.float32), -lim, lim)
 
 
+def turn_limit(rotation0: np.ndarray) -> np.ndarray:
+    """(2,) how far the avatar may turn (yaw, degrees) towards -, +: as far
+    from facing the camera as a frontal face may (POSE_LIMITS), counting the
+    photo's own turn beyond TURN_OWN_FREE, and at least TURN_ROOM_MIN."""
+    own = float(euler_from_matrix(np.asarray(rotation0, np.float64))[1])
+    most = POSE_LIMITS[1]
+    away = [max(-own - TURN_OWN_FREE, 0.0), max(own - TURN_OWN_FREE, 0.0)]
+    return np.array([max(most - a, TURN_ROOM_MIN) for a in away], np.float32)
+
+
+def limit_turn(yaw: float, limit: np.ndarray) -> float:
+    """The yaw bent softly towards the avatar's own limit on its side
+    (MeshRig.turn_limit); a side with the full POSE_LIMITS is left as the
+    motion stage bent it (bent twice, a frontal face would turn less than asked)."""
+    side = float(limit[0] if yaw < 0.0 else limit[1])
+    return float(yaw) if side >= POSE_LIMITS[1] else float(knee_limit(yaw, side))
+
+
 def soft_move(translation: np.ndarray, scale: float, limit: np.ndarray) -> tuple[np.ndarray, float]:
     """Translation and scale, saturating softly at ``limit`` (MeshRig.move_limit:
     per axis and direction) and LOG_SCALE_LIMIT."""
@@ -231,6 +263,7 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     wanted = max(gap, opening + min(rig.mouth_gap0, gap), 0.0)
     canon[:, 1] += (wanted - gap) * rig.jaw_weight
     pitch, yaw, roll = limit_pose(motion.rotation)
+    yaw = limit_turn(yaw, rig.turn_limit)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
     translation, scale = soft_move(motion.translation, float(motion.scale), rig.move_limit)
     # rotated in 3-D about the face centre and projected (orthographic), the
@@ -384,6 +417,7 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
         band_normal=band_normal.astype(f32),
         band_gap0=band_gap0.astype(f32),
         move_limit=move_limit(pts[list(mesh.FACE_OVAL), :2], float(pose.size), photo),
+        turn_limit=turn_limit(pose.rotation),
         surround_map=surround_map,
     )
 

@@ -79,3 +79,31 @@ def test_fp16_graph_converts_and_stays_within_tolerance(spec, tmp_path):
 
     report = check_onnx(spec, out_dir=tmp_path, precision="fp16")
     assert report.within_tolerance, report.line()
+
+
+def test_the_graph_limits_a_turned_photos_turn_like_the_cpu_path():
+    """A photo turned from the camera turns less away from it
+    (MeshRig.turn_limit): the graph's target mesh bends the yaw as the CPU
+    path's does, on the limited side and not on the other."""
+    import dataclasses
+
+    import torch
+
+    from vivicam.engines.warp.export import _example_state
+    from vivicam.engines.warp.mesh_motion import target_points
+    from vivicam.types import Motion
+
+    state = _example_state(512, 4)
+    module = graph.make_module()
+    targets = {}
+    for limit, yaw in (([36.0, 14.0], 24.0), ([36.0, 14.0], -24.0), ([36.0, 36.0], 24.0)):
+        rig = dataclasses.replace(state.rig, turn_limit=np.array(limit, np.float32))
+        motion = Motion(rotation=np.array([6.0, yaw, -5.0], np.float32))
+        inputs = {**graph.avatar_inputs(dataclasses.replace(state, rig=rig)), **graph.motion_inputs(motion)}
+        del inputs["field_index"], inputs["field_weight"]  # the target mesh does not use the field
+        with torch.no_grad():
+            got = module.target(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}).numpy()
+        want = target_points(rig, motion)
+        assert np.abs(got[: len(want)] - want).max() < 0.05
+        targets[limit[1], yaw] = want
+    assert np.abs(targets[14.0, 24.0] - targets[36.0, 24.0]).max() > 5  # the limited side turned less

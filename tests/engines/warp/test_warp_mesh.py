@@ -177,6 +177,50 @@ def test_a_turn_neither_folds_nor_tears_the_skin(rig, face):
     assert z[mesh.NOSE_TIP] == pytest.approx(canon[mesh.NOSE_TIP, 2], abs=0.02)  # the nose keeps its relief
 
 
+def _folded_share(rig, yaw: float) -> float:
+    """Share of the face's area (Delaunay triangles on the photo's landmarks)
+    turned inside out by a pure turn of ``yaw`` degrees."""
+    from scipy.spatial import Delaunay
+
+    src = rig.src[:468].astype(np.float64)
+    tri = Delaunay(src).simplices
+
+    def area(p):
+        a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+
+    before = area(src)
+    after = area(target_points(rig, Motion(rotation=np.array([0, yaw, 0], np.float32)))[:468].astype(np.float64))
+    return float(np.abs(before)[after / before < 0].sum() / np.abs(before).sum())
+
+
+def test_a_three_quarter_face_turns_away_no_further_than_a_frontal_face_may(rig, face):
+    """A 2-D warp folds a face by how far it turns from the camera, not from
+    the photo: a three-quarter painting turned 20° further away smeared its
+    nose over its far cheek. The photo's own turn now counts against the
+    limit on that side; towards the camera, and for a frontal photo, nothing
+    changes."""
+    import dataclasses
+
+    from vivicam.calibrate.geometry import FacePose, euler_from_matrix
+
+    pose = face_pose(face)
+    canon = to_canonical(face, pose).astype(np.float64)
+    assert rig.turn_limit.tolist() == [POSE_LIMITS[1]] * 2  # the astronaut faces the camera
+    for own in (22.0, -22.0):
+        turned = FacePose(rotation=matrix_from_euler(0.0, own, 0.0) @ pose.rotation, center=pose.center, size=pose.size)
+        three_quarter = build_rig(from_canonical(canon, turned), 512)
+        measured = euler_from_matrix(three_quarter.rotation0.astype(np.float64))[1]
+        assert measured == pytest.approx(own, abs=2.0)
+        free = dataclasses.replace(three_quarter, turn_limit=np.full(2, POSE_LIMITS[1], np.float32))
+        away = 30.0 * np.sign(own)
+        # as far from the camera as the frontal face at the same turn, or less (it was half again as much)
+        assert _folded_share(three_quarter, away) <= _folded_share(rig, away)
+        assert _folded_share(free, away) > 1.3 * _folded_share(rig, away)
+        toward = Motion(rotation=np.array([0, -away, 0], np.float32))
+        assert np.array_equal(target_points(three_quarter, toward), target_points(free, toward))
+
+
 def test_the_pose_limit_is_defined_once_and_applied_once(rig):
     """The motion stage's soft limit and the engine's clip share one limit, so
     what the estimator lets through is rendered unbent; a larger limit is refused."""
