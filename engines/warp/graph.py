@@ -37,10 +37,12 @@ from vivicam.engines.warp.field import (
 )
 from vivicam.engines.warp.mesh_motion import (
     BAND_KEEP,
+    BAND_PASSES,
     LOG_SCALE_LIMIT,
     EYE_INNER_FRACTION,
     KNEE,
     LOWER_LID_RAISE,
+    MAX_SURROUND_POINTS,
     MOUTH_FULL_GAP,
     PARALLAX,
     POSE_LIMITS,
@@ -63,7 +65,8 @@ OUTPUT_NAMES = ("back",)
 
 
 RIG_POINTS = 768  # rig arrays are zero-padded to this many points so one graph fits every avatar
-BAND_POINTS = 96  # band constraints, zero-padded likewise (two rings round the 36-point face oval)
+# band constraints, zero-padded likewise: two rings round the 36-point face oval, the surround points
+BAND_POINTS = 96 + MAX_SURROUND_POINTS
 
 
 def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
@@ -183,7 +186,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
             moved = src + at[:, 0:2] * face[0]
             correction = _knee(torch, (moved - target) / face[0], SURROUND_REACH) * face[0]
             target = target + at[:, 2:3] * correction
-            for _ in range(2):  # mesh_motion.keep_band_outside
+            for _ in range(BAND_PASSES):  # mesh_motion.keep_band_outside
                 gap = ((band_sel @ target - band_inner_sel @ target) * band_normal).sum(dim=1)
                 push = torch.clamp(BAND_KEEP * band_gap0 - gap, min=0.0)
                 target = target + band_sel.transpose(0, 1) @ (band_normal * push[:, None])

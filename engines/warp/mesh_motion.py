@@ -111,6 +111,12 @@ BORDER_STEPS = 8
 # collar (s4 by d12). 0.25 left the jaw's edge wavy; d12's self-reenactment
 # PSNR −0.04 dB at 0.5, its pitch r 0.70 -> 0.81.
 BAND_KEEP = 0.5
+# The surround points between and beyond the rings keep their gap likewise
+# (from the outermost ring point inside them at their angle): they follow
+# the head less than the rings, and a head moved half a face size sideways
+# (d12 driving the three-quarter s8) carried the rings over them, a torn,
+# jagged edge between the cheek and the veil (54 folded triangles; none now).
+BAND_PASSES = 3  # ring 1 (from the face), ring 2 (from ring 1), surround points (from either)
 # Surround points: the Motion.surround grid's nodes that fall in the crop, at
 # least SURROUND_CLEARANCE × the face-oval radius from the face centre and half
 # a grid cell from any other point; at most MAX_SURROUND_POINTS of them.
@@ -140,7 +146,7 @@ class MeshRig:
     rotation0: np.ndarray  # (3,3) float32 face axes
     size0: float  # face size in crop pixels
     controls: np.ndarray  # (Nc,) int64 points that drive the warp (iris excluded)
-    band_rows: np.ndarray  # (B,) int64 band points (ring 1, then ring 2)
+    band_rows: np.ndarray  # (B,) int64 band points (ring 1, ring 2), then surround points
     band_inner: np.ndarray  # (B,) int64 the point each must stay outside of
     band_normal: np.ndarray  # (B,2) float32 its outward direction at rest
     band_gap0: np.ndarray  # (B,) float32 its rest gap along that direction, crop pixels
@@ -285,9 +291,10 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
 def keep_band_outside(rig: MeshRig, target: np.ndarray) -> np.ndarray:
     """``target`` with every band point pushed outwards as far as it takes to
     keep BAND_KEEP of its rest gap from the point inside it; untouched while
-    it does (so at rest, exactly). Twice: ring 2 then sees ring 1 pushed."""
+    it does (so at rest, exactly). Three times: ring 2 then sees ring 1
+    pushed, the surround points both."""
     target = np.array(target, np.float32)
-    for _ in range(2):
+    for _ in range(BAND_PASSES):
         gap = ((target[rig.band_rows] - target[rig.band_inner]) * rig.band_normal).sum(axis=1)
         push = np.maximum(BAND_KEEP * rig.band_gap0 - gap, 0.0)
         target[rig.band_rows] += rig.band_normal * push[:, None]
@@ -350,7 +357,7 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
     band_canon = to_canonical(band_xyz, pose).astype(np.float64)
     border = _border(crop_size)
     placed = np.concatenate([pts[:, :2], band_xyz[:, :2]])
-    around, around_pose_w = _surround_points(pts, pose, placed, crop_size)
+    around, around_pose_w, around_anchor = _surround_points(pts, pose, placed, crop_size)
 
     n_in, n_band, n_around, n_border = len(upper), len(band_xyz), len(around), len(border)
     m = NUM_FACE + n_in + n_band + n_around + n_border
@@ -389,7 +396,8 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
     jaw[NUM_FACE + n_in + np.arange(n_band)] = band_share * jaw[band_anchor]
 
     controls = np.array([i for i in range(m) if i not in IRIS], np.int64)
-    band_rows, band_inner, band_normal, band_gap0 = _band_order(src, band_anchor, band_ring, first_band, pts)
+    band_rows, band_inner, band_normal, band_gap0 = _band_order(src, band_anchor, band_ring, first_band, pts,
+                                                                around_anchor, first_around)
     f32 = np.float32
     # the depth turns use: smoothed, then flattened behind the face centre
     z = smooth_depth(canon, first_around + n_around)
@@ -422,19 +430,33 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
     )
 
 
-def _band_order(src: np.ndarray, anchor: np.ndarray, ring: np.ndarray, first: int, pts: np.ndarray):
-    """For each band point (rig rows ``first`` on): its row, the row of the
-    point inside it (ring 1: its outline landmark; ring 2: the ring-1 point
-    of that landmark, or the landmark when ring 1 has none there), its unit
-    outward direction from the face centre and its rest gap along it."""
+def _band_order(src: np.ndarray, anchor: np.ndarray, ring: np.ndarray, first: int, pts: np.ndarray,
+                around_anchor: np.ndarray, first_around: int):
+    """For each band point (rig rows ``first`` on), then each surround point
+    (rows ``first_around`` on): its row, the row of the point inside it (ring
+    1: its outline landmark; ring 2: the ring-1 point of that landmark, or the
+    landmark when ring 1 has none there; a surround point: the outermost of
+    those at its angle that lies inside it), its unit outward direction from
+    the face centre and its rest gap along it."""
     rows = first + np.arange(len(anchor), dtype=np.int64)
     inner = anchor.astype(np.int64).copy()
-    ring1 = {int(a): int(r) for a, r, k in zip(anchor, rows, ring) if k == 0}
+    by_ring = [{int(a): int(r) for a, r, k in zip(anchor, rows, ring) if k == n} for n in range(len(BAND_RINGS))]
     for j in np.nonzero(ring > 0)[0]:
-        inner[j] = ring1.get(int(anchor[j]), int(anchor[j]))
+        inner[j] = by_ring[0].get(int(anchor[j]), int(anchor[j]))
     _, centre, _, _, _ = _oval_layout(pts)
-    out = src[rows] - centre
-    normal = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+    def outward(r: np.ndarray) -> np.ndarray:
+        out = src[r] - centre
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+    around = first_around + np.arange(len(around_anchor), dtype=np.int64)
+    around_inner = np.empty(len(around), np.int64)
+    for j, (row, a) in enumerate(zip(around, around_anchor)):
+        candidates = [d[int(a)] for d in reversed(by_ring) if int(a) in d] + [int(a)]
+        gaps = [float((src[row] - src[c]) @ outward(np.array([row]))[0]) for c in candidates]
+        around_inner[j] = next((c for c, g in zip(candidates, gaps) if g > 0.0), candidates[-1])
+    rows, inner = np.concatenate([rows, around]), np.concatenate([inner, around_inner])
+    normal = outward(rows)
     gap0 = ((src[rows] - src[inner]) * normal).sum(axis=1)
     return rows, inner, normal, np.maximum(gap0, 0.0)
 
@@ -478,12 +500,14 @@ def _grid_weights(points: np.ndarray, rows: np.ndarray, m: int, center: np.ndarr
     )
 
 
-def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Surround-grid nodes that get their own control point (inside the crop,
     clear of the face, not crowding other points): (K, 3) positions (crop
-    pixels, depth of the nearest face-outline point) and (K, 2) pose weights,
+    pixels, depth of the nearest face-outline point), (K, 2) pose weights,
     those of the outer band ring at the same angle, fading with distance (far
-    away, only the driver's surround flow moves them)."""
+    away, only the driver's surround flow moves them), and (K,) the outline
+    landmark at their angle."""
     u = surround_node_offsets() * pose.size
     nodes = np.stack(np.meshgrid(u, u), axis=-1).reshape(-1, 2) + pose.center[:2]
     oval_idx, centre, rel, radius, top = _oval_layout(pts)
@@ -491,7 +515,7 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) 
     factor, w_top, w_bottom, _ = BAND_RINGS[-1]
     margin = 0.04 * crop_size
     spacing = 0.5 * SURROUND_SPAN / SURROUND_GRID * pose.size
-    xyz, weight = [], []
+    xyz, weight, anchor = [], [], []
     for p in nodes:
         if not (margin <= p[0] <= crop_size - margin and margin <= p[1] <= crop_size - margin):
             continue
@@ -501,11 +525,13 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int) 
             continue
         xyz.append((p[0], p[1], pts[oval_idx[k], 2]))
         weight.append(_ring_weight(w_top, w_bottom, top[k]) * min(1.0, factor / distance) ** 2)
+        anchor.append(oval_idx[k])
     xyz_a, weight_a = np.array(xyz, np.float64).reshape(-1, 3), np.array(weight, np.float64).reshape(-1, 2)
+    anchor_a = np.array(anchor, np.int64)
     if len(xyz_a) > MAX_SURROUND_POINTS:  # keep the nearest to the face: they matter most
         keep = np.argsort(np.linalg.norm(xyz_a[:, :2] - centre, axis=1))[:MAX_SURROUND_POINTS]
-        xyz_a, weight_a = xyz_a[keep], weight_a[keep]
-    return xyz_a, weight_a
+        xyz_a, weight_a, anchor_a = xyz_a[keep], weight_a[keep], anchor_a[keep]
+    return xyz_a, weight_a, anchor_a
 
 
 def _outline_share(canon: np.ndarray) -> np.ndarray:
