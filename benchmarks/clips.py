@@ -90,6 +90,36 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, *, crf: in
     return path
 
 
+def write_video_apart(path: Path, frames: Iterable[np.ndarray], fps: float, *, crf: int,
+                      timeout_s: float = 600.0) -> Path:
+    """:func:`write_video` at a lossy ``crf``, the same pixels on every run:
+    the frames go to a raw array beside ``path``, and a fresh Python process
+    encodes them. libx264 through PyAV encodes the same frames at CRF 12 to
+    other pixels in a process that has done other work first (the
+    steadiness suite's drivers differed by up to 18 grey levels between runs,
+    and its rest PSNR by 3 dB); a fresh process that only encodes gives the
+    same pixels every time."""
+    import subprocess
+    import sys
+
+    raw = path.with_name(path.stem + ".frames.npy")
+    try:
+        np.save(raw, np.stack(list(frames)))
+    except OSError as e:
+        raise InputError(f"could not write {raw}: {e.strerror or e}") from e
+    code = ("import sys; import numpy as np; from pathlib import Path; from vivicam.benchmarks.clips import write_video; "
+            "write_video(Path(sys.argv[2]), iter(np.load(sys.argv[1])), float(sys.argv[3]), crf=int(sys.argv[4]))")
+    try:
+        subprocess.run([sys.executable, "-c", code, str(raw), str(path), repr(float(fps)), str(int(crf))],
+                       check=True, timeout=timeout_s, capture_output=True)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        detail = (getattr(e, "stderr", None) or b"").decode(errors="replace").strip()[-300:]
+        raise InputError(f"could not encode {path.name}: {detail or e}") from e
+    finally:
+        raw.unlink(missing_ok=True)
+    return path
+
+
 def load_portrait(path: Path) -> np.ndarray:
     from vivicam.realtime.sources.photo import load_photo
 

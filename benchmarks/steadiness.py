@@ -31,7 +31,7 @@ import numpy as np
 
 from vivicam.benchmarks import contact_sheet, metrics
 from vivicam.benchmarks import steady_metrics as sm
-from vivicam.benchmarks.clips import clip_paths, find_testdata, portrait_photo, read_frames, write_video
+from vivicam.benchmarks.clips import clip_paths, find_testdata, portrait_photo, read_frames, write_video, write_video_apart
 from vivicam.benchmarks.stages import detect_points, render_case
 from vivicam.errors import InputError
 from vivicam.realtime.sinks.mp4 import CRF as OUTPUT_CRF  # the render's encoder setting, also the reference's
@@ -170,7 +170,8 @@ def evaluate_portrait(name: str, data: Path, engine: str, *, frames: int, work: 
     }
     row = [one_to_one(photo, center), ref_crop]
     for driver in drivers:
-        drv_path = write_video(work / f"{driver.name}.mp4", driver.frames(still, data, frames), FPS, crf=DRIVER_CRF)
+        drv_path = write_video_apart(work / f"{driver.name}.mp4", driver.frames(still, data, frames), FPS,
+                                     crf=DRIVER_CRF)
         out_path = work / f"out-{driver.name}.mp4"
         summary, reason = render_case(photo_path, drv_path, out_path, engine, size=size)
         if reason is not None:

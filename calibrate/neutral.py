@@ -117,6 +117,18 @@ class Neutral:
         """The neutral face's 478 points where it was in the driver's image."""
         return geometry.from_canonical(self.canonical, geometry.FacePose(self.rotation, self.center, self.size))
 
+    def landmarks(self, image_size: tuple[int, int]) -> "Landmarks":
+        """:meth:`points` as the landmarks of a driver frame of ``image_size``:
+        the landmarks the driver's flow counts from on the frame where this
+        neutral was measured. A frame's own tracked landmarks are off the
+        window's median by the tracker's noise, and a driver who then held
+        still read that difference as motion for the whole render (a still
+        driver: the avatar 0.4° turned, moved and its face reshaped, 2 dB off
+        the photo at rest)."""
+        from vivicam.types import Landmarks
+
+        return Landmarks(self.points().astype(np.float32), tuple(int(v) for v in image_size))
+
     def to_dict(self) -> dict:
         return {
             "canonical": np.round(self.canonical.astype(np.float64), 6).tolist(),

@@ -211,7 +211,7 @@ def closest_frames(driving: str | Path, target: Any, *, fps: float, photo: np.nd
     window = [tracked[i] for i in range(choice.start, choice.stop)]
     neutral = Neutral.from_frames([lm.points for lm in window], window[0].image_size)
     image = frame_image(driving, choice.best, video)
-    best = DriverFrame(image, tracked[choice.best])
+    best = DriverFrame(image, neutral.landmarks(tracked[choice.best].image_size))
     return neutral, best, (choice.start, choice.stop - 1), choice.best, states[choice.best]
 
 
@@ -332,7 +332,7 @@ def _first_steady(
                 first, first_index = DriverFrame(frame.image, landmarks), frame.index
             neutral = calibrator.add(landmarks, t_s)
             if neutral is not None:
-                return neutral, DriverFrame(frame.image, landmarks), frame.index, tracks
+                return neutral, DriverFrame(frame.image, neutral.landmarks(landmarks.image_size)), frame.index, tracks
     if first is None:
         return None, None, -1, tracks
     log.info("%s: the face never held still for %.0f s; its first frame is the neutral face", path, seconds)

@@ -256,6 +256,9 @@ class Pipeline:
             just = calibrated and not self._was_calibrated
         self._was_calibrated = calibrated
         if just and frame is not None and landmarks is not None:
+            neutral = getattr(self.estimator, "neutral", None)  # the window's median (Neutral.landmarks)
+            if neutral is not None:
+                landmarks = neutral.landmarks(landmarks.image_size)
             self._driver_neutral = DriverFrame(frame.image, landmarks)
             if self.wants_driver_flow:
                 self._ensure_flow()  # now, at calibration, not on the next frame

@@ -144,3 +144,32 @@ def test_the_sideways_check_wraps_angles_and_spares_head_tilts() -> None:
 
     assert sideways_warning(35.0) is None and sideways_warning(-45.0) is None  # a tilted head, a tilted portrait
     assert "-90°" in sideways_warning(270.0) and "180°" in sideways_warning(180.0)
+
+
+def test_a_still_driver_reads_no_motion_at_its_reference_frame(testdata: Path, tmp_path) -> None:
+    """The optical flow refines each frame's landmarks from the reference
+    frame's; the neutral is the median of a window of frames. Refined from
+    one frame's own tracked landmarks, a driver who held still read that
+    frame's tracker noise as motion for the whole render (s4 by a still,
+    noisy driver: turned 0.4°, face reshaped, 2 dB off the photo at rest).
+    The reference frame carries the neutral's own landmarks."""
+    from vivicam.calibrate.motion import raw_motion
+
+    with av.open(str(testdata / "clips" / "d18.mp4")) as inp:
+        still = next(inp.decode(video=0)).to_ndarray(format="rgb24")
+    rng = np.random.default_rng(3)
+    clip = tmp_path / "still.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"crf": "12"})
+        stream.width, stream.height = still.shape[1], still.shape[0]
+        stream.pix_fmt = "yuv420p"
+        for _ in range(30):
+            noisy = np.clip(still + rng.normal(0.0, 4.0, still.shape), 0, 255).astype(np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(noisy, format="rgb24")))
+        out.mux(stream.encode())
+    portrait = _points(np.ascontiguousarray(still[:, ::-1]))  # another pose: a window of frames, not one frame
+    chosen = choose_driver_neutral("auto", clip, fps=30, portrait=portrait)
+    assert chosen.frames is not None and chosen.frames[1] > chosen.frames[0], chosen.note
+    motion = raw_motion(chosen.frame.landmarks.points, chosen.neutral)
+    assert np.abs(motion["rotation"]).max() < 0.05  # a frame's own landmarks: 0.1-0.8°
+    assert np.abs(motion["expression"]).max() < 1e-3
