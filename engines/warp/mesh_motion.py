@@ -57,7 +57,7 @@ PARALLAX = np.array([1.4, 1.45], np.float32)
 # from facing the camera it folds (the nose over the cheek, the mouth pulled
 # sideways): the folds follow the angle from the camera, not the turn from
 # the photo's pose. Pure turns, folded face triangles: frontal faces 16-29 at
-# 20 degrees, 56-82 at 30; a three-quarter painting (22 degrees of its own)
+# 20 degrees, 53-82 at 30; a three-quarter painting (22 degrees of its own)
 # 76 at a further 10 and 130 at 20, where d12 smeared its nose over the far
 # cheek. So the avatar turns away from the camera only as far as a frontal
 # face may (POSE_LIMITS' yaw, counted from facing the camera; the usual knee)
@@ -115,7 +115,8 @@ BAND_KEEP = 0.5
 # (from the outermost ring point inside them at their angle): they follow
 # the head less than the rings, and a head moved half a face size sideways
 # (d12 driving the three-quarter s8) carried the rings over them, a torn,
-# jagged edge between the cheek and the veil (54 folded triangles; none now).
+# jagged edge between the cheek and the veil (54 folded triangles at d12's
+# frame 158; the 26 left are slivers along the jaw, none at the rings).
 BAND_PASSES = 3  # ring 1 (from the face), ring 2 (from ring 1), surround points (from either)
 # Surround points: the Motion.surround grid's nodes that fall in the crop, at
 # least SURROUND_CLEARANCE × the face-oval radius from the face centre and half
@@ -449,13 +450,19 @@ def _band_order(src: np.ndarray, anchor: np.ndarray, ring: np.ndarray, first: in
         out = src[r] - centre
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
 
-    around = first_around + np.arange(len(around_anchor), dtype=np.int64)
-    around_inner = np.empty(len(around), np.int64)
-    for j, (row, a) in enumerate(zip(around, around_anchor)):
+    # a surround point with nothing inside it at its angle is left out: held
+    # to a gap it does not have at rest, it would be pushed at rest
+    around, around_inner = [], []
+    for j, a in enumerate(around_anchor):
+        row = first_around + j
         candidates = [d[int(a)] for d in reversed(by_ring) if int(a) in d] + [int(a)]
-        gaps = [float((src[row] - src[c]) @ outward(np.array([row]))[0]) for c in candidates]
-        around_inner[j] = next((c for c, g in zip(candidates, gaps) if g > 0.0), candidates[-1])
-    rows, inner = np.concatenate([rows, around]), np.concatenate([inner, around_inner])
+        direction = outward(np.array([row]))[0]
+        inside = next((c for c in candidates if float((src[row] - src[c]) @ direction) > 0.0), None)
+        if inside is not None:
+            around.append(row)
+            around_inner.append(inside)
+    rows = np.concatenate([rows, np.array(around, np.int64)])
+    inner = np.concatenate([inner, np.array(around_inner, np.int64)])
     normal = outward(rows)
     gap0 = ((src[rows] - src[inner]) * normal).sum(axis=1)
     return rows, inner, normal, np.maximum(gap0, 0.0)

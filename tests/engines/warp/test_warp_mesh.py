@@ -325,11 +325,14 @@ def test_a_head_moved_down_and_aside_carries_no_ring_over_its_surroundings(rig, 
     part of their rest gap from the ring inside them, as the rings do."""
     from scipy.spatial import Delaunay
 
-    from vivicam.engines.warp.mesh_motion import BAND_KEEP, _band
+    from vivicam.engines.warp.mesh_motion import BAND_KEEP, _band, keep_band_outside
 
     rings = len(_band(face, face_pose(face), 512)[0])  # the constraints list the rings' points first
     around = np.arange(len(rig.band_rows)) >= rings
     assert around.sum() >= 20  # the surround points take part
+    gap = ((rig.src[rig.band_rows] - rig.src[rig.band_inner]) * rig.band_normal).sum(axis=1)
+    assert (gap > 0).all()  # each lies outside the point it keeps clear of, so at rest nothing is pushed
+    np.testing.assert_array_equal(keep_band_outside(rig, rig.src), rig.src)
     src = rig.src[rig.controls]
     tri = Delaunay(src).simplices
     outside = (rig.controls[tri] >= 478).any(axis=1)
