@@ -31,7 +31,9 @@ import numpy as np
 
 from vivicam.benchmarks import contact_sheet, metrics
 from vivicam.benchmarks import steady_metrics as sm
-from vivicam.benchmarks.clips import clip_paths, find_testdata, portrait_photo, read_frames, write_video, write_video_apart
+from vivicam.benchmarks.clips import (
+    clip_paths, find_testdata, portrait_photo, read_frames, write_video, write_video_apart,
+)
 from vivicam.benchmarks.stages import detect_points, render_case
 from vivicam.errors import InputError
 from vivicam.realtime.sinks.mp4 import CRF as OUTPUT_CRF  # the render's encoder setting, also the reference's

@@ -181,7 +181,6 @@ def start_position(neutral: Any, tracks: list[Landmarks | None]) -> Any:
     return replace(neutral, center=poses[0].center, size=float(np.median([p.size for p in poses])))
 
 
-
 def _lent(tracker: Any, tracks: list[Landmarks | None]) -> tuple[Landmarks | None, ...] | None:
     """The scan's tracks when the caller's tracker made them (it goes on from there)."""
     return None if tracker is None else tuple(tracks)

@@ -222,13 +222,16 @@ class DriverFlow:
         to_face_sizes = SURROUND_SPAN / SURROUND_PIXELS
         camera = np.zeros(2, np.float32)
         if self._background is not None:
+            def read(samples: np.ndarray) -> np.ndarray:  # the camera's motion over these background pixels
+                return np.median(flow.reshape(-1, 2)[samples], axis=0) * to_face_sizes
+
             free = self._background[~_person_now(points, self._surround_matrix)[self._background]]
             if free.size >= max(MIN_FREE_BACKGROUND, MIN_FREE_SHARE * self._background.size):
-                self._camera, self._held = np.median(flow.reshape(-1, 2)[free], axis=0) * to_face_sizes, 0
+                self._camera, self._held = read(free), 0
             else:
                 self._held += 1
                 if self._camera is None or self._held >= CAMERA_RESYNC:
-                    self._camera = np.median(flow.reshape(-1, 2)[self._background], axis=0) * to_face_sizes
+                    self._camera = read(self._background)
             camera[:] = self._camera
         # averaged over the driver's person only: where hair meets the
         # background, the still background must not drag the hair's motion down
