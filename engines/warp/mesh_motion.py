@@ -181,28 +181,33 @@ def turning_depth(z: np.ndarray) -> np.ndarray:
     return np.where(z > 0.0, soft_limit(z, DEPTH_LIMIT, KNEE), z)
 
 
-def smooth_depth(canon: np.ndarray, rows: int) -> np.ndarray:
+def smooth_depth(canon: np.ndarray, plane: np.ndarray, rows: int) -> np.ndarray:
     """(M,) canonical depth with the first ``rows`` points' depth averaged
-    over their neighbours (Gaussian over canonical x, y, DEPTH_SMOOTH face sizes)
-    except round the nose, which keeps its own (NOSE_REACH); the rest of the
-    points (the border) keep theirs.
+    over their neighbours in the photo (Gaussian over ``plane``, the points'
+    image positions in face sizes, DEPTH_SMOOTH) except round the nose, which
+    keeps its own (NOSE_REACH, in canonical x, y); the rest of the points
+    (the border) keep theirs.
 
     The tracker's depth is a guess that jumps between neighbouring points,
     most where the photo sees the face side-on, and a turn moves each point by
     its depth: the jumps folded or tore the skin between them (20-180 folded
     triangles on every face tried at a 22° turn, a three-quarter painting's
-    cheek stretched twentyfold into streaks). The nose is the one sharp relief
-    a face has, and the turn a viewer (and the tracker) reads is mostly the
-    nose passing the eyes: smoothed with the rest it passed them a quarter
-    less."""
+    cheek stretched twentyfold into streaks). What folds is two points moving
+    apart by more than they lie apart in the photo, so the reach is measured
+    in the photo: on a three-quarter face's far side, where the photo packs
+    the cheek into a thin strip, it spans more of the face than in canonical
+    space. The nose is the one sharp relief a face has, and the turn a viewer
+    (and the tracker) reads is mostly the nose passing the eyes: smoothed
+    with the rest it passed them a quarter less."""
     z = np.asarray(canon[:, 2], np.float64).copy()
     if rows <= 0:
         return z
-    xy = np.asarray(canon[:rows, :2], np.float64)
+    xy = np.asarray(plane[:rows], np.float64)
     d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=-1)
     w = np.exp(-0.5 * d2 / DEPTH_SMOOTH**2)
     smooth = (w @ z[:rows]) / w.sum(axis=1)
-    off = (xy - np.asarray(canon[mesh.NOSE_TIP, :2], np.float64)) / (NOSE_REACH * np.array([1.0, 1.3]))
+    off = (np.asarray(canon[:rows, :2], np.float64) - np.asarray(canon[mesh.NOSE_TIP, :2], np.float64))
+    off /= NOSE_REACH * np.array([1.0, 1.3])
     keep = np.exp(-(off**2).sum(axis=1))
     z[:rows] = smooth + keep * (z[:rows] - smooth)
     return z
@@ -401,7 +406,7 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
                                                                 around_anchor, first_around)
     f32 = np.float32
     # the depth turns use: smoothed, then flattened behind the face centre
-    z = smooth_depth(canon, first_around + n_around)
+    z = smooth_depth(canon, src / float(pose.size), first_around + n_around)
     z[NUM_FACE : NUM_FACE + n_in] = z[lower] + EYE_INNER_FRACTION * (z[upper] - z[lower])  # on their lids, as before
     canon0 = np.column_stack([canon[:, :2], turning_depth(z)]).astype(f32)
     return MeshRig(
