@@ -138,7 +138,7 @@ def render_video(
     from vivicam.realtime.driver_neutral import is_neutral_mode
     from vivicam.realtime.offline import run_pipelined
     from vivicam.realtime.sinks.mp4 import Mp4Sink
-    from vivicam.realtime.sources.photo import load_photo
+    from vivicam.realtime.sources.photo import load_photo, scaled_note
     from vivicam.realtime.sources.replay import ReplayableVideo
 
     called = time.perf_counter()
@@ -158,6 +158,8 @@ def render_video(
         tracker = stack.enter_context(MediaPipeTracker())
         state, config, reference = _prepare_and_scan(eng, photo, avatar, neutral, video, info.fps, mirror, tracker)
         tell_avatar_note(state, avatar, on_status)
+        if not size and (scaled := scaled_note(avatar, photo)):
+            (on_status or log.warning)(scaled)
         (on_status or log.info)(reference.note)
         if reference.warning:
             (on_status or log.warning)(f"{Path(driving).name}: {reference.warning}")

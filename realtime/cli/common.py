@@ -157,7 +157,7 @@ def add_output_args(parser: argparse.ArgumentParser, *, default_size: str | None
         default=parse_size(default_size) if default_size else None,
         metavar="WxH",
         help="output frame size, letterboxed (default: "
-        + (default_size if default_size else "the avatar photo's size")
+        + (default_size if default_size else "the avatar photo's size, even, at most 2048 px a side")
         + ")",
     )
     group.add_argument(

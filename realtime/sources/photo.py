@@ -34,12 +34,14 @@ log = logging.getLogger(__name__)
 # check — with a readable message — is always the one a user meets. Every image
 # of 20000×20000 or more is refused.
 MAX_PIXELS = 150_000_000
+MAX_SIDE = 2048  # the longest side a photo is used at (load_photo's default)
 
 # Errors Pillow raises for files that are cut short or corrupt while decoding.
+_ORIENTATION = 0x0112  # the EXIF tag
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
 
 
-def load_photo(path: str | os.PathLike[str], *, max_side: int = 2048) -> np.ndarray:
+def load_photo(path: str | os.PathLike[str], *, max_side: int = MAX_SIDE) -> np.ndarray:
     """Read the photo at ``path`` as an H×W×3 uint8 RGB array, upright, with its
     longer side at most ``max_side`` pixels (never upscaled).
 
@@ -77,6 +79,26 @@ def load_photo(path: str | os.PathLike[str], *, max_side: int = 2048) -> np.ndar
         except OSError as e:  # the disk or network share failed while reading
             raise _error(path, f"the file cannot be read ({short_reason(e)})") from e
     return image
+
+
+def scaled_note(path: str | os.PathLike[str], photo: np.ndarray) -> str | None:
+    """A line for the user when ``photo`` (as :func:`load_photo` returned it)
+    is smaller than the file at ``path`` ("big.jpg: 4000×3000 px, used at
+    2048×1536 ..."); None when it is the file's own size. A render's output
+    has the photo's size, so a user who gave a 4000 px photo should not have
+    to find the smaller video out by themselves."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):  # stored on its side
+                width, height = height, width
+    except (*_DECODE_ERRORS, Image.DecompressionBombError):
+        return None
+    h, w = photo.shape[:2]
+    if max(width, height) <= max(w, h):
+        return None
+    return f"{path.name}: {width}×{height} px, used at {w}×{h} (a photo is used at most {MAX_SIDE} px a side)"
 
 
 def _error(path: Path, reason: str) -> InputError:

@@ -38,7 +38,12 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("work started before the output was checked")
 
+    # `run` holds its own reference, bound when it is first imported: imported
+    # before the patch (else it would keep `refuse` for later tests) and patched too
+    import vivicam.realtime.live as live
+
     monkeypatch.setattr(app, "make_engine", refuse)
+    monkeypatch.setattr(live, "make_engine", refuse)
 
 
 def _snapshot(*paths: Path) -> dict[Path, bytes]:
@@ -104,6 +109,28 @@ def test_render_says_its_start_up_and_writes_its_summary(inputs, tmp_path, capsy
     assert written["frames"] == 12 and written["output"] == str(tmp_path / "out.mp4")
     # from the process's start (the test session's, here) to the first frame
     assert 0 < written["startup_s"] and f"first frame {written['startup_s']:.1f} s after start" in out
+
+
+def test_render_says_when_it_uses_a_big_photo_smaller(inputs, tmp_path, capsys) -> None:
+    """The output has the photo's size, as loaded: a user who gave a photo
+    over 2048 px a side hears that the video is smaller, and at what size."""
+    import cv2
+    from skimage import data
+
+    from vivicam.realtime.sources.video import probe_video
+
+    big = tmp_path / "big.png"
+    Image.fromarray(cv2.resize(data.astronaut(), (2600, 2600), interpolation=cv2.INTER_LINEAR)).save(big)
+    out = tmp_path / "out.mp4"
+    rc = main(["render", "--avatar", str(big), "--driving", str(inputs["clip"]), "-o", str(out), "--no-progress"])
+    said = capsys.readouterr().err
+    assert rc == 0
+    assert "big.png: 2600×2600 px, used at 2048×2048 (a photo is used at most 2048 px a side)" in said
+    info = probe_video(out)
+    assert (info.width, info.height) == (2048, 2048)
+    rc = main(["render", "--avatar", str(inputs["photo"]), "--driving", str(inputs["clip"]),
+               "-o", str(tmp_path / "small.mp4"), "--no-progress"])
+    assert rc == 0 and "used at" not in capsys.readouterr().err  # a photo used at its own size: nothing to say
 
 
 def test_run_never_records_over_its_photo_or_camera_video(inputs, tmp_path, capsys, no_work) -> None:

@@ -221,6 +221,21 @@ def test_large_photo_downscaled_to_max_side(tmp_path: Path, caplog: pytest.LogCa
         assert loaded[250, 900, 0] > loaded[250, 100, 0] + 150
 
 
+def test_a_photo_used_smaller_than_its_file_is_said_upright(tmp_path: Path) -> None:
+    from vivicam.realtime.sources.photo import scaled_note
+
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side, shown upright 1500×3000
+    Image.fromarray(cv2.resize(_gradient(), (3000, 1500))).save(path, exif=exif)
+    loaded = load_photo(path, max_side=1000)
+    assert loaded.shape == (1000, 500, 3)
+    assert scaled_note(path, loaded) == "phone.jpg: 1500×3000 px, used at 500×1000 (a photo is used at most 2048 px a side)"
+    small = tmp_path / "small.png"
+    Image.fromarray(_gradient()).save(small)
+    assert scaled_note(small, load_photo(small)) is None
+
+
 def test_small_photo_not_upscaled(tmp_path: Path) -> None:
     path = tmp_path / "small.png"
     Image.fromarray(_gradient(20, 10)).save(path)
