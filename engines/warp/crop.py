@@ -16,7 +16,16 @@ from vivicam.calibrate.geometry import face_pose
 from vivicam.errors import NoFaceError
 
 CROP_FACE_SIZES = 4.2  # crop side in face sizes
-CENTER_DROP = 0.35  # crop centre below the face centre, in face sizes
+# crop centre below the face centre, in face sizes. The crop's border stays
+# put, so what lies between the head and it stretches as the head moves: at
+# 0.35 the top border ran 1.75 face sizes above the face centre, through the
+# hair of most close-ups (s5's crown touched it), and a head moved a third of
+# a face size down pulled the hair up into a tall quiff (d12 driving s5, s1).
+# At 0.1 the border is as far above the face centre (2.0) as below it
+# (2.2, about a face size below the chin): the hair follows the head and the
+# still background above it takes the stretch (generalization and
+# self-reenactment suites within ±0.1 dB).
+CENTER_DROP = 0.1
 # share of the face's landmarks (MediaPipe's guesses beyond the edge) that may
 # lie outside the photo: a chin or forehead cut off still animates (the canvas
 # extends the photo, see canvas.py), a face mostly outside does not

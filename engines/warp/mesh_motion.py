@@ -536,7 +536,7 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int
         if distance < SURROUND_CLEARANCE or np.min(np.linalg.norm(placed - p, axis=1)) < spacing:
             continue
         xyz.append((p[0], p[1], pts[oval_idx[k], 2]))
-        weight.append(_ring_weight(w_top, w_bottom, top[k]) * min(1.0, factor / distance) ** 2)
+        weight.append(_ring_weight(w_top, w_bottom, top[k]) * _surround_fall(distance / factor, top[k]))
         anchor.append(oval_idx[k])
     xyz_a, weight_a = np.array(xyz, np.float64).reshape(-1, 3), np.array(weight, np.float64).reshape(-1, 2)
     anchor_a = np.array(anchor, np.int64)
@@ -544,6 +544,20 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int
         keep = np.argsort(np.linalg.norm(xyz_a[:, :2] - centre, axis=1))[:MAX_SURROUND_POINTS]
         xyz_a, weight_a, anchor_a = xyz_a[keep], weight_a[keep], anchor_a[keep]
     return xyz_a, weight_a, anchor_a
+
+
+def _surround_fall(reach: float, top: float) -> float:
+    """How much of the outer band ring's pose weight a surround point
+    ``reach`` × that ring's radius from the face centre keeps: all of it
+    inside the ring; beyond, beside and below the head (shoulders, the body)
+    it fades as 1/reach², above it much less (top², ``top`` as in
+    :func:`_oval_layout`). Above the head lies hair, which moves with it, or
+    background on the still plate, where the moving layer is not drawn; the
+    rings reach only a face size above the face centre and a faded grid
+    beyond them left a head moved a third of a face size down with its hair
+    stretched up into a quiff (d12 driving s5 and s1; plain-d12 +0.2 dB)."""
+    fall = min(1.0, 1.0 / max(reach, 1e-6)) ** 2
+    return fall + (1.0 - fall) * top**2
 
 
 def _outline_share(canon: np.ndarray) -> np.ndarray:

@@ -270,6 +270,32 @@ def test_a_hard_side_look_keeps_the_iris_off_the_eye_corner(state):
                 assert rest - along > 0.5 * GAZE_REACH[0] * np.linalg.norm(b - a) / 2, (e, rest, along)
 
 
+def test_the_hair_above_a_head_moved_down_goes_with_it(state):
+    """The band rings reach only about a face size above the face centre;
+    beyond them the hair followed the head at a half to a seventh of its move
+    and the crop's fixed border held the rest, so a head moved a third of a
+    face size down or up stretched its hair into a quiff (d12 driving s5, s1).
+    Above the head the hair goes with it now; below, the shoulders still
+    stay (they do not follow the head)."""
+    from vivicam.engines.warp.field import coarse_displacement
+    from vivicam.engines.warp.mesh_motion import target_points
+
+    rig, field = state.rig, state.field
+    centre, size = rig.center0[:2], rig.size0
+    for down in (0.3, -0.3):
+        target = target_points(rig, Motion(translation=np.array([0.0, down], np.float32)))
+        moved = coarse_displacement(field, (target - rig.src)[rig.controls])[..., 1]
+        head = float(target[mesh.NOSE_TIP, 1] - rig.src[mesh.NOSE_TIP, 1])
+
+        def share(dy: float) -> float:
+            x, y = centre + np.array([0.0, dy * size])
+            return float(moved[int(y // field.cell), int(x // field.cell)]) / head
+
+        for above in (1.3, 1.5):  # the crown of most hair
+            assert share(-above) > 0.85, (down, above, share(-above))  # 0.63 and 0.48 before
+        assert share(1.8) < 0.5  # the chest below the chin
+
+
 def test_a_close_up_keeps_its_head_in_the_frame(engine, astronaut):
     """A close-up's hair and chin touch the photo's edges: a head moved as far
     as a lively driver moves (d12: half a face size aside, a third down) slid
