@@ -90,15 +90,26 @@ def scaled_note(path: str | os.PathLike[str], photo: np.ndarray) -> str | None:
     path = Path(path)
     try:
         with Image.open(path) as im:
-            width, height = im.size
-            if im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):  # stored on its side
-                width, height = height, width
+            stored = _upright_size(im)
     except (*_DECODE_ERRORS, Image.DecompressionBombError):
         return None
-    h, w = photo.shape[:2]
-    if max(width, height) <= max(w, h):
-        return None
-    return f"{path.name}: {width}×{height} px, used at {w}×{h} (a photo is used at most {MAX_SIDE} px a side)"
+    used = (photo.shape[1], photo.shape[0])
+    return _used_smaller(path, stored, used, MAX_SIDE) if max(stored) > max(used) else None
+
+
+def _upright_size(im: Image.Image) -> tuple[int, int]:
+    """(width, height) of the image as shown, its EXIF orientation applied
+    (a phone photo stored on its side swaps them)."""
+    width, height = im.size
+    try:
+        turned = im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+    except _DECODE_ERRORS:  # a broken EXIF block: as stored, as _apply_orientation keeps it
+        turned = False
+    return (height, width) if turned else (width, height)
+
+
+def _used_smaller(path: Path, stored: tuple[int, int], used: tuple[int, int], max_side: int) -> str:
+    return f"{path.name}: {stored[0]}×{stored[1]} px, used at {used[0]}×{used[1]} (a photo is used at most {max_side} px a side)"
 
 
 def _error(path: Path, reason: str) -> InputError:
@@ -163,6 +174,7 @@ def _header_size(path: Path) -> tuple[int, int] | None:
 def _decode(path: Path, im: Image.Image, max_side: int) -> np.ndarray:
     """Decode (at reduced scale when possible), orient, convert, downscale."""
     width, height = im.size
+    stored = _upright_size(im)  # before draft() shrinks im.size
     factor = max_side / max(width, height)
     if factor < 1.0 and im.format == "JPEG":
         # JPEG decodes directly at 1/2, 1/4 or 1/8 scale, never below the request.
@@ -178,7 +190,7 @@ def _decode(path: Path, im: Image.Image, max_side: int) -> np.ndarray:
         new_size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
         rgb = rgb.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     if factor < 1.0:
-        log.info("%s: %d×%d px, used at %d×%d (at most %d px a side)", path.name, width, height, *rgb.size, max_side)
+        log.info("%s", _used_smaller(path, stored, rgb.size, max_side))
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 
