@@ -11,7 +11,7 @@ from vivicam.calibrate import mesh
 from vivicam.errors import InputError, NoFaceError
 from vivicam.realtime.protocols import Tracker
 from vivicam.face.detect import AvatarFace, find_avatar_face, find_faces
-from vivicam.face.tracker import MediaPipeTracker
+from vivicam.face.tracker import MediaPipeTracker, follow_face
 from vivicam.types import Landmarks
 
 
@@ -240,3 +240,89 @@ def test_a_close_up_whose_face_fills_the_photo_is_found() -> None:
     assert len(faces) == 1
     eyes = faces[0].points[[33, 263], :2]  # outer eye corners, inside the close-up
     assert ((eyes > 0) & (eyes < 512)).all()
+
+
+def _face_at(cx: float, cy: float, width: float) -> Landmarks:
+    """A stand-in face: 478 points spread over a ``width``-px box at (cx, cy)."""
+    t = np.linspace(-0.5, 0.5, 478, dtype=np.float32)
+    pts = np.stack([cx + width * t, cy + width * t[::-1], np.zeros_like(t)], axis=1)
+    return Landmarks(pts, (1280, 720))
+
+
+def _widest_first(*faces: Landmarks) -> list[Landmarks]:
+    return sorted(faces, key=lambda lm: float(np.ptp(lm.points[:, 0])), reverse=True)
+
+
+def test_the_followed_face_stays_chosen_while_a_second_face_comes_and_goes() -> None:
+    user, poster = _face_at(640, 360, 200), _face_at(1100, 150, 180)
+    pick, followed = follow_face([user], None)
+    assert pick == 0
+    # a slightly smaller face beside it, and one a little wider: the user stays
+    for other in (poster, _face_at(1100, 150, 260)):
+        faces = _widest_first(user, other)
+        pick, followed = follow_face(faces, followed)
+        assert faces[pick] is user
+    # lost for a frame: no face, and the same user found again afterwards
+    pick, followed = follow_face([], followed)
+    assert pick is None
+    faces = _widest_first(_face_at(650, 365, 205), poster)
+    pick, followed = follow_face(faces, followed)
+    assert faces[pick].points[:, 0].mean() == pytest.approx(650, abs=1)
+
+
+def test_a_much_wider_face_takes_over_only_after_half_a_second_in_view() -> None:
+    from vivicam.face.tracker import SWITCH_FRAMES, SWITCH_WIDTH
+
+    poster, user = _face_at(1100, 150, 90), _face_at(640, 400, 90 * SWITCH_WIDTH + 10)
+    pick, followed = follow_face([poster], None)  # the chair is empty: the poster is all there is
+    for frame in range(SWITCH_FRAMES):
+        faces = _widest_first(poster, user)
+        pick, followed = follow_face(faces, followed)
+        chosen = faces[pick]
+        assert (chosen is user) == (frame == SWITCH_FRAMES - 1)
+    pick, followed = follow_face(_widest_first(poster, user), followed)
+    assert pick is not None and _widest_first(poster, user)[pick] is user
+
+
+def test_the_widest_face_is_chosen_when_the_followed_one_is_gone() -> None:
+    pick, followed = follow_face([_face_at(300, 300, 150)], None)
+    faces = _widest_first(_face_at(900, 300, 120), _face_at(100, 600, 60))
+    pick, _ = follow_face(faces, followed)
+    assert pick == 0
+
+
+def test_a_driver_with_a_small_face_in_a_corner_drives_with_the_speaker(testdata) -> None:
+    """A picture-in-picture face: MediaPipe's detector scored d18's 80 px
+    inset above d12's speaker, and a one-face tracker followed the inset."""
+    clip = cv2.VideoCapture(str(testdata / "clips" / "d12.mp4"))
+    inset = cv2.VideoCapture(str(testdata / "clips" / "d18.mp4"))
+    widths = []
+    with MediaPipeTracker() as tracker:
+        for _ in range(20):
+            ok_a, a = clip.read()
+            ok_b, b = inset.read()
+            assert ok_a and ok_b
+            h, w = a.shape[:2]
+            small = cv2.resize(b, (w // 3, w // 3), interpolation=cv2.INTER_AREA)
+            a[h - small.shape[0] - 12 : h - 12, w - small.shape[1] - 12 : w - 12] = small
+            found = tracker.track(cv2.cvtColor(a, cv2.COLOR_BGR2RGB))
+            assert found is not None
+            widths.append(float(np.ptp(found.points[:, 0])) / w)
+    # d12's speaker spans about 0.4 of the frame's width, the inset's face under 0.2
+    assert min(widths) > 0.3, widths
+
+
+def test_a_much_smaller_face_stands_in_only_after_half_a_second_without_the_user() -> None:
+    from vivicam.face.tracker import SWITCH_FRAMES
+
+    user, inset = _face_at(500, 300, 200), _face_at(1100, 600, 80)
+    pick, followed = follow_face(_widest_first(user, inset), None)
+    chosen = []
+    for _ in range(SWITCH_FRAMES):  # the user turns away: only the inset is found
+        pick, followed = follow_face([inset], followed)
+        chosen.append(pick)
+    assert chosen[:-1] == [None] * (SWITCH_FRAMES - 1) and chosen[-1] == 0
+    # a face about as wide as the user, found elsewhere at once, is the user
+    pick, followed = follow_face(_widest_first(user, inset), None)
+    pick, followed = follow_face([_face_at(800, 320, 190)], followed)
+    assert pick == 0
