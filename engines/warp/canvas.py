@@ -4,11 +4,18 @@ what the photo lacks filled in.
 A close-up (hair or chin at the edge) or a face near the photo's border puts
 part of the crop box outside the photo. The warp still needs pixels there —
 a head moving down pulls hair in from above the photo's top edge — so the
-canvas extends the photo: near the edge a reflection (hair continues as hair,
-a wall as a wall; never of the face itself), fading over a few per cent of
-the crop into an inpainted continuation of the edge's colours, with the
-photo's own grain on top so the fill does not read as a smooth patch. The output is pasted back within the
-photo's bounds only, so the fill shows only where the head moves into it.
+canvas extends the photo: the edge's own pixels carried straight out,
+fading within about a per cent of the crop into an inpainted continuation
+of the edge's colours, with the photo's own grain on top so the fill does
+not read as a smooth patch. The output is pasted back within the photo's
+bounds only, so the fill shows only where the head moves into it.
+
+A reflection about the edge (as before) continued a wall's texture, but it
+flipped everything oriented: hair strands met their mirror images in a row
+of chevrons, with diamonds at a corner, wherever a close-up's head moved
+away from the edge (s1 cut to the head, driven by d12); the edge carried out
+continues each strand's colour and fades, and no part of the photo, the face
+least of all, is repeated.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ import numpy as np
 from vivicam.engines.warp.crop import CropBox
 
 FILL_RES = 96  # the smooth fill is inpainted at this resolution (it is smooth anyway)
-REFLECT_REACH = 0.06  # crop sides over which the reflection fades into the smooth fill
-FACE_GROW = 1.1  # the face oval, grown about its centre, that the reflection leaves out
-FACE_FEATHER = 0.015  # crop sides: the feather between reflection and smooth fill there
+EDGE_REACH = 0.012  # crop sides over which the edge carried out fades into the smooth fill
+FACE_GROW = 1.1  # the face oval, grown about its centre, whose edge is not carried out
+FACE_FEATHER = 0.015  # crop sides: the feather between the edge carried out and the smooth fill there
 GRAIN_SEED = 7  # fixed: the grain is part of the avatar, never a per-frame flicker
 
 
@@ -50,74 +57,68 @@ def extend(photo: np.ndarray, box: CropBox, face: np.ndarray | None = None) -> t
     (H×W×C uint8 or float32), the part beyond the photo filled as the module
     says, and a uint8 mask that is 1 where the canvas is the photo's own pixel.
 
-    ``face``: (K, 2) photo pixels outlining the face (its oval), which is
-    never reflected: with the photo's edge through the eyes or the chin, a
-    head moving in pulled a second, upside-down pair of glasses or mouth
-    into view; there the smooth fill stands instead."""
+    ``face``: (K, 2) photo pixels outlining the face (its oval), whose
+    edge is not carried out (with the photo's edge through the eyes, streaks
+    of iris and lash): there the smooth fill stands instead."""
     h, w = photo.shape[:2]
     side = box.side
     ys = np.arange(box.y0, box.y0 + side)
     xs = np.arange(box.x0, box.x0 + side)
     inside = ((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :]
-    reflected = photo[_reflect(ys, h)][:, _reflect(xs, w)]
+    carried = photo[_clamp(ys, h)][:, _clamp(xs, w)]
     if inside.all():
-        return np.ascontiguousarray(reflected), inside.astype(np.uint8)
-    smooth = _smooth_fill(reflected, inside)
+        return np.ascontiguousarray(carried), inside.astype(np.uint8)
+    smooth = _smooth_fill(carried, inside)
     # distance from the photo's edge, in crop sides: 0 on the photo
     dy = np.maximum(np.maximum(-ys, ys - (h - 1)), 0)
     dx = np.maximum(np.maximum(-xs, xs - (w - 1)), 0)
     dist = np.hypot(dy[:, None], dx[None, :]) / float(side)
-    keep = np.exp(-((dist / REFLECT_REACH) ** 2)).astype(np.float32)
+    keep = np.exp(-((dist / EDGE_REACH) ** 2)).astype(np.float32)
     if face is not None:
-        keep *= 1.0 - _reflected_face(face, (h, w), ys, xs)
+        keep *= 1.0 - _carried_face(face, (h, w), ys, xs)
     if photo.ndim == 3:
         keep = keep[..., None]
-    filled = keep * reflected.astype(np.float32) + (1.0 - keep) * smooth
+    filled = keep * carried.astype(np.float32) + (1.0 - keep) * smooth
     if photo.dtype == np.uint8:
         sigma = grain_level(photo)
         noise = grain((side, side), sigma)
         filled = np.clip(filled + (1.0 - keep) * noise + 0.5, 0, 255)
-    out = np.where(inside[..., None] if photo.ndim == 3 else inside, reflected, filled.astype(photo.dtype))
+    out = np.where(inside[..., None] if photo.ndim == 3 else inside, carried, filled.astype(photo.dtype))
     return np.ascontiguousarray(out), inside.astype(np.uint8)
 
 
-def _reflected_face(outline: np.ndarray, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """(len(ys), len(xs)) float32, 1 where the canvas's reflection would show
-    the face (its outline grown by FACE_GROW, the edge feathered)."""
+def _carried_face(outline: np.ndarray, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(len(ys), len(xs)) float32, 1 where the edge carried out would be the
+    face's (its outline grown by FACE_GROW, the edge feathered)."""
     hull = cv2.convexHull(np.asarray(outline, np.float32).reshape(-1, 2))[:, 0]
     centre = hull.mean(axis=0)
     hull = centre + FACE_GROW * (hull - centre)
     mask = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
-    face = mask[_reflect(ys, shape[0])][:, _reflect(xs, shape[1])].astype(np.float32)
+    face = mask[_clamp(ys, shape[0])][:, _clamp(xs, shape[1])].astype(np.float32)
     return cv2.GaussianBlur(face, (0, 0), FACE_FEATHER * len(ys))
 
 
-def _reflect(index: np.ndarray, n: int) -> np.ndarray:
-    """Mirror indices into ``[0, n)`` about the edge pixels (like BORDER_REFLECT_101)."""
-    if n == 1:
-        return np.zeros_like(index)
-    period = 2 * (n - 1)
-    i = np.mod(index, period)
-    return np.where(i < n, i, period - i)
+def _clamp(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices into ``[0, n)``, those beyond taking the nearest edge's (like BORDER_REPLICATE)."""
+    return np.clip(index, 0, n - 1)
 
 
-def _smooth_fill(reflected: np.ndarray, inside: np.ndarray) -> np.ndarray:
+def _smooth_fill(carried: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """What lies beyond the photo's edge, smoothly: the photo inpainted
-    outwards at low resolution (a reflection far from the edge would repeat
-    the face itself)."""
-    side = reflected.shape[0]
+    outwards at low resolution."""
+    side = carried.shape[0]
     res = min(FILL_RES, side)
-    small = cv2.resize(reflected.astype(np.float32), (res, res), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(carried.astype(np.float32), (res, res), interpolation=cv2.INTER_AREA)
     hole = cv2.resize((~inside).astype(np.uint8), (res, res), interpolation=cv2.INTER_NEAREST)
     if hole.all():
-        return np.full(reflected.shape, float(np.mean(reflected)), np.float32)
-    mask = reflected.dtype != np.uint8  # a 0..1 map (the person mask): inpainted on 0..255
+        return np.full(carried.shape, float(np.mean(carried)), np.float32)
+    mask = carried.dtype != np.uint8  # a 0..1 map (the person mask): inpainted on 0..255
     small8 = np.clip(small * (255.0 if mask else 1.0) + 0.5, 0, 255).astype(np.uint8)
     filled = cv2.inpaint(small8, hole, 5, cv2.INPAINT_TELEA).astype(np.float32)
     if mask:
         filled = filled / 255.0
     filled = cv2.GaussianBlur(filled, (0, 0), 1.5)
     up = cv2.resize(filled, (side, side), interpolation=cv2.INTER_LINEAR)
-    return up.reshape(reflected.shape).astype(np.float32)
+    return up.reshape(carried.shape).astype(np.float32)
 
