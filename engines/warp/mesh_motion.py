@@ -82,6 +82,13 @@ LOG_SCALE_LIMIT = 0.4
 # 0.90 free, 0.77 at 0.15, 0.83 at 0.35 down), a turn's its sideways move.
 MOVE_SPARE = np.array([[0.25], [0.35]], np.float32)
 HEAD_MARGIN = (0.25, 0.6, 0.3)
+# Where the photo's edge cuts the face itself (its outline, as the tracker
+# places it beyond the edge) by more than FACE_SPARE, a move away from that
+# edge draws in face the photo lacks, and the canvas can only invent it: a
+# portrait cut through the cheek at its left edge, driven by d12, showed
+# the missing cheek as a pale blur with a ghost outline. There the head
+# moves at most FACE_SPARE face sizes away from the edge.
+FACE_SPARE = 0.1
 # The driver's camera motion (Motion.camera) moves the whole output frame
 # (WarpEngine.frame_shift); beyond this many face sizes the frame's edge,
 # filled by repeating edge pixels, would take too much of the picture.
@@ -253,17 +260,22 @@ def move_limit(oval: np.ndarray, size: float, photo: tuple[float, float, float, 
     """(2,2) face sizes the head may travel (rows x, y; columns towards -, +)
     for a face outline ``oval`` (K,2) and the photo's rectangle ``photo``
     (x0, y0, x1, y1), both in crop pixels: MOVE_LIMIT, less where the photo
-    reaches little beyond the head on the side a move draws in (None: no
-    photo bounds, MOVE_LIMIT everywhere)."""
+    reaches little beyond the head on the side a move draws in, FACE_SPARE
+    where it cuts the face there (None: no photo bounds, MOVE_LIMIT
+    everywhere)."""
     limit = np.full((2, 2), MOVE_LIMIT, np.float32)
     if photo is None:
         return limit
-    side, top, bottom = HEAD_MARGIN
-    x0, y0 = np.min(oval, axis=0) - (side * size, top * size)
-    x1, y1 = np.max(oval, axis=0) + (side * size, bottom * size)
     # moving left draws in what lies right of the head, and so on
-    room = np.array([[photo[2] - x1, x0 - photo[0]], [photo[3] - y1, y0 - photo[1]]]) / size
-    return np.minimum(limit, np.maximum(room, 0.0) + MOVE_SPARE).astype(np.float32)
+    def room(x0, y0, x1, y1):
+        return np.array([[photo[2] - x1, x0 - photo[0]], [photo[3] - y1, y0 - photo[1]]]) / size
+
+    side, top, bottom = HEAD_MARGIN
+    face_lo, face_hi = np.min(oval, axis=0), np.max(oval, axis=0)
+    head = room(*(face_lo - (side * size, top * size)), *(face_hi + (side * size, bottom * size)))
+    limit = np.minimum(limit, np.maximum(head, 0.0) + MOVE_SPARE)
+    cut = room(*face_lo, *face_hi) < -FACE_SPARE
+    return np.where(cut, np.minimum(limit, FACE_SPARE), limit).astype(np.float32)
 
 
 def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:

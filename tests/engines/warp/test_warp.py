@@ -325,3 +325,27 @@ def test_a_close_up_keeps_its_head_in_the_frame(engine, astronaut):
     shift = engine.frame_shift(close, pan)
     height, width = close.photo.shape[:2]
     assert abs(shift[0]) <= CAMERA_SHARE * width + 1e-3 and abs(shift[1]) <= CAMERA_SHARE * height + 1e-3
+
+
+def test_a_face_cut_by_the_edge_does_not_move_its_missing_part_into_view(engine, astronaut):
+    """A portrait cut through the cheek at its left edge (s4, driven by d12)
+    moved its head right by a quarter of a face size and showed the missing
+    cheek as a pale blur. Away from the cut the head moves only a little;
+    towards it, and up and down, as before."""
+    from vivicam.engines.warp.mesh_motion import FACE_SPARE, target_points
+
+    wide = engine.prepare(astronaut)
+    box = np.linalg.inv(np.vstack([wide.crop_matrix, [0, 0, 1]]))[:2]
+    face = wide.landmarks[:, :2] @ box[:, :2].T + box[:, 2]  # photo pixels
+    cut_at = int(face[:, 0].min() + 0.3 * np.ptp(face[:, 0]))  # through the image-left cheek
+    cut = engine.prepare(np.ascontiguousarray(astronaut[:, cut_at:]))
+    nose = mesh.NOSE_TIP
+
+    def moved(state, x: float, y: float = 0.0) -> np.ndarray:
+        motion = Motion(translation=np.array([x, y], np.float32))
+        return (target_points(state.rig, motion)[nose] - state.rig.src[nose]) / state.rig.size0
+
+    assert moved(cut, 0.4)[0] <= FACE_SPARE + 1e-3  # away from the cut: was 0.24
+    assert moved(wide, 0.4)[0] > 0.35  # the whole face: as the driver
+    assert moved(cut, -0.4)[0] < -0.3  # towards the cut, drawing in the room on the right
+    assert moved(cut, 0.0, 0.3)[1] > 0.25  # down, as before
