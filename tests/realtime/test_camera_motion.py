@@ -158,7 +158,7 @@ def test_an_offline_render_counts_the_camera_from_the_first_frame(scene) -> None
         out = []
         # the camera 4 shifts away at the start, then back to 1, then to the
         # neutral frame's place (that frame itself: its reading is exactly 0)
-        for i, k in enumerate((4, 4, 1, 0)):
+        for i, k in enumerate((4, 4, 1, 0, 0)):
             frame = _shifted(image, k * SHIFT) if k else image
             out.append(pipeline.motion(Frame(frame, 0, i), lm, i / 30).camera)
         return out
@@ -166,11 +166,12 @@ def test_an_offline_render_counts_the_camera_from_the_first_frame(scene) -> None
     from_neutral, from_first = cameras(False), cameras(True)
     np.testing.assert_allclose(from_neutral[0], 4 * SHIFT / size, atol=1.0 / size)  # the live default
     assert not from_first[0].any() and not from_first[1].any()  # the first frame is the photo's framing
-    assert np.sign(from_first[2]).tolist() == np.sign(-SHIFT).tolist()  # then it moves as the camera did
-    # on the neutral frame itself the camera is 4 shifts from the first frame,
+    # then it moves as the camera did, a frame later (flow.CAMERA_MEDIAN)
+    assert np.sign(from_first[3]).tolist() == np.sign(-SHIFT).tolist()
+    # on the neutral frame's place the camera is 4 shifts from the first frame,
     # not "unread": the picture went on moving (it jumped back to the first
     # frame's framing for a frame or two, a --neutral first render of d20)
-    assert np.linalg.norm(from_first[3]) > np.linalg.norm(from_first[2])
+    assert np.linalg.norm(from_first[4]) > np.linalg.norm(from_first[3])
     # a still camera's reading noise on the first frame is no origin: that would shift every frame
     pipeline = Pipeline(engine, None, estimator=MotionEstimator(neutral=Neutral.from_points(points, (512, 512))))
     pipeline.set_driver_neutral(DriverFrame(image, lm), camera_from_first=True)
@@ -260,3 +261,16 @@ def test_a_dark_noisy_still_camera_is_read_as_still(scene) -> None:
                       person=cv2.resize(matte, (1024, 1024), interpolation=cv2.INTER_LINEAR))
     cameras = np.array([flow.measure(_dark_noisy(big, rng), big_points).camera for _ in range(12)])
     assert np.abs(cameras).max() < 0.02  # face sizes
+
+
+def test_a_single_frame_jolt_is_not_followed_but_a_camera_move_is(scene) -> None:
+    """A reading thrown out for one frame and back (a dark driver's noise,
+    a flash) does not jolt the picture; a real move arrives a frame later."""
+    image, points, matte, size = scene
+    flow = DriverFlow(DriverFrame(image, Landmarks(points, (512, 512))), person=matte)
+    moved = _shifted(image, SHIFT)
+    frames = [image, image, moved, image, image, moved, moved, moved]
+    cameras = np.array([flow.measure(frame, points).camera for frame in frames]) * size
+    assert np.abs(cameras[:5]).max() < 0.6  # the jolt at frame 2: not followed
+    assert np.abs(cameras[5]).max() < 0.6  # the move starting at frame 5: a frame later...
+    np.testing.assert_allclose(cameras[6:], [SHIFT, SHIFT], atol=0.6)  # ...then in full
