@@ -127,20 +127,26 @@ def _region_matrix(center: np.ndarray, size: float, span: float, pixels: int) ->
     )
 
 
-def _cut(image: np.ndarray, matrix: np.ndarray, pixels: int, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """The ``pixels``² region ``matrix`` maps ``image`` onto, averaged over
-    the image pixels each region pixel covers: halved (Gaussian pyramid)
-    until the warp shrinks by at most 2, then sampled bilinearly.
-    ``warpAffine`` has no area averaging (INTER_AREA is taken as bilinear):
-    the surround region, about 5 image pixels a region pixel, kept a dark
-    driver's sensor noise (σ 12 grey levels) at σ 8 instead of 2, the flow
-    read it as motion and the whole avatar picture jumped by up to 0.6 face
-    sizes between frames (--camera-motion follow)."""
+def _cut(levels: list[np.ndarray], matrix: np.ndarray, pixels: int, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """The ``pixels``² region ``matrix`` maps an image onto, averaged over
+    the image pixels each region pixel covers: taken from the image's
+    Gaussian pyramid ``levels`` (``levels[0]`` the image; the levels needed
+    are added to the list, so the face and surround regions of one frame
+    share them), halved until the warp shrinks by at most 2, then sampled
+    bilinearly. ``warpAffine`` has no area averaging (INTER_AREA is taken as
+    bilinear): the surround region, about 5 image pixels a region pixel,
+    kept a dark driver's sensor noise (σ 12 grey levels) at σ 8 instead of
+    2, the flow read it as motion and the whole avatar picture jumped by up
+    to 0.6 face sizes between frames (--camera-motion follow)."""
     m = np.array(matrix, np.float64)
-    while m[0, 0] < 0.5 and min(image.shape[:2]) >= 4:
-        image = cv2.pyrDown(image)
+    level = 0
+    while m[0, 0] < 0.5 and min(levels[level].shape[:2]) >= 4:
+        level += 1
+        if level == len(levels):
+            levels.append(cv2.pyrDown(levels[-1]))
         m[:, :2] *= 2.0  # pyrDown's pixel i sits at the input's pixel 2i
-    return cv2.warpAffine(image, m, (pixels, pixels), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0.0)
+    return cv2.warpAffine(levels[level], m, (pixels, pixels), flags=cv2.INTER_LINEAR, borderMode=border,
+                          borderValue=0.0)
 
 
 def _apply(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -169,10 +175,10 @@ class DriverFlow:
         self.reference = reference
         face_matrix = _region_matrix(pose.center, pose.size, FACE_SPAN, FACE_PIXELS)
         self._surround_matrix = _region_matrix(pose.center, pose.size, SURROUND_SPAN, SURROUND_PIXELS)
-        gray = _gray(reference.image)
-        self._face0 = _cut(gray, face_matrix, FACE_PIXELS)
+        levels = [_gray(reference.image)]
+        self._face0 = _cut(levels, face_matrix, FACE_PIXELS)
         self._face_points0 = _apply(face_matrix, points[:, :2]).astype(np.float32)
-        self._surround0 = _cut(gray, self._surround_matrix, SURROUND_PIXELS)
+        self._surround0 = _cut(levels, self._surround_matrix, SURROUND_PIXELS)
         self._nodes = surround_nodes(SURROUND_PIXELS)
         if person is None:
             from vivicam.face.segment import segment_person
@@ -181,7 +187,7 @@ class DriverFlow:
         self._sigma = SURROUND_PIXELS / SURROUND_GRID * POOL_CELLS
         # beyond the frame's edge the region repeats edge pixels, whose "flow"
         # means nothing: no person there
-        self._matte = _cut(np.asarray(person, np.float32), self._surround_matrix, SURROUND_PIXELS, cv2.BORDER_CONSTANT)
+        self._matte = _cut([np.asarray(person, np.float32)], self._surround_matrix, SURROUND_PIXELS, cv2.BORDER_CONSTANT)
         pooled_matte = cv2.GaussianBlur(self._matte, (0, 0), self._sigma)
         # two-channel copy: cv2.multiply with it is ~25x faster than NumPy
         # broadcasting the matte over the flow's last axis
@@ -199,7 +205,7 @@ class DriverFlow:
     def measure(self, image: np.ndarray, points: np.ndarray) -> FlowReading:
         """Refined landmarks and the surround field for the current frame
         (``points``: MediaPipe's (478, 3) landmarks on ``image``)."""
-        gray = _gray(image)
+        levels = [_gray(image)]
         pts = np.asarray(points, np.float64)
         try:
             pose = face_pose(pts) if np.isfinite(pts).all() else None
@@ -210,13 +216,13 @@ class DriverFlow:
                 points=np.asarray(points, np.float32), surround=np.zeros(SURROUND_SHAPE, np.float32),
                 camera=np.zeros(2, np.float32),
             )
-        surround, camera = self._surround(gray, pts)
-        return FlowReading(points=self._refine(gray, pts, pose), surround=surround, camera=camera,
+        surround, camera = self._surround(levels, pts)
+        return FlowReading(points=self._refine(levels, pts, pose), surround=surround, camera=camera,
                            camera_read=self._background is not None)
 
-    def _refine(self, gray: np.ndarray, points: np.ndarray, pose) -> np.ndarray:
+    def _refine(self, levels: list[np.ndarray], points: np.ndarray, pose) -> np.ndarray:
         matrix = _region_matrix(pose.center, pose.size, FACE_SPAN, FACE_PIXELS)
-        flow = self._face_flow.calc(self._face0, _exposure_matched(_cut(gray, matrix, FACE_PIXELS), self._face0), None)
+        flow = self._face_flow.calc(self._face0, _exposure_matched(_cut(levels, matrix, FACE_PIXELS), self._face0), None)
         flow = cv2.GaussianBlur(flow, (0, 0), 1.5)  # DIS patches are 8 px: average over about one
         at = self._face_points0
         moved = at + np.stack(
@@ -231,9 +237,9 @@ class DriverFlow:
         out[:, :2] = points[:, :2] + trust * (flowed - points[:, :2])
         return out.astype(np.float32)
 
-    def _surround(self, gray: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _surround(self, levels: list[np.ndarray], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(surround field, camera motion)."""
-        current = _exposure_matched(_cut(gray, self._surround_matrix, SURROUND_PIXELS), self._surround0)
+        current = _exposure_matched(_cut(levels, self._surround_matrix, SURROUND_PIXELS), self._surround0)
         flow = self._surround_flow.calc(self._surround0, current, None)
         to_face_sizes = SURROUND_SPAN / SURROUND_PIXELS
         camera = np.zeros(2, np.float32)
@@ -310,7 +316,7 @@ def _background_samples(frame_shape: tuple[int, int], matte: np.ndarray, matrix:
     background (see CAMERA_CLEARANCE), evenly thinned to at most
     MAX_BACKGROUND_SAMPLES; None when there are too few to read the camera."""
     per_face = SURROUND_PIXELS / SURROUND_SPAN
-    inside = _cut(np.ones(frame_shape, np.float32), matrix, SURROUND_PIXELS, cv2.BORDER_CONSTANT) > 0.99
+    inside = _cut([np.ones(frame_shape, np.float32)], matrix, SURROUND_PIXELS, cv2.BORDER_CONSTANT) > 0.99
     edge = 2 * max(int(round(CAMERA_EDGE * per_face)), 1) + 1
     inside = cv2.erode(inside.astype(np.uint8), np.ones((edge, edge), np.uint8), borderValue=0) > 0
     near = _near((matte > PERSON_FLOOR).astype(np.uint8))
