@@ -115,7 +115,7 @@ def cpu_reference(inputs: dict[str, np.ndarray], cell: int = 4) -> dict[str, np.
         band_rows=inputs["band_sel"].argmax(1), band_inner=inputs["band_inner_sel"].argmax(1),
         band_normal=inputs["band_normal"], band_gap0=inputs["band_gap0"],  # zero pad rows push nothing
         move_limit=inputs["move_limit"], turn_limit=inputs["turn_limit"],
-        surround_map=inputs["surround_map"],
+        bound_lo=inputs["bound_lo"], bound_hi=inputs["bound_hi"], surround_map=inputs["surround_map"],
     )
     index, weight = inputs["field_index"], inputs["field_weight"]
     g = int(round(np.sqrt(index.shape[0])))

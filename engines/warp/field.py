@@ -48,6 +48,17 @@ SPARSE_FROM_PX = 0.05
 # 53 of the 68 nodes still off after twelve steps of a hard counter-turn sat
 # there).
 FOLD_DET = 1e-3
+# Newton on a piecewise-bilinear map can cycle: where a narrow strip is
+# stretched several times between two parts that move rigidly (the hair
+# between a face outline and a photo edge 16 px away that holds it, the head
+# moved 38 px from the edge: 3.4 times; mesh_motion.EDGE_STRETCH), each step
+# takes a rigid part's slope, and the node jumps from one side of the strip
+# to the other without entering it (24 px off on a close-up, a swirl in its
+# hair). The steps after the dense ones take half the step where the whole
+# one would not bring the node BACKTRACK times nearer than it was (and all
+# of it where it would, in between a share of it: no node flips at a
+# threshold, so the tensor graph's sampling, a hair finer, gives the same).
+BACKTRACK = 0.5
 STEP_REACH = 2.0
 LM_DAMP = 0.1
 # A node still over CONVERGED_PX from its target after the steps takes the
@@ -153,7 +164,10 @@ def backward_field(field: FieldRig, disp: np.ndarray) -> np.ndarray:
         qx, qy = nx.ravel()[idx][None], ny.ravel()[idx][None]
         for _ in range(INVERSE_STEPS - DENSE_STEPS):
             dx, dy = _step(table, px, py, qx, qy, offset, scale)
-            px, py = px - dx, py - dy
+            before = _miss(fwd, px, py, qx, qy, offset, scale)
+            after = _miss(fwd, px - dx, py - dy, qx, qy, offset, scale)
+            keep = backtrack(after / np.maximum(before, np.float32(1e-6)))
+            px, py = px - keep * dx, py - keep * dy
         sx.flat[idx], sy.flat[idx] = px[0], py[0]
         miss.flat[idx] = _miss(fwd, px, py, qx, qy, offset, scale)[0]
     back = np.stack([sx - nx, sy - ny], axis=-1)
@@ -207,6 +221,13 @@ def newton_step(rx: np.ndarray, ry: np.ndarray, dxx: np.ndarray, dyx: np.ndarray
     room = np.float32(STEP_REACH * STEP_REACH) * (rx * rx + ry * ry)
     scale = np.sqrt(np.minimum(one, room / np.maximum(sx * sx + sy * sy, np.float32(1e-12))))
     return sx * scale, sy * scale
+
+
+def backtrack(ratio, xp=np):
+    """The share of a Newton step taken, from how far the whole step lands
+    over how far the node was (:data:`BACKTRACK`): 1 up to BACKTRACK, ½ from
+    1 on, linear between."""
+    return 1.0 - 0.5 * xp.clip((ratio - BACKTRACK) / (1.0 - BACKTRACK), 0.0, 1.0)
 
 
 def unfold(fwd: np.ndarray, cell: int) -> np.ndarray:

@@ -17,7 +17,8 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
   (S = surround-grid nodes), ``band_sel``/``band_inner_sel`` B×M one-hot
   (a band point, the point it stays outside of; zero rows pad), ``band_normal``
   B×2, ``band_gap0`` B, ``move_limit`` 2×2 (head travel, face sizes: rows x, y; towards -, +),
-  ``turn_limit`` 2 (yaw, degrees: towards -, +).
+  ``turn_limit`` 2 (yaw, degrees: towards -, +), ``bound_lo``/``bound_hi`` M×2
+  (crop pixels: each target point is clipped to them; ±FREE pads).
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
   ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
   (``Motion.surround``; zeros when None, which leaves the target unchanged).
@@ -33,15 +34,17 @@ import numpy as np
 
 from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.field import (
-    CONVERGED_PX, FILL_SIZE, FOLD_DET, INVERSE_STEPS, LM_DAMP, STEP_REACH, UNFOLD_BELOW, UNFOLD_PASSES, UNFOLD_SIZE, grid_nodes, interior,
+    CONVERGED_PX, DENSE_STEPS, FILL_SIZE, FOLD_DET, INVERSE_STEPS, LM_DAMP, STEP_REACH, UNFOLD_BELOW, UNFOLD_PASSES, UNFOLD_SIZE, backtrack, grid_nodes, interior,
 )
 from vivicam.engines.warp.mesh_motion import (
     BAND_KEEP,
     BAND_PASSES,
+    FREE,
     LOG_SCALE_LIMIT,
     EYE_INNER_FRACTION,
     KNEE,
     LOWER_LID_RAISE,
+    MAX_EDGE_POINTS,
     MAX_SURROUND_POINTS,
     MOUTH_FULL_GAP,
     PARALLAX,
@@ -57,16 +60,16 @@ AVATAR_INPUTS = (
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight", "surround_map",
     "band_sel", "band_inner_sel", "band_normal", "band_gap0", "move_limit",
-    "turn_limit",
+    "turn_limit", "bound_lo", "bound_hi",
 )
 MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
 INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS
 OUTPUT_NAMES = ("back",)
 
 
-RIG_POINTS = 768  # rig arrays are zero-padded to this many points so one graph fits every avatar
-# band constraints, zero-padded likewise: two rings round the 36-point face oval, the surround points
-BAND_POINTS = 96 + MAX_SURROUND_POINTS
+RIG_POINTS = 1024  # rig arrays are zero-padded to this many points so one graph fits every avatar
+# band constraints, zero-padded likewise: two rings round the 36-point face oval, the surround points, the photo's edge points
+BAND_POINTS = 96 + MAX_SURROUND_POINTS + MAX_EDGE_POINTS
 
 
 def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
@@ -76,8 +79,8 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
     if rig.num_points > m:
         raise ValueError(f"rig has {rig.num_points} points, the graph takes {m}")
 
-    def pad(a: np.ndarray, rows: int = m) -> np.ndarray:
-        out = np.zeros((rows, *a.shape[1:]), np.float32)
+    def pad(a: np.ndarray, rows: int = m, fill: float = 0.0) -> np.ndarray:
+        out = np.full((rows, *a.shape[1:]), fill, np.float32)
         out[: a.shape[0]] = a
         return out
 
@@ -116,6 +119,8 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "band_gap0": pad(rig.band_gap0, BAND_POINTS),
         "move_limit": rig.move_limit.astype(np.float32),
         "turn_limit": rig.turn_limit.astype(np.float32),
+        "bound_lo": pad(rig.bound_lo, fill=-FREE),
+        "bound_hi": pad(rig.bound_hi, fill=FREE),
     }
 
 
@@ -148,7 +153,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
 
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                   band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit,
+                   band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit, bound_lo, bound_hi,
                    rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
@@ -190,7 +195,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
                 gap = ((band_sel @ target - band_inner_sel @ target) * band_normal).sum(dim=1)
                 push = torch.clamp(BAND_KEEP * band_gap0 - gap, min=0.0)
                 target = target + band_sel.transpose(0, 1) @ (band_normal * push[:, None])
-            return target
+            return torch.minimum(torch.maximum(target, bound_lo), bound_hi)  # MeshRig.bound_lo/hi
 
         def backward(self, disp, field_index, field_weight):
             g, c = self.grid, self.cell
@@ -206,10 +211,17 @@ def make_module(crop_size: int = 512, cell: int = 4):
                 found = F.grid_sample(image, norm, mode="bilinear", padding_mode="border", align_corners=True)
                 return found.permute(0, 2, 3, 1)
 
-            for _ in range(INVERSE_STEPS):
+            for k in range(INVERSE_STEPS):
                 at = sample(table_img, src)
-                step = _newton_step(torch, src + at[..., 0:2] - self.nodes[None], at[..., 2:6])
-                src = src - step * self.interior[..., None]
+                residual = src + at[..., 0:2] - self.nodes[None]
+                step = _newton_step(torch, residual, at[..., 2:6]) * self.interior[..., None]
+                if k >= DENSE_STEPS:  # field.backtrack: less of the step where the whole one gains too little
+                    ahead = src - step
+                    after = ahead + sample(table_img[:, 0:2], ahead) - self.nodes[None]
+                    ratio = torch.sqrt((after * after).sum(dim=-1, keepdim=True)) / torch.clamp(
+                        torch.sqrt((residual * residual).sum(dim=-1, keepdim=True)), min=1e-6)
+                    step = step * backtrack(ratio, torch)
+                src = src - step
             back = src - self.nodes[None]
             # the field module's fill of nodes that did not converge
             miss = src + sample(table_img[:, 0:2], src) - self.nodes[None]
@@ -240,11 +252,12 @@ def make_module(crop_size: int = 512, cell: int = 4):
         def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                     lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, field_index,
                     field_weight, surround_map, band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
-                    turn_limit, rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
+                    turn_limit, bound_lo, bound_hi, rotation, translation, scale, expression, eyes_closed, mouth_open,
+                    surround):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
-                            band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit,
-                            rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
+                            band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit, bound_lo,
+                            bound_hi, rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
             return self.backward(q - src, field_index, field_weight)
 
     return WarpGraph().eval()

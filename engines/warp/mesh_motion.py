@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
@@ -89,6 +90,26 @@ HEAD_MARGIN = (0.25, 0.6, 0.3)
 # the missing cheek as a pale blur with a ghost outline. There the head
 # moves at most FACE_SPARE face sizes away from the edge.
 FACE_SPARE = 0.1
+# Where the photo ends inside the crop (a close-up's hair, a chin, the
+# shoulders cut by the photo's edge), the canvas beyond it is invented
+# (canvas.py), and a head moving away from such an edge drew the invention
+# into view: big hair cut by a side edge ended in a straight line, then
+# 20-30 px of horizontal streaks and a grey smear (s2 cut through its hair,
+# driven by d12); a close-up's hair under a soft band at the top. Now where
+# the person meets such an edge, it gets points of its own, EDGE_STEP face sizes apart (none within
+# EDGE_FACE_CLEAR × the face outline's radius, where the face itself crosses
+# the edge: FACE_SPARE), and no point off the face moves away from the edge
+# by more than EDGE_STRETCH × its distance from it (MeshRig.bound_lo/hi):
+# the hair or shoulders between the head and the edge stretch, at most
+# 1 + EDGE_STRETCH times, and only the face's own part comes in from beyond
+# the edge. Held only on the edge, the hair beside it stretched 3.6 times
+# over 16 px on s2 and the inverse map failed there (a swirl in the hair).
+EDGE_STEP = 0.13
+EDGE_CUT_MARGIN = 0.3  # face sizes: an edge holds this far beyond where the person meets it
+MAX_EDGE_POINTS = 128
+EDGE_FACE_CLEAR = 1.15
+EDGE_STRETCH = 1.0
+FREE = 1e6  # crop pixels: the bound of a point that no edge holds
 # The driver's camera motion (Motion.camera) moves the whole output frame
 # (WarpEngine.frame_shift); beyond this many face sizes the frame's edge,
 # filled by repeating edge pixels, would take too much of the picture.
@@ -159,6 +180,10 @@ class MeshRig:
     band_normal: np.ndarray  # (B,2) float32 its outward direction at rest
     band_gap0: np.ndarray  # (B,) float32 its rest gap along that direction, crop pixels
     move_limit: np.ndarray  # (2,2) float32 head travel limits, face sizes: rows x, y; columns towards -, +
+    # (M,2) float32 crop pixels: each point's target is clipped to [bound_lo,
+    # bound_hi] (±FREE where no photo edge holds it; see EDGE_STEP)
+    bound_lo: np.ndarray
+    bound_hi: np.ndarray
     turn_limit: np.ndarray  # (2,) float32 yaw limits, degrees: towards -, + (see turn_limit)
     # (M, G·G) float32 bilinear weights of each point in the Motion.surround
     # grid (0 rows: face); sparse (4 weights a row of 3721) so the per-frame
@@ -303,7 +328,8 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     target = rig.src + w_move * (shifted - rig.src) + w_turn * (full - shifted)
     if motion.surround is not None:
         target = follow_surround(rig, target, motion.surround)
-    return keep_band_outside(rig, target).astype(np.float32)
+    target = keep_band_outside(rig, target)
+    return np.clip(target, rig.bound_lo, rig.bound_hi).astype(np.float32)
 
 
 def keep_band_outside(rig: MeshRig, target: np.ndarray) -> np.ndarray:
@@ -354,9 +380,11 @@ def _lid_fix(rig: MeshRig, canon: np.ndarray, eyes_closed: np.ndarray) -> np.nda
     return np.concatenate([upper_fix, lower_fix, inner_fix]).astype(np.float32)
 
 
-def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, float, float] | None = None) -> MeshRig:
+def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, float, float] | None = None,
+              person: np.ndarray | None = None) -> MeshRig:
     """The rig for face landmarks ``points`` (478,3) in crop pixels;
-    ``photo``: the photo's rectangle in crop pixels (see move_limit)."""
+    ``photo``: the photo's rectangle in crop pixels (see move_limit);
+    ``person``: the crop's person matte (crop_size², 0..1; see edge_cuts)."""
     pts = np.asarray(points, np.float64)
     pose = face_pose(pts)
     face_canon = to_canonical(pts, pose).astype(np.float64)
@@ -376,8 +404,13 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
     border = _border(crop_size)
     placed = np.concatenate([pts[:, :2], band_xyz[:, :2]])
     around, around_pose_w, around_anchor = _surround_points(pts, pose, placed, crop_size)
+    # the photo's edges inside the crop get points of their own, weighted as the surround points are
+    cuts = edge_cuts(photo, crop_size, person, float(pose.size))
+    edge, edge_pose_w, edge_anchor = _edge_points(pts, pose, cuts, crop_size)
+    around_all = np.concatenate([around, edge])
 
-    n_in, n_band, n_around, n_border = len(upper), len(band_xyz), len(around), len(border)
+    n_in, n_band, n_border = len(upper), len(band_xyz), len(border)
+    n_around = len(around_all)  # the surround points, then the edge points
     m = NUM_FACE + n_in + n_band + n_around + n_border
     first_band, first_around = NUM_FACE + n_in, NUM_FACE + n_in + n_band
     canon = np.zeros((m, 3))
@@ -388,15 +421,15 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
     src[:NUM_FACE] = pts[:, :2]
     src[NUM_FACE : NUM_FACE + n_in] = pts[lower, :2] + EYE_INNER_FRACTION * (pts[upper, :2] - pts[lower, :2])
     src[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_xyz[:, :2]
-    src[first_around : first_around + n_around] = around[:, :2]
-    canon[first_around : first_around + n_around] = to_canonical(around, pose)
+    src[first_around : first_around + n_around] = around_all[:, :2]
+    canon[first_around : first_around + n_around] = to_canonical(around_all, pose)
     src[first_around + n_around :] = border
     # the border has no canonical meaning; pose weight 0 keeps it exactly in place
     canon[first_around + n_around :] = 0.0
 
     pose_w = np.ones((m, 2))
     pose_w[NUM_FACE + n_in : NUM_FACE + n_in + n_band] = band_pose_w
-    pose_w[first_around : first_around + n_around] = around_pose_w
+    pose_w[first_around : first_around + n_around] = np.concatenate([around_pose_w, edge_pose_w])
     pose_w[first_around + n_around :] = 0.0
     follows = np.arange(first_band, first_around + n_around)
     surround_map = _grid_weights(src[follows], follows, m, pose.center[:2], float(pose.size))
@@ -414,9 +447,12 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
     jaw[NUM_FACE + n_in + np.arange(n_band)] = band_share * jaw[band_anchor]
 
     controls = np.array([i for i in range(m) if i not in IRIS], np.int64)
-    band_rows, band_inner, band_normal, band_gap0 = _band_order(src, band_anchor, band_ring, first_band, pts,
-                                                                around_anchor, first_around)
+    # the edge points keep their gap from the face as the surround points do: a head moving
+    # towards an edge pushes them out of the photo instead of sliding over them
+    band_rows, band_inner, band_normal, band_gap0 = _band_order(
+        src, band_anchor, band_ring, first_band, pts, np.concatenate([around_anchor, edge_anchor]), first_around)
     f32 = np.float32
+    bound_lo, bound_hi = edge_bounds(src, cuts, crop_size, first_band)
     # the depth turns use: smoothed, then flattened behind the face centre
     z = smooth_depth(canon, src / float(pose.size), first_around + n_around)
     z[NUM_FACE : NUM_FACE + n_in] = z[lower] + EYE_INNER_FRACTION * (z[upper] - z[lower])  # on their lids, as before
@@ -443,6 +479,8 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
         band_normal=band_normal.astype(f32),
         band_gap0=band_gap0.astype(f32),
         move_limit=move_limit(pts[list(mesh.FACE_OVAL), :2], float(pose.size), photo),
+        bound_lo=bound_lo.astype(f32),
+        bound_hi=bound_hi.astype(f32),
         turn_limit=turn_limit(pose.rotation),
         surround_map=surround_map,
     )
@@ -534,31 +572,125 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int
     landmark at their angle."""
     u = surround_node_offsets() * pose.size
     nodes = np.stack(np.meshgrid(u, u), axis=-1).reshape(-1, 2) + pose.center[:2]
-    oval_idx, centre, rel, radius, top = _oval_layout(pts)
-    angle = np.arctan2(rel[:, 1], rel[:, 0])
-    factor, w_top, w_bottom, _ = BAND_RINGS[-1]
     margin = 0.04 * crop_size
     spacing = 0.5 * SURROUND_SPAN / SURROUND_GRID * pose.size
-    xyz, weight, anchor = [], [], []
-    for p in nodes:
-        if not (margin <= p[0] <= crop_size - margin and margin <= p[1] <= crop_size - margin):
-            continue
-        k = int(np.argmin(np.abs(np.angle(np.exp(1j * (angle - np.arctan2(*(p - centre)[::-1])))))))
-        distance = np.linalg.norm(p - centre) / radius[k]
-        if distance < SURROUND_CLEARANCE or np.min(np.linalg.norm(placed - p, axis=1)) < spacing:
-            continue
-        xyz.append((p[0], p[1], pts[oval_idx[k], 2]))
-        weight.append(_ring_weight(w_top, w_bottom, top[k]) * _surround_fall(distance / factor, top[k]))
-        anchor.append(oval_idx[k])
-    xyz_a, weight_a = np.array(xyz, np.float64).reshape(-1, 3), np.array(weight, np.float64).reshape(-1, 2)
-    anchor_a = np.array(anchor, np.int64)
+    inside = (nodes >= margin).all(axis=1) & (nodes <= crop_size - margin).all(axis=1)
+    nodes = nodes[inside]
+    outline, distance, z, weight = _beside_face(pts, nodes)
+    keep = [i for i, p in enumerate(nodes)
+            if distance[i] >= SURROUND_CLEARANCE and np.min(np.linalg.norm(placed - p, axis=1)) >= spacing]
+    xyz_a = np.column_stack([nodes[keep], z[keep]]).reshape(-1, 3)
+    weight_a = weight[keep].reshape(-1, 2)
+    anchor_a = np.asarray(outline[keep], np.int64)
+    centre = pts[list(mesh.RIGID), :2].mean(axis=0)
     if len(xyz_a) > MAX_SURROUND_POINTS:  # keep the nearest to the face: they matter most
         keep = np.argsort(np.linalg.norm(xyz_a[:, :2] - centre, axis=1))[:MAX_SURROUND_POINTS]
         xyz_a, weight_a, anchor_a = xyz_a[keep], weight_a[keep], anchor_a[keep]
     return xyz_a, weight_a, anchor_a
 
 
-def _surround_fall(reach: float, top: float) -> float:
+def _beside_face(pts: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For crop points ``at`` (K, 2) off the face: the face-outline landmark
+    at each one's angle from the face centre (K,), the distance in that
+    outline point's radii (K,), its depth (K,), and the pose weights (K, 2)
+    a point there takes: the outer band ring's at that angle, fading with
+    distance (:func:`_surround_fall`)."""
+    oval_idx, centre, rel, radius, top = _oval_layout(pts)
+    angle = np.arctan2(rel[:, 1], rel[:, 0])
+    factor, w_top, w_bottom, _ = BAND_RINGS[-1]
+    at = np.asarray(at, np.float64).reshape(-1, 2)
+    towards = np.arctan2(at[:, 1] - centre[1], at[:, 0] - centre[0])
+    k = np.argmin(np.abs(np.angle(np.exp(1j * (angle[None, :] - towards[:, None])))), axis=1)
+    distance = np.linalg.norm(at - centre, axis=1) / radius[k]
+    weight = _ring_weight(w_top, w_bottom, top[k][:, None]) * _surround_fall(distance / factor, top[k])[:, None]
+    return oval_idx[k], distance, pts[oval_idx[k], 2], weight
+
+
+def edge_cuts(photo: tuple[float, float, float, float] | None, crop_size: int, person: np.ndarray | None,
+              size: float) -> list[tuple[int, float, bool, np.ndarray]]:
+    """The photo's edges that lie inside the crop and cut the person: for
+    each, ``(axis, at, low, along)`` — the edge is ``x = at`` (axis 0) or
+    ``y = at`` (axis 1), ``low`` for the left (top) edge, and ``along``
+    (crop_size,) bool, per crop pixel along the edge, where the person
+    (``person``: crop_size² 0..1, None: everywhere) reaches the edge, widened
+    by EDGE_CUT_MARGIN face sizes. Where only background reaches an edge, the
+    moving layer is clear there and the plate shows what lies behind."""
+    if photo is None:
+        return []
+    x0, y0, x1, y1 = photo
+    cuts = []
+    reach = int(round(EDGE_CUT_MARGIN * size))
+    for axis, at, low in ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False)):
+        if not 1.0 < at < crop_size - 1.0:
+            continue  # beyond the crop: the crop's own border holds there
+        lo_span, hi_span = (y0, y1) if axis == 0 else (x0, x1)
+        along = np.zeros(crop_size, bool)
+        a, b = int(np.ceil(max(lo_span, 0.0))), int(np.floor(min(hi_span, crop_size - 1.0)))
+        if b <= a:
+            continue
+        if person is None:
+            along[a : b + 1] = True
+        else:
+            line = int(np.clip(np.floor(at) + (2 if low else -2), 0, crop_size - 1))  # just inside the photo
+            values = person[a : b + 1, line] if axis == 0 else person[line, a : b + 1]
+            along[a : b + 1] = np.asarray(values) > 0.5
+            if reach > 0 and along.any():
+                along = cv2.dilate(along.astype(np.uint8)[None], np.ones((1, 2 * reach + 1), np.uint8))[0] > 0
+            along[:a], along[b + 1 :] = False, False
+        if along.any():
+            cuts.append((axis, float(at), low, along))
+    return cuts
+
+
+def _edge_points(pts: np.ndarray, pose, cuts: list, crop_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points along the photo's edges where they cut the person (:func:`edge_cuts`),
+    EDGE_STEP face sizes apart (at most MAX_EDGE_POINTS), none within
+    EDGE_FACE_CLEAR of the face: (K, 3) positions (crop pixels, depth), (K, 2)
+    pose weights and (K,) outline landmarks, as the surround points'."""
+    none = np.zeros((0, 3)), np.zeros((0, 2)), np.zeros(0, np.int64)
+    if not cuts:
+        return none
+    total = sum(int(along.sum()) for *_, along in cuts)
+    step = max(EDGE_STEP * float(pose.size), total / max(MAX_EDGE_POINTS - 2 * len(cuts), 1))
+    lines = []
+    for axis, at, _, along in cuts:
+        where = np.flatnonzero(along)
+        lo, hi = float(where[0]), float(where[-1])
+        t = np.linspace(lo, hi, max(int(np.ceil((hi - lo) / step)), 1) + 1)
+        t = t[along[np.clip(np.round(t).astype(int), 0, crop_size - 1)]]
+        lines.append(np.column_stack([np.full_like(t, at), t]) if axis == 0 else np.column_stack([t, np.full_like(t, at)]))
+    at = np.unique(np.round(np.concatenate(lines), 3), axis=0)  # a corner may come twice
+    if not len(at):
+        return none
+    outline, distance, z, weight = _beside_face(pts, at)
+    keep = distance >= EDGE_FACE_CLEAR
+    return np.column_stack([at[keep], z[keep]]), weight[keep], outline[keep].astype(np.int64)
+
+
+def edge_bounds(src: np.ndarray, cuts: list, crop_size: int, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 2) lower and upper bounds on the rig points' targets (crop pixels):
+    a point from row ``first`` on (off the face) that lies ``d`` pixels inside
+    an edge where it cuts the person (:func:`edge_cuts`: the point's place
+    along the edge is in ``along``) moves inwards, away from that edge, at
+    most EDGE_STRETCH × ``d`` (a point on the edge or beyond it not at all),
+    so the strip between it and the edge stretches at most 1 + EDGE_STRETCH
+    times and nothing from beyond the edge comes into view; ±FREE where no
+    edge bounds it. At rest every point is within its bounds."""
+    src = np.asarray(src, np.float64)
+    lo, hi = np.full(src.shape, -FREE), np.full(src.shape, FREE)
+    off_face = np.arange(len(src)) >= first
+    for axis, at, low, along in cuts:
+        v, u = src[:, axis], src[:, 1 - axis]
+        place = np.clip(np.round(u).astype(int), 0, crop_size - 1)
+        rows = off_face & along[place]
+        if low:  # the left (top) edge: moving right (down) draws in what lies beyond it
+            hi[rows, axis] = np.minimum(hi[rows, axis], v[rows] + EDGE_STRETCH * np.maximum(v[rows] - at, 0.0))
+        else:
+            lo[rows, axis] = np.maximum(lo[rows, axis], v[rows] - EDGE_STRETCH * np.maximum(at - v[rows], 0.0))
+    return lo, hi
+
+
+def _surround_fall(reach, top):
     """How much of the outer band ring's pose weight a surround point
     ``reach`` × that ring's radius from the face centre keeps: all of it
     inside the ring; beyond, beside and below the head (shoulders, the body)
@@ -568,8 +700,8 @@ def _surround_fall(reach: float, top: float) -> float:
     rings reach only a face size above the face centre and a faded grid
     beyond them left a head moved a third of a face size down with its hair
     stretched up into a quiff (d12 driving s5 and s1; plain-d12 +0.2 dB)."""
-    fall = min(1.0, 1.0 / max(reach, 1e-6)) ** 2
-    return fall + (1.0 - fall) * top**2
+    fall = np.minimum(1.0, 1.0 / np.maximum(reach, 1e-6)) ** 2
+    return fall + (1.0 - fall) * np.asarray(top) ** 2
 
 
 def _outline_share(canon: np.ndarray) -> np.ndarray:

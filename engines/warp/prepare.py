@@ -39,7 +39,7 @@ def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) 
 
     person = _shrink(extend(person_full, box)[0], crop_size)
     corners = cropping.points_to_crop(np.array([[0, 0, 0], [photo.shape[1], photo.shape[0], 0]]), box, crop_size)
-    rig = build_rig(pts, crop_size, photo=tuple(corners[:, :2].ravel()))
+    rig = build_rig(pts, crop_size, photo=tuple(corners[:, :2].ravel()), person=person)
     hull = cv2.convexHull(pts[list(mesh.FACE_OVAL), :2].astype(np.float32))[:, 0]
     matte = person_matte(person, hull, feather=0.15 * rig.size0, margin=MARGIN * rig.size0)
     plate = background_plate(crop, matte)
