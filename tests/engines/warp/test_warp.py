@@ -349,3 +349,33 @@ def test_a_face_cut_by_the_edge_does_not_move_its_missing_part_into_view(engine,
     assert moved(wide, 0.4)[0] > 0.35  # the whole face: as the driver
     assert moved(cut, -0.4)[0] < -0.3  # towards the cut, drawing in the room on the right
     assert moved(cut, 0.0, 0.3)[1] > 0.25  # down, as before
+
+
+def test_hair_cut_by_the_photo_edge_stretches_instead_of_showing_what_is_beyond(engine, astronaut):
+    """Big hair cut by the photo's side edge (s2 driven by d12): a head moving
+    away from the edge drew the canvas beyond it into view, the hair ending
+    in a straight line, then horizontal streaks and a grey smear. Now the
+    hair between head and edge stretches: no output pixel inside the photo
+    is drawn from beyond its edge, and the head still moves."""
+    from vivicam.engines.warp.field import backward_field
+    from vivicam.engines.warp.mesh_motion import EDGE_STRETCH, target_points
+
+    wide = engine.prepare(astronaut)
+    box = np.linalg.inv(np.vstack([wide.crop_matrix, [0, 0, 1]]))[:2]
+    face = wide.landmarks[:, :2] @ box[:, :2].T + box[:, 2]  # photo pixels
+    cut_at = int(face[:, 0].max() + 0.2 * np.ptp(face[:, 0]))  # through the hair right of the face
+    assert (wide.person_mask[: int(face[:, 1].min()), cut_at] > 0.5).any()  # the hair reaches there
+    close = engine.prepare(np.ascontiguousarray(astronaut[:, :cut_at]))
+    rig, field = close.rig, close.field
+    edge = float((close.crop_matrix @ np.array([cut_at, 0.0, 1.0]))[0])  # the cut, in crop pixels
+    target = target_points(rig, Motion(translation=np.array([-0.4, 0.1], np.float32)))
+    nose = mesh.NOSE_TIP
+    assert (target[nose, 0] - rig.src[nose, 0]) / rig.size0 < -0.15  # the head moves away from the edge
+    source = field.nodes() + backward_field(field, (target - rig.src)[rig.controls])
+    inside = field.nodes()[..., 0] < edge - field.cell
+    assert source[inside][:, 0].max() <= edge + 1.0, source[inside][:, 0].max()  # nothing from beyond
+    # beside the edge the hair stretches at most 1 + EDGE_STRETCH times
+    row = int(rig.center0[1] // field.cell) - int(0.5 * rig.size0 // field.cell)
+    near = (field.nodes()[row, :, 0] > edge - 0.4 * rig.size0) & inside[row]
+    dx = np.diff(source[row, near, 0]) / field.cell
+    assert dx.min() >= 1.0 / (1.0 + EDGE_STRETCH) - 0.1, dx.min()
