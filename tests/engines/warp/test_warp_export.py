@@ -107,3 +107,33 @@ def test_the_graph_limits_a_turned_photos_turn_like_the_cpu_path():
         assert np.abs(got[: len(want)] - want).max() < 0.05
         targets[limit[1], yaw] = want
     assert np.abs(targets[14.0, 24.0] - targets[36.0, 24.0]).max() > 5  # the limited side turned less
+
+
+def test_the_graph_holds_the_photo_edge_like_the_cpu_path():
+    """A photo cut through the hair (MeshRig.bound_lo/hi): the graph's target
+    mesh keeps the edge points and the hair beside the edge where the CPU
+    path does, and the field the graph inverts from it matches too."""
+    import torch
+    from skimage import data
+
+    from vivicam.engines.warp.export import cpu_reference
+    from vivicam.engines.warp.mesh_motion import FREE, target_points
+    from vivicam.engines.warp.prepare import prepare_avatar
+    from vivicam.types import Motion
+
+    state = prepare_avatar(np.ascontiguousarray(data.astronaut()[:, :290]))  # the right edge cuts her hair
+    rig = state.rig
+    assert (rig.bound_lo[:, 0] > -FREE).sum() > 20  # the edge holds points
+    motion = Motion(rotation=np.array([3.0, -12.0, 2.0], np.float32), translation=np.array([-0.4, 0.1], np.float32))
+    inputs = {**graph.avatar_inputs(state), **graph.motion_inputs(motion)}
+    module = graph.make_module()
+    with torch.no_grad():
+        torch_in = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+        got = module.target(**{k: v for k, v in torch_in.items() if k not in ("field_index", "field_weight")}).numpy()
+        back = module(*[torch_in[k] for k in graph.INPUT_NAMES]).numpy()
+    want = target_points(rig, motion)
+    assert np.abs(got[: len(want)] - want).max() < 0.05
+    held = rig.bound_lo[:, 0] > -FREE
+    assert np.abs(want[held, 0] - rig.bound_lo[held, 0]).min() < 1e-3  # some points sit on their bound
+    ref = cpu_reference(inputs)["back"]
+    assert np.abs(back - ref).max() <= 0.5 and np.abs(back - ref).mean() < 0.05
