@@ -218,9 +218,11 @@ def make_module(crop_size: int = 512, cell: int = 4):
                 if k >= DENSE_STEPS:  # field.backtrack: less of the step where the whole one gains too little
                     ahead = src - step
                     after = ahead + sample(table_img[:, 0:2], ahead) - self.nodes[None]
-                    ratio = torch.sqrt((after * after).sum(dim=-1, keepdim=True)) / torch.clamp(
-                        torch.sqrt((residual * residual).sum(dim=-1, keepdim=True)), min=1e-6)
-                    step = step * backtrack(ratio, torch)
+                    before = torch.sqrt((residual * residual).sum(dim=-1, keepdim=True))
+                    ratio = torch.sqrt((after * after).sum(dim=-1, keepdim=True)) / torch.clamp(before, min=1e-6)
+                    j = at[..., 2:6]
+                    det = (j[..., 0:1] + 1.0) * (j[..., 3:4] + 1.0) - j[..., 2:3] * j[..., 1:2]
+                    step = step * backtrack(ratio, before, det, torch)
                 src = src - step
             back = src - self.nodes[None]
             # the field module's fill of nodes that did not converge
