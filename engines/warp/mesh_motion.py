@@ -113,6 +113,13 @@ FACE_SPARE = 0.1
 # old smooth fill resembled; docs/quality.md, tenth round).
 EDGE_STEP = 0.13
 EDGE_CUT_MARGIN = 0.3  # face sizes: an edge holds this far beyond where the person meets it
+# The selfie model's matte often reaches the top edge above a head whose
+# hair does not (d12's first frame: a column of "person" at 0.5-0.7 up to
+# the edge, where the hair, then held, lagged a head moving down: plain-d12
+# -0.3 dB); hair the edge really cuts reads 0.95-1.0 there (s1, s2, s5,
+# the astronaut cut through it). A painting or statue the model misses is
+# not held (its edge is carried out, as before).
+EDGE_CUT_SURE = 0.8
 MAX_EDGE_POINTS = 128
 EDGE_FACE_CLEAR = 1.15
 EDGE_STRETCH = 2.0
@@ -391,7 +398,7 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
               person: np.ndarray | None = None) -> MeshRig:
     """The rig for face landmarks ``points`` (478,3) in crop pixels;
     ``photo``: the photo's rectangle in crop pixels (see move_limit);
-    ``person``: the crop's person matte (crop_size², 0..1; see edge_cuts)."""
+    ``person``: the crop's person segmentation (crop_size², 0..1; see edge_cuts)."""
     pts = np.asarray(points, np.float64)
     pose = face_pose(pts)
     face_canon = to_canonical(pts, pose).astype(np.float64)
@@ -619,10 +626,11 @@ def edge_cuts(photo: tuple[float, float, float, float] | None, crop_size: int, p
     the ``chin`` (crop y of the face outline's lowest point): for each,
     ``(axis, at, low, along)`` — the edge is ``x = at`` (axis 0) or ``y = at``
     (axis 1), ``low`` for the left (top) edge, and ``along`` (crop_size,)
-    bool, per crop pixel along the edge, where the person (``person``:
-    crop_size² 0..1, None: everywhere) reaches the edge, widened by
-    EDGE_CUT_MARGIN face sizes. Where only background reaches an edge, the
-    moving layer is clear there and the plate shows what lies behind. Below
+    bool, per crop pixel along the edge, where the person (``person``: the
+    crop's segmentation, crop_size² 0..1, over EDGE_CUT_SURE; None:
+    everywhere) reaches the edge, widened by EDGE_CUT_MARGIN face sizes.
+    Where only background reaches an edge, the moving layer is clear there
+    and the plate shows what lies behind. Below
     the chin the person is neck and body, whose continuation beyond the edge
     the canvas's carried-out edge resembles (a shirt, a collar) and which the
     driver's surround flow moves as the real body moved: held there, the
@@ -646,7 +654,7 @@ def edge_cuts(photo: tuple[float, float, float, float] | None, crop_size: int, p
         else:
             line = int(np.clip(np.floor(at) + (2 if low else -2), 0, crop_size - 1))  # just inside the photo
             values = person[a : b + 1, line] if axis == 0 else person[line, a : b + 1]
-            along[a : b + 1] = np.asarray(values) > 0.5
+            along[a : b + 1] = np.asarray(values) > EDGE_CUT_SURE
             if reach > 0 and along.any():
                 along = cv2.dilate(along.astype(np.uint8)[None], np.ones((1, 2 * reach + 1), np.uint8))[0] > 0
             along[:a], along[b + 1 :] = False, False

@@ -43,8 +43,7 @@ def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) 
     hull = cv2.convexHull(pts[list(mesh.FACE_OVAL), :2].astype(np.float32))[:, 0]
     size = face_pose(pts).size
     matte = person_matte(person, hull, feather=0.15 * size, margin=MARGIN * size)
-    # the moving layer's matte says where the photo's edges cut the person (mesh_motion.edge_cuts)
-    rig = build_rig(pts, crop_size, photo=tuple(corners[:, :2].ravel()), person=matte)
+    rig = build_rig(pts, crop_size, photo=tuple(corners[:, :2].ravel()), person=person)
     plate = background_plate(crop, matte)
     layer = np.concatenate([crop, np.round(matte * 255).astype(np.uint8)[..., None]], axis=-1)
 
