@@ -4,8 +4,10 @@ head pose applied in 3-D with the landmarks' depth (clipped to the one pose
 limit, calibrate.config.POSE_LIMITS), then projected to the crop.
 
 The control mesh is the 478 face landmarks, 14 "eye-interior" points, two
-rings of band points around the face (hair, ears, neck) and fixed points on the
-crop border. Everything per frame is a few small matrix products, mirrored
+rings of band points around the face (hair, ears, neck), surround points
+(shoulders, far hair), points on the photo's edges where they cut the hair
+(held from moving inwards: EDGE_STRETCH) and fixed points on the crop
+border. Everything per frame is a few small matrix products, mirrored
 one-for-one by :mod:`vivicam.engines.warp.graph`.
 """
 
@@ -90,27 +92,27 @@ HEAD_MARGIN = (0.25, 0.6, 0.3)
 # the missing cheek as a pale blur with a ghost outline. There the head
 # moves at most FACE_SPARE face sizes away from the edge.
 FACE_SPARE = 0.1
-# Where the photo ends inside the crop (a close-up's hair, a chin, the
-# shoulders cut by the photo's edge), the canvas beyond it is invented
-# (canvas.py), and a head moving away from such an edge drew the invention
-# into view: big hair cut by a side edge ended in a straight line, then
-# 20-30 px of horizontal streaks and a grey smear (s2 cut through its hair,
-# driven by d12); a close-up's hair under a soft band at the top. Now where
-# the person meets such an edge, it gets points of its own, EDGE_STEP face sizes apart (none within
-# EDGE_FACE_CLEAR × the face outline's radius, where the face itself crosses
-# the edge: FACE_SPARE), and no point off the face moves away from the edge
-# by more than EDGE_STRETCH × its distance from it (MeshRig.bound_lo/hi):
-# the hair or shoulders between the head and the edge stretch, at most
-# 1 + EDGE_STRETCH times, and only the face's own part comes in from beyond
-# the edge. Held only on the edge, the hair beside it stretched 3.6 times
-# over 16 px on s2 and the inverse map failed there (a swirl in the hair).
-# A selfie model's matte often reaches the top edge above a head whose hair
-# does not (d12's first frame): held, that hair lags a head moving down.
-# The generalization suite's face PSNR over the still photo, plain-d12 /
-# tight-d12 / worst-d12: 6.85 / 2.06 / 2.78 dB without edge points; 6.10 /
-# 1.63 / 2.64 at EDGE_STRETCH 1, 6.55 / 1.74 / 2.73 at 2, 6.70 / 1.78 / 2.77
-# at 4 (the real frames show the background the head uncovers, which the
-# old smooth fill resembled; docs/quality.md, tenth round).
+# Where the photo ends inside the crop (a close-up's hair cut by the photo's
+# edge), the canvas beyond it is invented (canvas.py), and a head moving away
+# from such an edge drew the invention into view: big hair cut by a side
+# edge ended in a straight line, then 20-30 px of horizontal streaks and a
+# grey smear (s2 cut through its hair, driven by d12); a close-up's hair
+# under a soft band at the top. Now where the person meets such an edge
+# above the chin (edge_cuts), the edge gets points of its own, EDGE_STEP
+# face sizes apart (none within EDGE_FACE_CLEAR × the face outline's radius,
+# where the face itself crosses the edge: FACE_SPARE), and no point off the
+# face moves away from the edge by more than EDGE_STRETCH × its distance
+# from it (MeshRig.bound_lo/hi): the hair between the head and the edge
+# stretches, at most 1 + EDGE_STRETCH times, and only the face's own part
+# comes in from beyond the edge. Held only on the edge, the hair beside it
+# stretched 3.6 times over 16 px on s2 and the inverse map failed there (a
+# swirl in the hair). The generalization suite's face PSNR over the still
+# photo, plain-d12 / tight-d12 / worst-d12 (cuts from the matte, d12's
+# column held, see EDGE_CUT_SURE): 6.85 / 2.06 / 2.78 dB without edge
+# points; 6.10 / 1.63 / 2.64 at EDGE_STRETCH 1, 6.55 / 1.74 / 2.73 at 2,
+# 6.70 / 1.78 / 2.77 at 4 (the real frames show the background the head
+# uncovers, which the old smooth fill resembled; docs/quality.md, tenth
+# round).
 EDGE_STEP = 0.13
 EDGE_CUT_MARGIN = 0.3  # face sizes: an edge holds this far beyond where the person meets it
 # The selfie model's matte often reaches the top edge above a head whose
