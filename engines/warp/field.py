@@ -169,8 +169,7 @@ def backward_field(field: FieldRig, disp: np.ndarray) -> np.ndarray:
         px, py = sx.ravel()[idx][None], sy.ravel()[idx][None]
         qx, qy = nx.ravel()[idx][None], ny.ravel()[idx][None]
         for _ in range(INVERSE_STEPS - DENSE_STEPS):
-            dx, dy, det = _step(table, px, py, qx, qy, offset, scale, with_det=True)
-            before = _miss(fwd, px, py, qx, qy, offset, scale)
+            dx, dy, det, before = _step(table, px, py, qx, qy, offset, scale, full=True)
             after = _miss(fwd, px - dx, py - dy, qx, qy, offset, scale)
             keep = backtrack(after / np.maximum(before, np.float32(1e-6)), before, det)
             px, py = px - keep * dx, py - keep * dy
@@ -189,15 +188,17 @@ def backward_field(field: FieldRig, disp: np.ndarray) -> np.ndarray:
 
 
 def _step(table: np.ndarray, sx: np.ndarray, sy: np.ndarray, nx: np.ndarray, ny: np.ndarray, offset: float,
-          scale: np.float32, with_det: bool = False) -> tuple[np.ndarray, ...]:
+          scale: np.float32, full: bool = False) -> tuple[np.ndarray, ...]:
     """One Newton step for source points ``(sx, sy)`` of nodes ``(nx, ny)``
-    (and, ``with_det``, det J where they are)."""
+    (and, ``full``, det J where they are and how far they land from their
+    nodes, as :func:`_miss` says, from the same sample)."""
     at = cv2.split(cv2.remap(table, (sx - offset) * scale, (sy - offset) * scale, cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE))
-    step = newton_step(sx + at[0] - nx, sy + at[1] - ny, *at[2:])
-    if not with_det:
+    rx, ry = sx + at[0] - nx, sy + at[1] - ny
+    step = newton_step(rx, ry, *at[2:])
+    if not full:
         return step
-    return (*step, (at[2] + 1.0) * (at[5] + 1.0) - at[4] * at[3])
+    return (*step, (at[2] + 1.0) * (at[5] + 1.0) - at[4] * at[3], np.hypot(rx, ry))
 
 
 def _miss(fwd: np.ndarray, sx: np.ndarray, sy: np.ndarray, nx: np.ndarray, ny: np.ndarray, offset: float,

@@ -598,9 +598,8 @@ def _surround_points(pts: np.ndarray, pose, placed: np.ndarray, crop_size: int
     xyz_a = np.column_stack([nodes[keep], z[keep]]).reshape(-1, 3)
     weight_a = weight[keep].reshape(-1, 2)
     anchor_a = np.asarray(outline[keep], np.int64)
-    centre = pts[list(mesh.RIGID), :2].mean(axis=0)
     if len(xyz_a) > MAX_SURROUND_POINTS:  # keep the nearest to the face: they matter most
-        keep = np.argsort(np.linalg.norm(xyz_a[:, :2] - centre, axis=1))[:MAX_SURROUND_POINTS]
+        keep = np.argsort(np.linalg.norm(xyz_a[:, :2] - _oval_layout(pts)[1], axis=1))[:MAX_SURROUND_POINTS]
         xyz_a, weight_a, anchor_a = xyz_a[keep], weight_a[keep], anchor_a[keep]
     return xyz_a, weight_a, anchor_a
 

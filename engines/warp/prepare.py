@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 
 from vivicam.calibrate import mesh
-from vivicam.calibrate.geometry import face_pose
 from vivicam.engines.warp import crop as cropping
 from vivicam.engines.warp.avatar import WarpAvatar
 from vivicam.engines.warp.canvas import extend, grain_level
@@ -40,10 +39,9 @@ def prepare_avatar(photo: np.ndarray, crop_size: int = 512, grid_cell: int = 4) 
 
     person = _shrink(extend(person_full, box)[0], crop_size)
     corners = cropping.points_to_crop(np.array([[0, 0, 0], [photo.shape[1], photo.shape[0], 0]]), box, crop_size)
-    hull = cv2.convexHull(pts[list(mesh.FACE_OVAL), :2].astype(np.float32))[:, 0]
-    size = face_pose(pts).size
-    matte = person_matte(person, hull, feather=0.15 * size, margin=MARGIN * size)
     rig = build_rig(pts, crop_size, photo=tuple(corners[:, :2].ravel()), person=person)
+    hull = cv2.convexHull(pts[list(mesh.FACE_OVAL), :2].astype(np.float32))[:, 0]
+    matte = person_matte(person, hull, feather=0.15 * rig.size0, margin=MARGIN * rig.size0)
     plate = background_plate(crop, matte)
     layer = np.concatenate([crop, np.round(matte * 255).astype(np.uint8)[..., None]], axis=-1)
 
