@@ -49,6 +49,12 @@ LIP_INNER_LOWER_MID = 14
 # Inner lip contour, a closed loop from the image-left corner along the upper lip.
 LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 LIPS_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+# The lips' body between those contours: the two rings of each lip between
+# its inner and outer contour, corner to corner (the mesh's own layout).
+LIPS_BODY = (
+    76, 184, 74, 73, 72, 11, 302, 303, 304, 408, 306, 62, 183, 42, 41, 38, 12, 268, 271, 272, 407, 292,
+    77, 90, 180, 85, 16, 315, 404, 320, 307, 96, 89, 179, 86, 15, 316, 403, 319, 325,
+)
 
 # The face outline, a closed loop starting at the forehead going clockwise in the image.
 FACE_OVAL = (

@@ -116,6 +116,7 @@ def cpu_reference(inputs: dict[str, np.ndarray], cell: int = 4) -> dict[str, np.
         band_normal=inputs["band_normal"], band_gap0=inputs["band_gap0"],  # zero pad rows push nothing
         move_limit=inputs["move_limit"], turn_limit=inputs["turn_limit"],
         bound_lo=inputs["bound_lo"], bound_hi=inputs["bound_hi"], surround_map=inputs["surround_map"],
+        lip_rows=inputs["lip_sel"].argmax(1), lip_anchor=inputs["lip_anchor"], lip_limit=inputs["lip_limit"],  # pad rows: side 0
     )
     index, weight = inputs["field_index"], inputs["field_weight"]
     g = int(round(np.sqrt(index.shape[0])))

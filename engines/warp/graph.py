@@ -18,7 +18,8 @@ Inputs (all float32 unless said; n = crop size, M = rig points, G = grid nodes):
   (a band point, the point it stays outside of; zero rows pad), ``band_normal``
   B×2, ``band_gap0`` B, ``move_limit`` 2×2 (head travel, face sizes: rows x, y; towards -, +),
   ``turn_limit`` 2 (yaw, degrees: towards -, +), ``bound_lo``/``bound_hi`` M×2
-  (crop pixels: each target point is clipped to them; ±FREE pads).
+  (crop pixels: each target point is clipped to them; ±FREE pads), ``lip_sel`` L×M one-hot, ``lip_anchor``
+  L×M, ``lip_limit`` L×3 (the points beside the lips, MeshRig.lip_rows/lip_anchor/lip_limit; zero rows pad).
 - motion: ``rotation`` 3 (degrees), ``translation`` 2, ``scale`` 1,
   ``expression`` 478×3, ``eyes_closed`` 2, ``mouth_open`` 1, ``surround`` S×3
   (``Motion.surround``; zeros when None, which leaves the target unchanged).
@@ -45,6 +46,7 @@ from vivicam.engines.warp.mesh_motion import (
     KNEE,
     LOWER_LID_RAISE,
     MAX_EDGE_POINTS,
+    MAX_LIP_POINTS,
     MAX_SURROUND_POINTS,
     MOUTH_FULL_GAP,
     PARALLAX,
@@ -60,7 +62,7 @@ AVATAR_INPUTS = (
     "lid_lower_sel", "lid_inner_sel", "lid_gap0", "lid_eye_sel", "lid_spread", "mouth_sel", "jaw_weight",
     "face", "rotation0", "field_index", "field_weight", "surround_map",
     "band_sel", "band_inner_sel", "band_normal", "band_gap0", "move_limit",
-    "turn_limit", "bound_lo", "bound_hi",
+    "turn_limit", "bound_lo", "bound_hi", "lip_sel", "lip_anchor", "lip_limit",
 )
 MOTION_INPUTS = ("rotation", "translation", "scale", "expression", "eyes_closed", "mouth_open", "surround")
 INPUT_NAMES = AVATAR_INPUTS + MOTION_INPUTS
@@ -121,6 +123,9 @@ def avatar_inputs(state: WarpAvatar) -> dict[str, np.ndarray]:
         "turn_limit": rig.turn_limit.astype(np.float32),
         "bound_lo": pad(rig.bound_lo, fill=-FREE),
         "bound_hi": pad(rig.bound_hi, fill=FREE),
+        "lip_sel": pad(onehot(rig.lip_rows), MAX_LIP_POINTS),
+        "lip_anchor": pad(np.pad(rig.lip_anchor, ((0, 0), (0, m - rig.lip_anchor.shape[1]))), MAX_LIP_POINTS),
+        "lip_limit": pad(rig.lip_limit, MAX_LIP_POINTS),
     }
 
 
@@ -154,7 +159,7 @@ def make_module(crop_size: int = 512, cell: int = 4):
         def target(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                    lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
                    band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit, bound_lo, bound_hi,
-                   rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
+                   lip_sel, lip_anchor, lip_limit, rotation, translation, scale, expression, eyes_closed, mouth_open, surround):
             canon = canon0 + expr_map @ expression
             closed = lid_eye_sel @ eyes_closed.clamp(-0.5, 1.0)
             upper, lower = lid_upper_sel @ canon, lid_lower_sel @ canon
@@ -173,6 +178,11 @@ def make_module(crop_size: int = 512, cell: int = 4):
             wanted = torch.maximum(torch.maximum(gap, opening + torch.minimum(face[1], gap)), torch.zeros_like(gap))
             drop = (wanted - gap) * jaw_weight
             canon = canon + torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], dim=1)
+            side = lip_limit[:, 0]  # mesh_motion.keep_lip_skin; pad rows (side 0) move nothing
+            gap = side * (lip_sel @ canon[:, 1] - lip_anchor @ canon[:, 1])
+            held = torch.minimum(torch.maximum(gap, lip_limit[:, 1]), lip_limit[:, 2])
+            lift = lip_sel.transpose(0, 1) @ (side * (held - gap))
+            canon = canon + torch.stack([torch.zeros_like(lift), lift, torch.zeros_like(lift)], dim=1)
             angles = torch.minimum(torch.maximum(rotation, -self.limits), self.limits)
             side = torch.where(angles[1:2] < 0.0, turn_limit[0:1], turn_limit[1:2])  # mesh_motion.limit_turn
             yaw = torch.where(side >= self.limits[1], angles[1:2], _knee(torch, angles[1:2], side))
@@ -254,12 +264,13 @@ def make_module(crop_size: int = 512, cell: int = 4):
         def forward(self, canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                     lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, field_index,
                     field_weight, surround_map, band_sel, band_inner_sel, band_normal, band_gap0, move_limit,
-                    turn_limit, bound_lo, bound_hi, rotation, translation, scale, expression, eyes_closed, mouth_open,
-                    surround):
+                    turn_limit, bound_lo, bound_hi, lip_sel, lip_anchor, lip_limit, rotation, translation, scale,
+                    expression, eyes_closed, mouth_open, surround):
             q = self.target(canon0, src, pose_weight, expr_map, lid_upper_sel, lid_lower_sel, lid_inner_sel,
                             lid_gap0, lid_eye_sel, lid_spread, mouth_sel, jaw_weight, face, rotation0, surround_map,
                             band_sel, band_inner_sel, band_normal, band_gap0, move_limit, turn_limit, bound_lo,
-                            bound_hi, rotation, translation, scale, expression, eyes_closed, mouth_open, surround)
+                            bound_hi, lip_sel, lip_anchor, lip_limit, rotation, translation, scale, expression,
+                            eyes_closed, mouth_open, surround)
             return self.backward(q - src, field_index, field_weight)
 
     return WarpGraph().eval()

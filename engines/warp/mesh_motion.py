@@ -169,6 +169,25 @@ SURROUND_CLEARANCE = 1.6
 SURROUND_REACH = 0.1  # face sizes: the most the surround flow may move a point away from the head-pose guess
 MAX_SURROUND_POINTS = 128
 OUTLINE_EXPRESSION = 0.3  # expression share of the face outline above the mouth
+# The skin beside the lips: a portrait with its mouth wide open (d10's frame
+# 100, tongue out) has the tracker's points below the lower lip (18, 200,
+# 421...) on the lip's own lower edge, 0-4 px from its outer contour. A driver
+# closing its mouth lifts the lower lip 0.3 face sizes and those points 0.05:
+# the strip between, near nothing wide in the photo, stretched thirtyfold
+# into pink spikes down the chin (the lip's edge drawn out between each pair
+# of points), and triangles whose points passed each other flipped. So every
+# face point beside a lip (below the lower one's outer contour, above the
+# upper one's, between the mouth corners: lip_rows) keeps its distance from
+# that contour, measured down (up) the face in canonical space, within
+# [min(g, LIP_KEEP·g), LIP_STRETCH·max(g, 0) + LIP_SLACK] of its rest gap g:
+# the lip drags the skin next to it and the stretch spreads down the chin.
+# A face the tracker reads well has its nearest points 0.06-0.1 face sizes
+# from the lips, and no talking moves a lip that far from them.
+LIP_KEEP = 0.5
+LIP_STRETCH = 3.0
+LIP_SLACK = 0.015  # face sizes
+LIP_REACH = 0.25  # face sizes: points further from the lip than this are never held
+MAX_LIP_POINTS = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,6 +224,12 @@ class MeshRig:
     # grid (0 rows: face); sparse (4 weights a row of 3721) so the per-frame
     # product costs microseconds, not a millisecond
     surround_map: Any
+    # (K,) int64 points beside a lip, (K,M) float32 the lip contour's height
+    # at each (two weights), (K,3) float32 (side: +1 below the lower lip, -1
+    # above the upper; lowest, highest gap, canonical): see LIP_KEEP
+    lip_rows: np.ndarray = None  # type: ignore[assignment]
+    lip_anchor: np.ndarray = None  # type: ignore[assignment]
+    lip_limit: np.ndarray = None  # type: ignore[assignment]
 
     @property
     def num_points(self) -> int:
@@ -327,6 +352,7 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
     opening = MOUTH_FULL_GAP * float(np.clip(motion.mouth_open, 0.0, 1.5))
     wanted = max(gap, opening + min(rig.mouth_gap0, gap), 0.0)
     canon[:, 1] += (wanted - gap) * rig.jaw_weight
+    canon = keep_lip_skin(rig, canon)
     pitch, yaw, roll = limit_pose(motion.rotation)
     yaw = limit_turn(yaw, rig.turn_limit)
     rot = matrix_from_euler(pitch, yaw, roll).astype(np.float32) @ rig.rotation0
@@ -346,6 +372,19 @@ def target_points(rig: MeshRig, motion: Motion) -> np.ndarray:
         target = follow_surround(rig, target, motion.surround)
     target = keep_band_outside(rig, target)
     return np.clip(target, rig.bound_lo, rig.bound_hi).astype(np.float32)
+
+
+def keep_lip_skin(rig: MeshRig, canon: np.ndarray) -> np.ndarray:
+    """``canon`` with each point beside a lip moved down (up) the face to
+    keep its gap from the lip's contour within its limits (LIP_KEEP)."""
+    if rig.lip_rows is None or len(rig.lip_rows) == 0:
+        return canon
+    side, lo, hi = rig.lip_limit[:, 0], rig.lip_limit[:, 1], rig.lip_limit[:, 2]
+    y = canon[:, 1]
+    gap = side * (y[rig.lip_rows] - rig.lip_anchor @ y)
+    canon = np.array(canon, np.float32)
+    np.add.at(canon[:, 1], rig.lip_rows, side * (np.clip(gap, lo, hi) - gap))
+    return canon
 
 
 def keep_band_outside(rig: MeshRig, target: np.ndarray) -> np.ndarray:
@@ -499,6 +538,7 @@ def build_rig(points: np.ndarray, crop_size: int, photo: tuple[float, float, flo
         bound_hi=bound_hi.astype(f32),
         turn_limit=turn_limit(pose.rotation),
         surround_map=surround_map,
+        **_lip_skin(face_canon, m),
     )
 
 
@@ -845,3 +885,47 @@ def _jaw_weights(canon: np.ndarray) -> np.ndarray:
     for i in (*mesh.MOUTH_CORNERS, inner[0], inner[10]):
         out[i] = 0.2
     return out
+
+
+def _lip_skin(canon: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    """MeshRig's lip_rows, lip_anchor, lip_limit for the face's canonical
+    points ``canon`` (478,3) in a rig of ``m`` points (see LIP_KEEP)."""
+    lips = set(mesh.LIPS_INNER) | set(mesh.LIPS_OUTER) | set(mesh.LIPS_BODY)
+    outer = np.array(mesh.LIPS_OUTER)
+    corners = [canon[c, 0] for c in mesh.MOUTH_CORNERS]
+    x_lo, x_hi = min(corners), max(corners)
+    seam = np.array(mesh.LIPS_INNER)
+    seam_order = np.argsort(canon[seam, 0])
+    seam_x, seam_y = canon[seam[seam_order], 0], canon[seam[seam_order], 1]
+    contours = (
+        (1.0, outer[10:].tolist() + [outer[0]]),  # the lower lip, from the image-right corner round to the left
+        (-1.0, outer[:11].tolist()),  # the upper lip, left corner to right
+    )
+    rows, anchors, limits = [], [], []
+    for side, contour in contours:
+        idx = np.array(contour)
+        order = np.argsort(canon[idx, 0])
+        xs, ys, idx = canon[idx[order], 0], canon[idx[order], 1], idx[order]
+        for i in range(NUM_FACE):
+            x, y = float(canon[i, 0]), float(canon[i, 1])
+            if i in lips or i in IRIS or not (x_lo < x < x_hi):
+                continue
+            below_seam = y > np.interp(x, seam_x, seam_y)
+            if below_seam != (side > 0) or (side < 0 and y < canon[mesh.NOSE_BOTTOM, 1]):
+                continue
+            g = side * (y - float(np.interp(x, xs, ys)))
+            if g > LIP_REACH:
+                continue
+            j = int(np.clip(np.searchsorted(xs, x) - 1, 0, len(xs) - 2))
+            t = (x - xs[j]) / max(float(xs[j + 1] - xs[j]), 1e-9)
+            row = np.zeros(m)
+            row[idx[j]], row[idx[j + 1]] = 1.0 - t, t
+            rows.append(i)
+            anchors.append(row)
+            limits.append((side, min(g, LIP_KEEP * g), LIP_STRETCH * max(g, 0.0) + LIP_SLACK))
+    keep = np.argsort([lim[2] for lim in limits], kind="stable")[:MAX_LIP_POINTS]  # the nearest, if ever too many
+    return {
+        "lip_rows": np.array([rows[k] for k in keep], np.int64),
+        "lip_anchor": np.array([anchors[k] for k in keep], np.float32).reshape(-1, m),
+        "lip_limit": np.array([limits[k] for k in keep], np.float32).reshape(-1, 3),
+    }

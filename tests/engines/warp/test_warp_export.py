@@ -137,3 +137,30 @@ def test_the_graph_holds_the_photo_edge_like_the_cpu_path():
     assert np.abs(want[held, 0] - rig.bound_lo[held, 0]).min() < 1e-3  # some points sit on their bound
     ref = cpu_reference(inputs)["back"]
     assert np.abs(back - ref).max() <= 0.5 and np.abs(back - ref).mean() < 0.05
+
+
+def test_the_graph_drags_the_skin_below_a_rising_lip_like_the_cpu_path():
+    """A lower lip lifted far above the skin below it (MeshRig.lip_rows): the
+    graph moves that skin where the CPU path does."""
+    import torch
+    from skimage import data
+
+    from vivicam.calibrate import mesh
+    from vivicam.engines.warp.mesh_motion import keep_lip_skin, target_points
+    from vivicam.engines.warp.prepare import prepare_avatar
+    from vivicam.types import Motion
+
+    state = prepare_avatar(data.astronaut())
+    rig = state.rig
+    expression = np.zeros((478, 3), np.float32)
+    expression[list(mesh.LIPS_OUTER[11:]) + list(mesh.LIPS_BODY[22:]) + list(mesh.LIPS_INNER[11:]), 1] = -0.35
+    motion = Motion(expression=expression, rotation=np.array([4.0, 10.0, 0.0], np.float32))
+    canon = rig.canon0 + rig.expr_map @ expression
+    assert np.abs(keep_lip_skin(rig, canon) - canon).max() > 0.05  # the skin is dragged
+    inputs = {**graph.avatar_inputs(state), **graph.motion_inputs(motion)}
+    with torch.no_grad():
+        torch_in = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+        got = graph.make_module().target(
+            **{k: v for k, v in torch_in.items() if k not in ("field_index", "field_weight")}).numpy()
+    want = target_points(rig, motion)
+    assert np.abs(got[: len(want)] - want).max() < 0.05

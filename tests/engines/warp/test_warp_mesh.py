@@ -369,3 +369,47 @@ def test_a_head_moved_down_and_aside_carries_no_ring_over_its_surroundings(rig, 
         gap = ((target[rig.band_rows] - target[rig.band_inner]) * rig.band_normal).sum(axis=1)
         assert (gap[around] >= BAND_KEEP * rig.band_gap0[around] - 1e-3).all()
 
+
+
+def test_a_wide_open_mouth_closed_by_the_driver_drags_the_skin_below_instead_of_tearing_it(face):
+    """A portrait with its mouth wide open, where the tracker leaves the skin
+    below the lower lip on the lip's own edge (d10's frame 100), driven by a
+    mouth that closes: the lip rises 0.3 face sizes, the skin below it 0.05.
+    That skin must follow the lip instead of staying behind: before, the
+    near-zero strip between stretched into pink spikes down the chin and
+    triangles flipped (skin triangles at -11.6 times their area, strips 18.7
+    times as big)."""
+    from scipy.spatial import Delaunay
+
+    from vivicam.engines.warp import mesh_motion as mm
+
+    size = face_pose(face).size
+    pts = face.copy()
+    pts[:, :2] = target_points(build_rig(face, 512), Motion(mouth_open=0.6))[: len(face)]  # the jaw dropped
+    outer = np.array(mesh.LIPS_OUTER[10:] + (mesh.LIPS_OUTER[0],))
+    outer = outer[np.argsort(pts[outer, 0])]
+    skin = [18, 200, 421, 201, 313, 83, 182, 406]
+    for q in skin:
+        pts[q, 1] = np.interp(pts[q, 0], pts[outer, 0], pts[outer, 1]) - 0.02 * size
+    rig = build_rig(pts, 512)
+    lower = list(mesh.LIPS_OUTER[11:]) + list(mesh.LIPS_BODY[22:]) + list(mesh.LIPS_INNER[11:])
+    expression = np.zeros((478, 3), np.float32)
+    expression[lower, 1] = -0.3 * build_rig(face, 512).jaw_weight[lower]
+    expression[skin + [199, 175, 152], 1] = -0.05
+    target = target_points(rig, Motion(expression=expression))
+
+    lips = set(mesh.LIPS_INNER) | set(mesh.LIPS_OUTER) | set(mesh.LIPS_BODY)
+    left, right = (pts[c, 0] for c in mesh.MOUTH_CORNERS)
+    region = np.array([i for i in range(468) if pts[i, 1] > pts[13, 1] and left < pts[i, 0] < right])
+    tri = Delaunay(pts[region, :2]).simplices
+
+    def area(p):
+        a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+        return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+    before, after = area(pts[region, :2]), area(target[region])
+    skin_tri = np.array([not all(int(region[v]) in lips for v in t) for t in tri]) & (before > 1.0)
+    ratio = after[skin_tri] / before[skin_tri]
+    assert ratio.min() > -2.0 and ratio.max() < 8.0
+    # the lip's middle and the skin just below it stay within the slack of each other
+    assert target[18, 1] - target[17, 1] < (mm.LIP_SLACK + 0.005) * size
