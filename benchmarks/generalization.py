@@ -66,9 +66,12 @@ def build_case(case: Case, data: Path, frames_cap: int) -> CaseVideo:
     fps, count = probe(path)
     info: dict[str, Any] = {"clip_frames": count}
     start = 0
-    if case.midmotion:
+    if case.midmotion or case.midword:
         sig = motion_signals(track_clip(path, None))
-        start, score = cases_mod.midmotion_start(sig["angles"], sig["eyes"], fps)
+        if case.midmotion:
+            start, score = cases_mod.midmotion_start(sig["angles"], sig["eyes"], fps)
+        else:
+            start, score = cases_mod.midword_start(sig["mouth"])
         info.update(start_score=score)
     info["start"] = start
     n = min(frames_cap, count - start) if count else frames_cap
@@ -276,10 +279,10 @@ def select_cases(names: list[str] | None) -> tuple[Case, ...]:
         elif ":" in name:
             clip, _, spec = name.partition(":")
             transforms = tuple(t for t in spec.split("+") if t)
-            unknown = [t for t in transforms if t not in (*cases_mod.PIXEL_TRANSFORMS, "midmotion")]
+            unknown = [t for t in transforms if t not in (*cases_mod.PIXEL_TRANSFORMS, *cases_mod.STARTS)]
             if unknown:
                 raise InputError(f"unknown transform '{unknown[0]}' in '{name}' "
-                                 f"(have: {', '.join(cases_mod.PIXEL_TRANSFORMS)}, midmotion)")
+                                 f"(have: {', '.join((*cases_mod.PIXEL_TRANSFORMS, *cases_mod.STARTS))})")
             chosen.append(Case(name.replace(":", "-").replace("+", "-"), clip, transforms))
         else:
             raise InputError(f"no case '{name}' (have: {', '.join(known)}; or CLIP:T1+T2)")

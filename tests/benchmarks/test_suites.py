@@ -97,6 +97,15 @@ def test_midmotion_start_picks_the_turn_and_wink_not_the_calm_part() -> None:
     assert cases.midmotion_start(angles[:50], eyes[:50], fps, min_frames=100)[0] == 0  # too short: from the start
 
 
+def test_midword_start_picks_the_widest_mouth_that_leaves_enough_clip() -> None:
+    mouth = np.full(300, 0.02)
+    mouth[40] = np.nan  # lost there
+    mouth[120] = 0.3  # the widest
+    mouth[250] = 0.5  # wider, but too near the end
+    assert cases.midword_start(mouth, min_frames=100) == (120, 0.3)
+    assert cases.midword_start(mouth[:50], min_frames=100)[0] == 0
+
+
 def test_landmarks_follow_each_transform_to_where_the_pixels_went() -> None:
     frame = np.zeros((200, 300, 3), np.uint8)
     points = _face_points(120.0, 90.0, 60, 80)
